@@ -1,0 +1,501 @@
+// Package builder turns a kernel source, a patch series and a config
+// specification into a bootable kernel image, cached by the digest of
+// everything that changes the output.
+package builder
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"time"
+)
+
+// keyVersion changes when the way artifacts are built changes, retiring
+// every older cache entry.
+const keyVersion = "kvmtest-builder-1"
+
+// Request is one kernel to build.
+type Request struct {
+	Kernel  string     // matrix kernel name, for messages and metadata
+	Source  Source     // where the source comes from
+	Patches []string   // patch files applied in order with patch -p1 (may be empty)
+	Config  ConfigSpec // how to make .config
+	Arch    string     // ARCH= for make; default x86_64
+	Log     io.Writer  // receives the build log as it is written (may be nil)
+}
+
+// Artifact is a built kernel in the cache.
+type Artifact struct {
+	Key    string
+	Dir    string
+	Kernel string // path of bzImage
+	Config string // path of the final .config
+	Log    string // path of the build log
+	Meta   Meta
+	Cached bool // true when nothing was built for this request
+}
+
+// Phase names used in BuildError and progress reports.
+const (
+	PhaseSource = "source"
+	PhasePatch  = "patch"
+	PhaseConfig = "config"
+	PhaseBuild  = "build"
+)
+
+// BuildError is a failure to produce a kernel: the cell is build-failed.
+type BuildError struct {
+	Phase      string // PhaseSource, PhasePatch, PhaseConfig or PhaseBuild
+	FirstError string // the first compiler/linker/make error line, when found
+	Err        error
+}
+
+func (e *BuildError) Error() string {
+	msg := fmt.Sprintf("%s: %v", e.Phase, e.Err)
+	if e.FirstError != "" {
+		msg += "\n  first error: " + e.FirstError
+	}
+	return msg
+}
+
+func (e *BuildError) Unwrap() error { return e.Err }
+
+// Builder builds kernels into a Cache.
+type Builder struct {
+	Cache *Cache
+	// Jobs is make's -j; default runtime.NumCPU().
+	Jobs int
+	// Logf receives progress lines (may be nil).
+	Logf func(format string, args ...any)
+	// Phase, when set, is told each phase as it starts (for progress display).
+	Phase func(kernel, phase string)
+
+	toolsOnce sync.Once
+	tools     string
+	toolsErr  error
+}
+
+func (b *Builder) logf(format string, args ...any) {
+	if b.Logf != nil {
+		b.Logf(format, args...)
+	}
+}
+
+func (b *Builder) phase(req Request, p string) {
+	if b.Phase != nil {
+		b.Phase(req.Kernel, p)
+	}
+}
+
+// toolchain describes the compiler and binutils, part of every key.
+func (b *Builder) toolchain() (string, error) {
+	b.toolsOnce.Do(func() {
+		var parts []string
+		for _, argv := range [][]string{{"gcc", "--version"}, {"ld", "--version"}, {"make", "--version"}} {
+			out, err := exec.Command(argv[0], argv[1:]...).Output()
+			if err != nil {
+				b.toolsErr = fmt.Errorf("%s: %w (install build-essential)", strings.Join(argv, " "), err)
+				return
+			}
+			first, _, _ := strings.Cut(string(out), "\n")
+			parts = append(parts, first)
+		}
+		b.tools = strings.Join(parts, "\n")
+	})
+	return b.tools, b.toolsErr
+}
+
+func (r Request) arch() string {
+	if r.Arch == "" {
+		return "x86_64"
+	}
+	return r.Arch
+}
+
+// inputKey digests everything that determines the final .config and the
+// build: it lets a warm run find its artifact without running kconfig.
+func (b *Builder) inputKey(req Request, srcDigest string) (string, error) {
+	tools, err := b.toolchain()
+	if err != nil {
+		return "", err
+	}
+	h := sha256.New()
+	fmt.Fprintf(h, "%s\nsource %s\narch %s\ntools %s\nbase %s\n", keyVersion, srcDigest, req.arch(), tools, req.Config.Base)
+	if !isConfigTarget(req.Config.Base) {
+		d, err := fileDigest(req.Config.Base)
+		if err != nil {
+			return "", fmt.Errorf("base config: %w", err)
+		}
+		fmt.Fprintf(h, "base-digest %s\n", d)
+	}
+	for _, f := range req.Config.Fragments {
+		d, err := fileDigest(f)
+		if err != nil {
+			return "", fmt.Errorf("config fragment: %w", err)
+		}
+		fmt.Fprintf(h, "fragment %s\n", d)
+	}
+	for _, o := range req.Config.Options {
+		fmt.Fprintf(h, "option %s\n", strings.TrimSpace(o))
+	}
+	for _, p := range req.Patches {
+		d, err := fileDigest(p)
+		if err != nil {
+			return "", fmt.Errorf("patch: %w", err)
+		}
+		fmt.Fprintf(h, "patch %s\n", d)
+	}
+	return hex.EncodeToString(h.Sum(nil))[:32], nil
+}
+
+// artifactKey digests the source identity, the patches, the resolved
+// .config, the toolchain and the make variables.
+func (b *Builder) artifactKey(req Request, srcDigest string, patchDigests []string, finalConfig []byte) string {
+	tools, _ := b.toolchain()
+	h := sha256.New()
+	fmt.Fprintf(h, "%s\nsource %s\narch %s\ntools %s\n", keyVersion, srcDigest, req.arch(), tools)
+	for _, d := range patchDigests {
+		fmt.Fprintf(h, "patch %s\n", d)
+	}
+	h.Write(configForKey(finalConfig))
+	return hex.EncodeToString(h.Sum(nil))[:32]
+}
+
+func isConfigTarget(base string) bool {
+	return base != "" && !strings.ContainsRune(base, '/') && strings.HasSuffix(base, "config")
+}
+
+// Build returns the artifact for req, building it only when the cache has
+// no intact artifact for the same inputs. Concurrent builds of the same
+// inputs (in this or another process) wait for each other instead of
+// building twice. On failure the error is a *BuildError and nothing is
+// stored.
+func (b *Builder) Build(ctx context.Context, req Request) (*Artifact, error) {
+	logw := req.Log
+	if logw == nil {
+		logw = io.Discard
+	}
+	b.phase(req, PhaseSource)
+	src, err := b.Cache.prepareSource(ctx, req.Source, b.logf)
+	if err != nil {
+		return nil, &BuildError{Phase: PhaseSource, Err: err}
+	}
+	ikey, err := b.inputKey(req, src.Digest)
+	if err != nil {
+		return nil, &BuildError{Phase: PhaseConfig, Err: err}
+	}
+	if a := b.lookup(ikey); a != nil {
+		fmt.Fprintf(logw, "kvmtest: cache hit: artifact %s (built %s in %.0fs); its build log follows\n\n",
+			a.Key, a.Meta.BuiltAt.Format(time.RFC3339), a.Meta.BuildSecs)
+		copyLog(logw, a.Log)
+		return a, nil
+	}
+	unlock, err := b.Cache.Lock("input-" + ikey)
+	if err != nil {
+		return nil, &BuildError{Phase: PhaseSource, Err: err}
+	}
+	defer unlock()
+	if a := b.lookup(ikey); a != nil { // built by someone else while we waited
+		fmt.Fprintf(logw, "kvmtest: cache hit after waiting: artifact %s\n", a.Key)
+		copyLog(logw, a.Log)
+		return a, nil
+	}
+	return b.build(ctx, req, src, ikey, logw)
+}
+
+// lookup returns the intact artifact recorded for an input key, or nil.
+func (b *Builder) lookup(ikey string) *Artifact {
+	k, err := os.ReadFile(b.Cache.Path("index", ikey))
+	if err != nil {
+		return nil
+	}
+	a, err := b.Cache.LoadArtifact(strings.TrimSpace(string(k)))
+	if err != nil {
+		if errors.Is(err, ErrCorrupt) {
+			b.logf("cache: %v; rebuilding", err)
+		}
+		return nil
+	}
+	a.Cached = true
+	return a
+}
+
+func (b *Builder) build(ctx context.Context, req Request, src *prepared, ikey string, logw io.Writer) (*Artifact, error) {
+	start := time.Now()
+	work := b.Cache.Path("work", ikey)
+	if err := os.MkdirAll(work, 0o755); err != nil {
+		return nil, &BuildError{Phase: PhaseConfig, Err: err}
+	}
+	// The full log goes to the cell (logw) and to the artifact's own copy.
+	logPath := filepath.Join(work, "build.log")
+	lf, err := os.Create(logPath)
+	if err != nil {
+		return nil, &BuildError{Phase: PhaseConfig, Err: err}
+	}
+	defer lf.Close()
+	tail := &tailBuffer{max: 256 << 10}
+	out := io.MultiWriter(lf, logw, tail)
+
+	tree := src.Tree
+	var patchDigests []string
+	if len(req.Patches) > 0 {
+		b.phase(req, PhasePatch)
+		t, digests, err := b.patchedTree(ctx, src, req.Patches, out)
+		if err != nil {
+			return nil, &BuildError{Phase: PhasePatch, Err: err}
+		}
+		tree, patchDigests = t, digests
+	}
+
+	b.phase(req, PhaseConfig)
+	final, err := b.configure(ctx, req, tree, work, out)
+	if err != nil {
+		return nil, &BuildError{Phase: PhaseConfig, Err: err, FirstError: FirstError(tail.Bytes())}
+	}
+	key := b.artifactKey(req, src.Digest, patchDigests, final)
+	// Another input set may already have produced this exact artifact.
+	if a, err := b.Cache.LoadArtifact(key); err == nil {
+		fmt.Fprintf(out, "kvmtest: configuration resolves to existing artifact %s\n", key)
+		if err := writeFileAtomic(b.Cache.Path("index", ikey), []byte(key+"\n")); err != nil {
+			return nil, &BuildError{Phase: PhaseBuild, Err: err}
+		}
+		a.Cached = true
+		return a, nil
+	}
+
+	b.phase(req, PhaseBuild)
+	jobs := b.Jobs
+	if jobs <= 0 {
+		jobs = runtime.NumCPU()
+	}
+	argv := append(b.makeArgs(req, tree, work), fmt.Sprintf("-j%d", jobs), "bzImage")
+	fmt.Fprintf(out, "kvmtest: %s\n", strings.Join(argv, " "))
+	b.logf("building %s (make -j%d, log: %s)", req.Kernel, jobs, logPath)
+	if err := b.run(ctx, work, out, argv...); err != nil {
+		return nil, &BuildError{Phase: PhaseBuild, Err: err, FirstError: FirstError(tail.Bytes())}
+	}
+	release, _ := b.output(ctx, work, append(b.makeArgs(req, tree, work), "-s", "kernelrelease")...)
+	lf.Sync()
+	secs := time.Since(start).Seconds()
+	fmt.Fprintf(out, "kvmtest: built %s in %.0fs\n", release, secs)
+	meta := Meta{
+		Key:     key,
+		Kernel:  req.Kernel,
+		Version: strings.TrimSpace(release),
+		Inputs: map[string]string{
+			"source":    src.Digest,
+			"input_key": ikey,
+			"arch":      req.arch(),
+			"patches":   strings.Join(patchDigests, ","),
+		},
+		BuiltAt:   time.Now().UTC(),
+		BuildSecs: secs,
+	}
+	a, err := b.Cache.StoreArtifact(meta, map[string]string{
+		"bzImage":   filepath.Join(work, "arch", "x86", "boot", "bzImage"),
+		"config":    filepath.Join(work, ".config"),
+		"build.log": logPath,
+	})
+	if err != nil {
+		return nil, &BuildError{Phase: PhaseBuild, Err: err}
+	}
+	if err := writeFileAtomic(b.Cache.Path("index", ikey), []byte(key+"\n")); err != nil {
+		return nil, &BuildError{Phase: PhaseBuild, Err: err}
+	}
+	return a, nil
+}
+
+// makeArgs is the common make invocation: out of tree, fixed build metadata
+// so that identical inputs give identical images, ccache when present.
+func (b *Builder) makeArgs(req Request, tree, work string) []string {
+	argv := []string{"make", "-C", tree, "O=" + work, "ARCH=" + req.arch(),
+		"KBUILD_BUILD_USER=kvmtest", "KBUILD_BUILD_HOST=kvmtest", "KBUILD_BUILD_TIMESTAMP=1970-01-01"}
+	if _, err := exec.LookPath("ccache"); err == nil {
+		argv = append(argv, "CC=ccache gcc")
+	}
+	return argv
+}
+
+// configure writes work/.config from the spec and returns it, after
+// checking that every requested option survived.
+func (b *Builder) configure(ctx context.Context, req Request, tree, work string, out io.Writer) ([]byte, error) {
+	spec := req.Config
+	mk := b.makeArgs(req, tree, work)
+	os.Remove(filepath.Join(work, ".config"))
+	switch {
+	case spec.Base == "":
+		return nil, fmt.Errorf("config: no base (tinyconfig, defconfig, allnoconfig or a file)")
+	case isConfigTarget(spec.Base):
+		if err := b.run(ctx, work, out, append(mk, spec.Base)...); err != nil {
+			return nil, fmt.Errorf("make %s: %w", spec.Base, err)
+		}
+	default:
+		data, err := os.ReadFile(spec.Base)
+		if err != nil {
+			return nil, fmt.Errorf("base config: %w", err)
+		}
+		if err := os.WriteFile(filepath.Join(work, ".config"), data, 0o644); err != nil {
+			return nil, err
+		}
+	}
+	frags := append([]string(nil), spec.Fragments...)
+	if len(spec.Options) > 0 {
+		p := filepath.Join(work, "kvmtest-options.config")
+		if err := os.WriteFile(p, spec.optionsFragment(), 0o644); err != nil {
+			return nil, err
+		}
+		frags = append(frags, p)
+	}
+	if len(frags) > 0 {
+		merge := filepath.Join(tree, "scripts", "kconfig", "merge_config.sh")
+		argv := append([]string{"bash", merge, "-m", "-O", work, filepath.Join(work, ".config")}, frags...)
+		if err := b.run(ctx, work, out, argv...); err != nil {
+			return nil, fmt.Errorf("merge_config.sh: %w", err)
+		}
+	}
+	if err := b.run(ctx, work, out, append(mk, "olddefconfig")...); err != nil {
+		return nil, fmt.Errorf("make olddefconfig: %w", err)
+	}
+	final, err := os.ReadFile(filepath.Join(work, ".config"))
+	if err != nil {
+		return nil, err
+	}
+	want, order, err := spec.requested()
+	if err != nil {
+		return nil, err
+	}
+	if err := verifyConfig(want, order, final); err != nil {
+		return nil, err
+	}
+	return final, nil
+}
+
+// patchedTree returns a tree with the patches applied: a hard-linked copy
+// of the shared source (patch(1) replaces the files it changes, so the
+// shared tree is never written) under src/DIGEST-pPATCHDIGEST.
+func (b *Builder) patchedTree(ctx context.Context, src *prepared, patches []string, out io.Writer) (string, []string, error) {
+	h := sha256.New()
+	var digests []string
+	for _, p := range patches {
+		d, err := fileDigest(p)
+		if err != nil {
+			return "", nil, err
+		}
+		digests = append(digests, d)
+		fmt.Fprintln(h, d)
+	}
+	pdig := hex.EncodeToString(h.Sum(nil))[:16]
+	dir := b.Cache.Path("src", src.Digest[:min(len(src.Digest), 32)]+"-p"+pdig)
+	tree := filepath.Join(dir, "tree")
+	if _, err := os.Stat(filepath.Join(dir, ".complete")); err == nil {
+		return tree, digests, nil
+	}
+	unlock, err := b.Cache.Lock("patch-" + pdig)
+	if err != nil {
+		return "", nil, err
+	}
+	defer unlock()
+	if _, err := os.Stat(filepath.Join(dir, ".complete")); err == nil {
+		return tree, digests, nil
+	}
+	os.RemoveAll(dir)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", nil, err
+	}
+	if err := b.run(ctx, dir, out, "cp", "-al", src.Tree, tree); err != nil {
+		return "", nil, fmt.Errorf("copying the source tree: %w", err)
+	}
+	for _, p := range patches {
+		fmt.Fprintf(out, "kvmtest: applying %s\n", p)
+		if err := b.run(ctx, tree, out, "patch", "-p1", "--forward", "--batch", "-i", p); err != nil {
+			os.RemoveAll(dir)
+			return "", nil, fmt.Errorf("patch %s does not apply (reproduce: cd %s && patch -p1 --dry-run -i %s): %w", filepath.Base(p), src.Tree, p, err)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(dir, ".complete"), nil, 0o644); err != nil {
+		return "", nil, err
+	}
+	return tree, digests, nil
+}
+
+// run runs argv in dir, sending stdout and stderr to out.
+func (b *Builder) run(ctx context.Context, dir string, out io.Writer, argv ...string) error {
+	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
+	cmd.Dir = dir
+	cmd.Stdout = out
+	cmd.Stderr = out
+	cmd.Env = b.env()
+	cmd.WaitDelay = 5 * time.Second
+	if err := cmd.Run(); err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		return fmt.Errorf("%s: %w", argv[0], err)
+	}
+	return nil
+}
+
+func (b *Builder) output(ctx context.Context, dir string, argv ...string) (string, error) {
+	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
+	cmd.Dir = dir
+	cmd.Env = b.env()
+	o, err := cmd.Output()
+	return string(o), err
+}
+
+// env is the build environment: ccache keeps its files in the kvmtest
+// cache, and paths under the cache are rewritten relative so that trees in
+// different directories share hits.
+func (b *Builder) env() []string {
+	env := os.Environ()
+	env = append(env,
+		"CCACHE_DIR="+b.Cache.Path("ccache"),
+		"CCACHE_BASEDIR="+b.Cache.Root,
+		"CCACHE_NOHASHDIR=1",
+		"CCACHE_MAXSIZE=5G",
+		"LC_ALL=C",
+	)
+	return env
+}
+
+func copyLog(w io.Writer, path string) {
+	f, err := os.Open(path)
+	if err != nil {
+		return
+	}
+	defer f.Close()
+	io.Copy(w, f)
+}
+
+// tailBuffer keeps the last max bytes written to it.
+type tailBuffer struct {
+	mu  sync.Mutex
+	max int
+	buf []byte
+}
+
+func (t *tailBuffer) Write(p []byte) (int, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.buf = append(t.buf, p...)
+	if len(t.buf) > t.max {
+		t.buf = append([]byte(nil), t.buf[len(t.buf)-t.max:]...)
+	}
+	return len(p), nil
+}
+
+func (t *tailBuffer) Bytes() []byte {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return bytes.Clone(t.buf)
+}

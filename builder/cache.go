@@ -1,0 +1,329 @@
+package builder
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// Cache is kvmtest's on-disk cache: extracted kernel sources, build
+// directories and content-addressed kernel artifacts.
+//
+// Layout under Root:
+//
+//	src/DIGEST/tree        extracted source trees, shared read-only
+//	work/KEY/              out-of-tree build directories (kept for incremental rebuilds)
+//	artifacts/KEY/         bzImage, config, build.log, meta.json (with digests of each file)
+//	index/INPUTKEY         maps a build's inputs to its artifact key, so a warm run skips even the config step
+//	locks/NAME.lock        flock(2) files serialising work on one key across processes
+type Cache struct {
+	Root string
+}
+
+// DefaultCacheDir returns $KVMTEST_CACHE, or the user cache directory's
+// kvmtest subdirectory (~/.cache/kvmtest).
+func DefaultCacheDir() (string, error) {
+	if d := os.Getenv("KVMTEST_CACHE"); d != "" {
+		return filepath.Abs(d)
+	}
+	d, err := os.UserCacheDir()
+	if err != nil {
+		return "", fmt.Errorf("locating the user cache directory: %w", err)
+	}
+	return filepath.Join(d, "kvmtest"), nil
+}
+
+// OpenCache returns the cache rooted at root, creating its directories.
+func OpenCache(root string) (*Cache, error) {
+	for _, d := range []string{"src", "work", "artifacts", "index", "locks", "tmp"} {
+		if err := os.MkdirAll(filepath.Join(root, d), 0o755); err != nil {
+			return nil, fmt.Errorf("creating cache directory: %w", err)
+		}
+	}
+	return &Cache{Root: root}, nil
+}
+
+// Path joins elem to the cache root.
+func (c *Cache) Path(elem ...string) string {
+	return filepath.Join(append([]string{c.Root}, elem...)...)
+}
+
+// Lock takes an exclusive flock(2) on locks/NAME.lock, waiting for other
+// holders (in this or another process). The returned func releases it.
+// Locks die with their process, so a crashed kvmtest never wedges the cache.
+func (c *Cache) Lock(name string) (unlock func(), err error) {
+	p := c.Path("locks", name+".lock")
+	f, err := os.OpenFile(p, os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("opening lock %s: %w", p, err)
+	}
+	for {
+		err = unix.Flock(int(f.Fd()), unix.LOCK_EX)
+		if !errors.Is(err, unix.EINTR) {
+			break
+		}
+	}
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("locking %s: %w", p, err)
+	}
+	return func() {
+		unix.Flock(int(f.Fd()), unix.LOCK_UN)
+		f.Close()
+	}, nil
+}
+
+// Meta describes one stored artifact.
+type Meta struct {
+	Key       string            `json:"key"`
+	Kernel    string            `json:"kernel"`  // the matrix kernel name it was built for
+	Version   string            `json:"version"` // kernelrelease
+	Inputs    map[string]string `json:"inputs"`  // what went into the key
+	Files     map[string]string `json:"files"`   // file name -> hex sha256
+	BuiltAt   time.Time         `json:"built_at"`
+	BuildSecs float64           `json:"build_secs"`
+}
+
+// ErrCorrupt reports an artifact whose files do not match their recorded digests.
+var ErrCorrupt = errors.New("corrupt cache entry")
+
+// LoadArtifact returns the artifact stored under key, after checking every
+// file against its recorded digest. It returns fs.ErrNotExist when there is
+// none, and an error wrapping ErrCorrupt when it is damaged (the caller
+// rebuilds it).
+func (c *Cache) LoadArtifact(key string) (*Artifact, error) {
+	dir := c.Path("artifacts", key)
+	b, err := os.ReadFile(filepath.Join(dir, "meta.json"))
+	if err != nil {
+		return nil, err
+	}
+	var m Meta
+	if err := json.Unmarshal(b, &m); err != nil {
+		return nil, fmt.Errorf("%w: %s/meta.json: %v", ErrCorrupt, dir, err)
+	}
+	if m.Key != key {
+		return nil, fmt.Errorf("%w: %s holds key %q", ErrCorrupt, dir, m.Key)
+	}
+	for _, name := range []string{"bzImage", "config"} {
+		if _, ok := m.Files[name]; !ok {
+			return nil, fmt.Errorf("%w: %s: no digest for %s", ErrCorrupt, dir, name)
+		}
+	}
+	for name, want := range m.Files {
+		got, err := fileDigest(filepath.Join(dir, name))
+		if err != nil {
+			return nil, fmt.Errorf("%w: %v", ErrCorrupt, err)
+		}
+		if got != want {
+			return nil, fmt.Errorf("%w: %s/%s: sha256 %s, recorded %s", ErrCorrupt, dir, name, got, want)
+		}
+	}
+	return &Artifact{
+		Key:    key,
+		Dir:    dir,
+		Kernel: filepath.Join(dir, "bzImage"),
+		Config: filepath.Join(dir, "config"),
+		Log:    filepath.Join(dir, "build.log"),
+		Meta:   m,
+	}, nil
+}
+
+// StoreArtifact copies files (name -> source path) into artifacts/KEY
+// atomically: everything is written and fsynced under a temporary name,
+// then renamed into place. An existing entry under key is replaced.
+func (c *Cache) StoreArtifact(m Meta, files map[string]string) (*Artifact, error) {
+	tmp, err := os.MkdirTemp(c.Path("tmp"), "artifact-")
+	if err != nil {
+		return nil, fmt.Errorf("storing artifact: %w", err)
+	}
+	defer os.RemoveAll(tmp)
+	m.Files = map[string]string{}
+	names := make([]string, 0, len(files))
+	for n := range files {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		d, err := copyFileSync(files[name], filepath.Join(tmp, name))
+		if err != nil {
+			return nil, fmt.Errorf("storing artifact %s: %w", m.Key, err)
+		}
+		m.Files[name] = d
+	}
+	mb, err := json.MarshalIndent(m, "", "  ")
+	if err != nil {
+		return nil, err
+	}
+	if err := writeFileSync(filepath.Join(tmp, "meta.json"), mb); err != nil {
+		return nil, fmt.Errorf("storing artifact %s: %w", m.Key, err)
+	}
+	dst := c.Path("artifacts", m.Key)
+	if err := os.RemoveAll(dst); err != nil {
+		return nil, fmt.Errorf("replacing artifact %s: %w", m.Key, err)
+	}
+	if err := os.Rename(tmp, dst); err != nil {
+		return nil, fmt.Errorf("storing artifact %s: %w", m.Key, err)
+	}
+	syncDir(c.Path("artifacts"))
+	return c.LoadArtifact(m.Key)
+}
+
+// ArtifactInfo is one entry listed by List.
+type ArtifactInfo struct {
+	Meta
+	Dir   string
+	Size  int64
+	Error string // non-empty when the entry is damaged
+}
+
+// List returns every stored artifact, newest first.
+func (c *Cache) List() ([]ArtifactInfo, error) {
+	ents, err := os.ReadDir(c.Path("artifacts"))
+	if err != nil {
+		return nil, fmt.Errorf("listing cache: %w", err)
+	}
+	var out []ArtifactInfo
+	for _, e := range ents {
+		if !e.IsDir() {
+			continue
+		}
+		info := ArtifactInfo{Dir: c.Path("artifacts", e.Name())}
+		a, err := c.LoadArtifact(e.Name())
+		if err != nil {
+			info.Key = e.Name()
+			info.Error = err.Error()
+		} else {
+			info.Meta = a.Meta
+		}
+		info.Size = dirSize(info.Dir)
+		out = append(out, info)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].BuiltAt.After(out[j].BuiltAt) })
+	return out, nil
+}
+
+// GC removes artifacts beyond the newest keep, and those older than
+// maxAge when maxAge > 0, together with their build directories. It
+// returns the keys removed.
+func (c *Cache) GC(keep int, maxAge time.Duration) ([]string, error) {
+	list, err := c.List()
+	if err != nil {
+		return nil, err
+	}
+	var removed []string
+	for i, a := range list {
+		old := maxAge > 0 && time.Since(a.BuiltAt) > maxAge
+		if i < keep && !old && a.Error == "" {
+			continue
+		}
+		unlock, err := c.Lock("build-" + a.Key)
+		if err != nil {
+			return removed, err
+		}
+		err = os.RemoveAll(a.Dir)
+		unlock()
+		if err != nil {
+			return removed, fmt.Errorf("removing %s: %w", a.Dir, err)
+		}
+		removed = append(removed, a.Key)
+	}
+	return removed, nil
+}
+
+func fileDigest(path string) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return "", fmt.Errorf("reading %s: %w", path, err)
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+func copyFileSync(src, dst string) (digest string, err error) {
+	in, err := os.Open(src)
+	if err != nil {
+		return "", err
+	}
+	defer in.Close()
+	out, err := os.OpenFile(dst, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o644)
+	if err != nil {
+		return "", err
+	}
+	h := sha256.New()
+	if _, err := io.Copy(io.MultiWriter(out, h), in); err != nil {
+		out.Close()
+		return "", fmt.Errorf("copying %s: %w", src, err)
+	}
+	if err := out.Sync(); err != nil {
+		out.Close()
+		return "", err
+	}
+	if err := out.Close(); err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+func writeFileSync(path string, data []byte) error {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o644)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+// writeFileAtomic writes data to path through a temporary file and a rename.
+func writeFileAtomic(path string, data []byte) error {
+	tmp := fmt.Sprintf("%s.tmp-%d", path, os.Getpid())
+	if err := writeFileSync(tmp, data); err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	return nil
+}
+
+func syncDir(dir string) {
+	if f, err := os.Open(dir); err == nil {
+		f.Sync()
+		f.Close()
+	}
+}
+
+func dirSize(dir string) int64 {
+	var n int64
+	filepath.WalkDir(dir, func(_ string, d fs.DirEntry, err error) error {
+		if err == nil && d.Type().IsRegular() {
+			if fi, err := d.Info(); err == nil {
+				n += fi.Size()
+			}
+		}
+		return nil
+	})
+	return n
+}

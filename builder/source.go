@@ -1,0 +1,191 @@
+package builder
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+)
+
+// Source names where a kernel's source comes from. Exactly one field is set.
+type Source struct {
+	Tarball string // a .tar.xz/.tar.gz/.tar such as Debian's /usr/src/linux-source-6.12.tar.xz
+	Path    string // a local kernel tree, never written to
+}
+
+// String describes the source for messages.
+func (s Source) String() string {
+	switch {
+	case s.Tarball != "":
+		return "tarball " + s.Tarball
+	case s.Path != "":
+		return "tree " + s.Path
+	}
+	return "no source"
+}
+
+// prepared is a source tree ready to build from.
+type prepared struct {
+	Digest string // identity of the content
+	Tree   string // directory holding the top-level Makefile
+}
+
+// prepareSource returns the tree of src, extracting a tarball into the cache
+// the first time it is seen. Extraction happens once per tarball content:
+// concurrent callers wait on a lock, and an interrupted extraction leaves
+// only a temporary directory that the next attempt removes.
+func (c *Cache) prepareSource(ctx context.Context, src Source, logf func(string, ...any)) (*prepared, error) {
+	switch {
+	case src.Tarball != "":
+		return c.prepareTarball(ctx, src.Tarball, logf)
+	case src.Path != "":
+		return preparePath(src.Path)
+	}
+	return nil, fmt.Errorf("kernel source: none given")
+}
+
+func (c *Cache) prepareTarball(ctx context.Context, tarball string, logf func(string, ...any)) (*prepared, error) {
+	digest, err := c.tarballDigest(tarball)
+	if err != nil {
+		return nil, err
+	}
+	dir := c.Path("src", digest)
+	tree := filepath.Join(dir, "tree")
+	if isKernelTree(tree) {
+		return &prepared{Digest: digest, Tree: tree}, nil
+	}
+	unlock, err := c.Lock("src-" + digest)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	if isKernelTree(tree) { // another process finished while we waited
+		return &prepared{Digest: digest, Tree: tree}, nil
+	}
+	logf("extracting %s (once; later runs reuse %s)", tarball, tree)
+	os.RemoveAll(dir)
+	tmp := dir + ".tmp"
+	os.RemoveAll(tmp)
+	if err := os.MkdirAll(tmp, 0o755); err != nil {
+		return nil, err
+	}
+	cmd := exec.CommandContext(ctx, "tar", "-xf", tarball, "-C", tmp)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Run(); err != nil {
+		os.RemoveAll(tmp)
+		return nil, fmt.Errorf("extracting %s: %w: %s", tarball, err, strings.TrimSpace(stderr.String()))
+	}
+	top, err := findTop(tmp)
+	if err != nil {
+		os.RemoveAll(tmp)
+		return nil, fmt.Errorf("extracting %s: %w", tarball, err)
+	}
+	if err := os.Rename(top, filepath.Join(tmp, "tree")); err != nil && top != filepath.Join(tmp, "tree") {
+		os.RemoveAll(tmp)
+		return nil, err
+	}
+	if err := os.Rename(tmp, dir); err != nil {
+		os.RemoveAll(tmp)
+		return nil, err
+	}
+	return &prepared{Digest: digest, Tree: tree}, nil
+}
+
+// findTop returns the directory under root holding the kernel's Makefile:
+// root itself or its single top-level directory.
+func findTop(root string) (string, error) {
+	if isKernelTree(root) {
+		return root, nil
+	}
+	ents, err := os.ReadDir(root)
+	if err != nil {
+		return "", err
+	}
+	for _, e := range ents {
+		if e.IsDir() && isKernelTree(filepath.Join(root, e.Name())) {
+			return filepath.Join(root, e.Name()), nil
+		}
+	}
+	return "", fmt.Errorf("no kernel tree (Makefile and Kconfig) at the top of the archive")
+}
+
+func isKernelTree(dir string) bool {
+	for _, f := range []string{"Makefile", "Kconfig", "scripts/kconfig/merge_config.sh"} {
+		if _, err := os.Stat(filepath.Join(dir, f)); err != nil {
+			return false
+		}
+	}
+	return true
+}
+
+// tarballDigest returns the sha256 of a tarball's bytes, remembered per
+// (path, size, mtime, inode) so that a warm run does not hash 150 MB again.
+func (c *Cache) tarballDigest(path string) (string, error) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return "", fmt.Errorf("kernel tarball: %w", err)
+	}
+	var ino uint64
+	if st, ok := fi.Sys().(interface{ Ino() uint64 }); ok {
+		ino = st.Ino()
+	}
+	stamp := fmt.Sprintf("%s\x00%d\x00%d\x00%d", path, fi.Size(), fi.ModTime().UnixNano(), ino)
+	sum := sha256.Sum256([]byte(stamp))
+	memo := c.Path("index", "tarball-"+hex.EncodeToString(sum[:16]))
+	if b, err := os.ReadFile(memo); err == nil && len(bytes.TrimSpace(b)) == 64 {
+		return string(bytes.TrimSpace(b)), nil
+	}
+	d, err := fileDigest(path)
+	if err != nil {
+		return "", fmt.Errorf("kernel tarball: %w", err)
+	}
+	if err := writeFileAtomic(memo, []byte(d+"\n")); err != nil {
+		return "", err
+	}
+	return d, nil
+}
+
+// preparePath identifies a local tree by the names, sizes and modification
+// times of its files: editing any source file changes the digest.
+func preparePath(dir string) (*prepared, error) {
+	if !isKernelTree(dir) {
+		return nil, fmt.Errorf("kernel source %s: not a kernel tree (no Makefile, Kconfig or scripts/kconfig)", dir)
+	}
+	h := sha256.New()
+	var lines []string
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() && d.Name() == ".git" {
+			return filepath.SkipDir
+		}
+		if !d.Type().IsRegular() {
+			return nil
+		}
+		fi, err := d.Info()
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(dir, p)
+		lines = append(lines, fmt.Sprintf("%s %d %d", rel, fi.Size(), fi.ModTime().UnixNano()))
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("kernel source %s: %w", dir, err)
+	}
+	sort.Strings(lines)
+	fmt.Fprintf(h, "path %s\n", dir)
+	for _, l := range lines {
+		fmt.Fprintln(h, l)
+	}
+	return &prepared{Digest: "tree-" + hex.EncodeToString(h.Sum(nil)), Tree: dir}, nil
+}

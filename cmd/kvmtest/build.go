@@ -1,0 +1,93 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/kvmtest/kvmtest/builder"
+	"github.com/kvmtest/kvmtest/matrices"
+)
+
+var buildCmd = &Command{
+	Name:      "build",
+	UsageLine: "build [MATRIX|NAME] [--cell GLOB]",
+	Short:     "build the kernels of a matrix and print where each artifact is",
+	Flags:     flag.NewFlagSet("build", flag.ContinueOnError),
+	Long: `
+Build builds (or finds in the cache) the kernel of every selected cell and
+prints, per cell, the artifact directory holding bzImage, config and
+build.log. Nothing is booted. Exit status 3 when a build fails.`,
+}
+
+var buildCell = buildCmd.Flags.String("cell", "", "build only cells whose id matches this glob")
+
+func init() {
+	buildCmd.Run = runBuild
+	register(buildCmd)
+}
+
+func runBuild(cmd *Command, args []string) int {
+	arg := ""
+	if len(args) > 0 {
+		arg = args[0]
+	}
+	cache, err := openCache()
+	if err != nil {
+		return fatalf(3, "%v", err)
+	}
+	file, _, err := resolveMatrix(cache, arg)
+	if err != nil {
+		return fatalf(2, "%v", err)
+	}
+	m, err := matrices.Load(file)
+	if err != nil {
+		return printMatrixError(err)
+	}
+	cells, err := selectCells(m.Cells(), *buildCell, "")
+	if err != nil {
+		return fatalf(2, "%v", err)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	p := newProgress(os.Stderr, false)
+	b := &builder.Builder{Cache: cache, Logf: p.Logf}
+	code := 0
+	for _, c := range cells {
+		if c.Skip != "" {
+			fmt.Printf("%s\tskipped: %s\n", c.ID, c.Skip)
+			continue
+		}
+		req := builder.Request{
+			Kernel: c.Kernel.Name,
+			Source: builder.Source{Tarball: c.Kernel.Source.Tarball, Path: c.Kernel.Source.Path},
+			Config: builder.ConfigSpec{Base: c.Config.Base, Fragments: c.Config.Fragments, Options: c.Config.Options},
+		}
+		if c.Patchset.Series != "" {
+			if req.Patches, err = builder.SeriesFiles(c.Patchset.Series); err != nil {
+				fmt.Printf("%s\tbuild-failed: %v\n", c.ID, err)
+				code = 3
+				continue
+			}
+		}
+		p.Phase(c.ID, "build")
+		a, err := b.Build(ctx, req)
+		if err != nil {
+			if ctx.Err() != nil {
+				return 130
+			}
+			fmt.Printf("%s\tbuild-failed: %v\n", c.ID, err)
+			code = 3
+			continue
+		}
+		state := "built"
+		if a.Cached {
+			state = "cached"
+		}
+		fmt.Printf("%s\t%s\t%s\n", c.ID, state, a.Dir)
+	}
+	return code
+}

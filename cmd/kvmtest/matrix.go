@@ -1,0 +1,101 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"path"
+	"strconv"
+	"strings"
+
+	"github.com/kvmtest/kvmtest"
+	"github.com/kvmtest/kvmtest/builder"
+	"github.com/kvmtest/kvmtest/matrices"
+)
+
+// openCache opens the kernel cache ($KVMTEST_CACHE or ~/.cache/kvmtest).
+func openCache() (*builder.Cache, error) {
+	dir, err := builder.DefaultCacheDir()
+	if err != nil {
+		return nil, err
+	}
+	return builder.OpenCache(dir)
+}
+
+// resolveMatrix turns a command-line argument into a matrix file: an
+// existing file, or the name of a shipped matrix ("" means "default"). It
+// also returns kvmtest's materialized source tree.
+func resolveMatrix(cache *builder.Cache, arg string) (file, srcDir string, err error) {
+	srcDir, err = kvmtest.Materialize(cache.Root)
+	if err != nil {
+		return "", "", err
+	}
+	if arg == "" {
+		arg = "default"
+	}
+	if fi, err := os.Stat(arg); err == nil && !fi.IsDir() {
+		return arg, srcDir, nil
+	}
+	if p := kvmtest.BuiltinMatrix(srcDir, arg); p != "" && !strings.ContainsAny(arg, "/.") {
+		return p, srcDir, nil
+	}
+	return "", "", fmt.Errorf("%s: no such matrix file, and no shipped matrix of that name (shipped: %s)", arg, strings.Join(matrices.Builtin(), ", "))
+}
+
+// selectCells filters cells by a glob on their id and takes one shard.
+func selectCells(cells []matrices.Cell, glob, shard string) ([]matrices.Cell, error) {
+	var out []matrices.Cell
+	for _, c := range cells {
+		if glob != "" {
+			ok, err := path.Match(glob, c.ID)
+			if err != nil {
+				return nil, fmt.Errorf("--cell %q: %w", glob, err)
+			}
+			if !ok {
+				continue
+			}
+		}
+		out = append(out, c)
+	}
+	if glob != "" && len(out) == 0 {
+		var ids []string
+		for _, c := range cells {
+			ids = append(ids, c.ID)
+		}
+		return nil, fmt.Errorf("--cell %q matches no cell (cells: %s)", glob, strings.Join(ids, ", "))
+	}
+	if shard == "" {
+		return out, nil
+	}
+	i, n, err := parseShard(shard)
+	if err != nil {
+		return nil, err
+	}
+	var mine []matrices.Cell
+	for k, c := range out {
+		if k%n == i-1 {
+			mine = append(mine, c)
+		}
+	}
+	return mine, nil
+}
+
+// parseShard parses "I/N" with 1 <= I <= N.
+func parseShard(s string) (i, n int, err error) {
+	a, b, ok := strings.Cut(s, "/")
+	if ok {
+		i, err = strconv.Atoi(a)
+		if err == nil {
+			n, err = strconv.Atoi(b)
+		}
+	}
+	if !ok || err != nil || n < 1 || i < 1 || i > n {
+		return 0, 0, fmt.Errorf("--shard %q: want I/N with 1 <= I <= N, e.g. 2/4", s)
+	}
+	return i, n, nil
+}
+
+// printMatrixError prints load errors one per line and returns exit code 2.
+func printMatrixError(err error) int {
+	fmt.Fprintln(os.Stderr, err)
+	return 2
+}

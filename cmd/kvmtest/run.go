@@ -1,0 +1,114 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/kvmtest/kvmtest/engine"
+	"github.com/kvmtest/kvmtest/matrices"
+	"github.com/kvmtest/kvmtest/results"
+)
+
+var runCmd = &Command{
+	Name:      "run",
+	UsageLine: "run [MATRIX|NAME] [--out DIR] [--jobs N] [--cell GLOB] [--shard I/N] [--accel auto|kvm|tcg] [--resume DIR] [--quiet]",
+	Short:     "build, boot and test every cell of a matrix",
+	Flags:     flag.NewFlagSet("run", flag.ContinueOnError),
+	Long: `
+Run builds each cell's kernel (cached: a cell whose kernel was built before
+builds nothing), boots it under QEMU with the guest agent and the matrix's
+suites, and writes the results under --out (default: a new timestamped
+directory under ./kvmtest-results/): run.json, and per cell
+cells/ID/{build.log,kernel.config,console.log,events.jsonl,bench.txt}.
+
+MATRIX is a matrix file, or the name of a shipped matrix; with no argument
+the embedded default matrix runs.
+
+Exit status: 0 every result as expected, 1 tests failed or a kernel
+crashed, 2 bad input, 3 infrastructure failure (a cell could not be built
+or booted), 130 interrupted (results so far are written; --resume DIR
+continues).`,
+}
+
+var (
+	runOut    = runCmd.Flags.String("out", "", "results directory (default ./kvmtest-results/TIMESTAMP)")
+	runJobs   = runCmd.Flags.Int("jobs", 1, "cells booted at once (kernel builds run one at a time, each on every core)")
+	runCell   = runCmd.Flags.String("cell", "", "run only cells whose id matches this glob (e.g. '6.12-*')")
+	runShard  = runCmd.Flags.String("shard", "", "run one deterministic share I/N of the cells (1 <= I <= N)")
+	runAccel  = runCmd.Flags.String("accel", "", "accelerator: auto, kvm or tcg (default: the matrix's vm.accel)")
+	runResume = runCmd.Flags.String("resume", "", "continue the interrupted run in DIR: finished cells are kept")
+	runQuiet  = runCmd.Flags.Bool("quiet", false, "print only the summary")
+)
+
+func init() {
+	runCmd.Run = runRun
+	register(runCmd)
+}
+
+func runRun(cmd *Command, args []string) int {
+	if len(args) > 1 {
+		return fatalf(2, "run takes at most one matrix (got %d arguments)", len(args))
+	}
+	arg := ""
+	if len(args) == 1 {
+		arg = args[0]
+	}
+	cache, err := openCache()
+	if err != nil {
+		return fatalf(3, "%v", err)
+	}
+	var prev *results.Run
+	out := *runOut
+	if *runResume != "" {
+		prev, err = results.Read(*runResume)
+		if err != nil {
+			return fatalf(2, "--resume: %v", err)
+		}
+		out = *runResume
+		if arg == "" && prev.Matrix.File != "" {
+			arg = prev.Matrix.File
+		}
+	}
+	file, srcDir, err := resolveMatrix(cache, arg)
+	if err != nil {
+		return fatalf(2, "%v", err)
+	}
+	m, err := matrices.Load(file)
+	if err != nil {
+		return printMatrixError(err)
+	}
+	if prev != nil && prev.Matrix.Digest != m.Digest {
+		return fatalf(2, "--resume %s: the matrix changed since that run (digest %s, now %s)", out, prev.Matrix.Digest, m.Digest)
+	}
+	cells, err := selectCells(m.Cells(), *runCell, *runShard)
+	if err != nil {
+		return fatalf(2, "%v", err)
+	}
+	if out == "" {
+		out = filepath.Join("kvmtest-results", time.Now().Format("20060102-150405"))
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
+	defer stop()
+	p := newProgress(os.Stderr, *runQuiet)
+	p.Logf("matrix %s (%s): %d cell(s), results in %s", m.Name, file, len(cells), out)
+	run, err := engine.Run(ctx, engine.Options{
+		Matrix: m, Cells: cells, Out: out, Jobs: *runJobs, Accel: *runAccel,
+		Cache: cache, SourceDir: srcDir, Progress: p, Previous: prev, Shard: *runShard,
+	})
+	if err != nil {
+		return fatalf(3, "%v", err)
+	}
+	printSummary(os.Stdout, run, out)
+	code := run.ExitCode()
+	if ctx.Err() != nil {
+		code = results.ExitInterrupted
+		fmt.Fprintf(os.Stderr, "kvmtest: interrupted; results so far are in %s (continue with: kvmtest run --resume %s)\n", out, out)
+	}
+	return code
+}

@@ -1,0 +1,182 @@
+// Package e2e holds kvmtest's end-to-end tests: they build the real kernel
+// from Debian's linux-source tarball (cached under the user cache, so a
+// warm run skips the build), boot it in real QEMU and run the real guest
+// suites. They run only with KVMTEST_E2E=1 (`make test-e2e`).
+package e2e
+
+import (
+	"bufio"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+
+	"github.com/kvmtest/kvmtest/guest/proto"
+	"github.com/kvmtest/kvmtest/results"
+)
+
+func requireE2E(t *testing.T) {
+	t.Helper()
+	if os.Getenv("KVMTEST_E2E") != "1" {
+		t.Skip("end-to-end test: set KVMTEST_E2E=1 (make test-e2e)")
+	}
+	for _, f := range []string{"/usr/src/linux-source-6.12.tar.xz"} {
+		if _, err := os.Stat(f); err != nil {
+			t.Fatalf("%s missing: run scripts/install-deps.sh", f)
+		}
+	}
+	if _, err := exec.LookPath("qemu-system-x86_64"); err != nil {
+		t.Fatal("qemu-system-x86_64 missing: run scripts/install-deps.sh")
+	}
+}
+
+// kvmtestBinary builds the command once per test binary.
+func kvmtestBinary(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "kvmtest")
+	cmd := exec.Command("go", "build", "-o", bin, "./cmd/kvmtest")
+	cmd.Dir = repoRoot(t)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
+}
+
+func repoRoot(t *testing.T) string {
+	_, file, _, _ := runtime.Caller(0)
+	return filepath.Dir(filepath.Dir(file))
+}
+
+// runKvmtest runs the binary from a directory that is not the checkout (the
+// default matrix is embedded) and returns its exit code and output.
+func runKvmtest(t *testing.T, bin string, args ...string) (int, string) {
+	t.Helper()
+	cmd := exec.Command(bin, args...)
+	cmd.Dir = t.TempDir()
+	out, err := cmd.CombinedOutput()
+	t.Logf("kvmtest %s:\n%s", strings.Join(args, " "), out)
+	if ee, ok := err.(*exec.ExitError); ok {
+		return ee.ExitCode(), string(out)
+	} else if err != nil {
+		t.Fatalf("running kvmtest: %v", err)
+	}
+	return 0, string(out)
+}
+
+// TestDefaultMatrix runs `kvmtest run` with no matrix argument: the
+// embedded default matrix, one real 6.12 kernel, the vmsplice suite. On
+// the unpatched kernel the buffer-stability test must fail (pages are
+// shared), which the matrix declares as expected, so the run exits 0.
+// A second run must build nothing.
+func TestDefaultMatrix(t *testing.T) {
+	requireE2E(t)
+	bin := kvmtestBinary(t)
+	out := filepath.Join(t.TempDir(), "results")
+	code, _ := runKvmtest(t, bin, "run", "--out", out)
+	if code != 0 {
+		t.Fatalf("kvmtest run exited %d, want 0", code)
+	}
+	run, err := results.Read(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(run.Cells) != 1 {
+		t.Fatalf("got %d cells, want 1", len(run.Cells))
+	}
+	c := run.Cells[0]
+	if c.ID != "6.12-base-minimal" || c.Status != results.StatusPassed {
+		t.Fatalf("cell %s status %s (%s), want 6.12-base-minimal passed", c.ID, c.Status, c.Reason)
+	}
+	if !strings.HasPrefix(c.KernelRelease, "6.12.") {
+		t.Errorf("kernel release %q, want 6.12.x", c.KernelRelease)
+	}
+	stable := findTest(t, c, "vmsplice", "TestVmspliceBufferIsStable")
+	if stable.Status != results.Fail || !stable.AsExpected || stable.Expected != results.Fail {
+		t.Errorf("TestVmspliceBufferIsStable: status %s expected %q as-expected %v; want an expected fail on unpatched 6.12", stable.Status, stable.Expected, stable.AsExpected)
+	}
+	if !strings.Contains(stable.Output, "B") {
+		t.Errorf("TestVmspliceBufferIsStable output does not report the bytes read back:\n%s", stable.Output)
+	}
+
+	// events.jsonl holds the real test2json events from the guest.
+	cellDir := filepath.Join(out, "cells", c.ID)
+	evs := readEvents(t, filepath.Join(cellDir, "events.jsonl"))
+	var hello, done, failEv bool
+	for _, e := range evs {
+		switch {
+		case e.Kind == proto.KindHello:
+			hello = strings.HasPrefix(e.Message, "6.12.")
+		case e.Kind == proto.KindDone:
+			done = true
+		case e.Kind == proto.KindTest && e.Test.Test == "TestVmspliceBufferIsStable" && e.Test.Action == "fail":
+			failEv = true
+		}
+	}
+	if !hello || !done || !failEv {
+		t.Errorf("events.jsonl: hello from 6.12 %v, done %v, fail event for TestVmspliceBufferIsStable %v; want all", hello, done, failEv)
+	}
+	for _, f := range []string{"build.log", "kernel.config", "console.log"} {
+		if fi, err := os.Stat(filepath.Join(cellDir, f)); err != nil || fi.Size() == 0 {
+			t.Errorf("cells/%s/%s missing or empty", c.ID, f)
+		}
+	}
+	console, _ := os.ReadFile(filepath.Join(cellDir, "console.log"))
+	if !strings.Contains(string(console), "Linux version 6.12") {
+		t.Errorf("console.log has no kernel banner")
+	}
+
+	// A second run of the same matrix builds nothing.
+	out2 := filepath.Join(t.TempDir(), "results2")
+	if code, _ := runKvmtest(t, bin, "run", "--out", out2); code != 0 {
+		t.Fatalf("second run exited %d", code)
+	}
+	run2, err := results.Read(out2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c2 := run2.Cells[0]; !c2.BuildCached || c2.ArtifactKey != c.ArtifactKey {
+		t.Errorf("second run: build cached %v key %s; want cached with key %s", c2.BuildCached, c2.ArtifactKey, c.ArtifactKey)
+	}
+}
+
+func findTest(t *testing.T, c *results.Cell, suite, test string) *results.Test {
+	t.Helper()
+	for _, s := range c.Suites {
+		if s.Name != suite {
+			continue
+		}
+		for _, tt := range s.Tests {
+			if tt.Name == test {
+				return tt
+			}
+		}
+	}
+	t.Fatalf("no result for %s/%s in cell %s", suite, test, c.ID)
+	return nil
+}
+
+func readEvents(t *testing.T, path string) []proto.Event {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var evs []proto.Event
+	sc := bufio.NewScanner(f)
+	sc.Buffer(nil, proto.MaxLineBytes)
+	for sc.Scan() {
+		var e proto.Event
+		if err := json.Unmarshal(sc.Bytes(), &e); err != nil {
+			t.Fatalf("%s: bad line %q: %v", path, sc.Text(), err)
+		}
+		if e.Kind == proto.KindTest && e.Test == nil {
+			t.Fatalf("%s: test event without test: %q", path, sc.Text())
+		}
+		evs = append(evs, e)
+	}
+	return evs
+}

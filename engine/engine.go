@@ -1,0 +1,440 @@
+// Package engine runs a matrix: it builds each cell's kernel (shared and
+// cached), compiles the guest programs once, boots every cell with its
+// suites and records the results. It is the machinery behind `kvmtest run`
+// and `kvmtest build`; the command line only parses flags and prints.
+package engine
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/kvmtest/kvmtest/builder"
+	"github.com/kvmtest/kvmtest/guest/proto"
+	"github.com/kvmtest/kvmtest/matrices"
+	"github.com/kvmtest/kvmtest/results"
+	"github.com/kvmtest/kvmtest/vmrunner"
+)
+
+// Version is kvmtest's version, recorded in run.json.
+var Version = "0.1.0-dev"
+
+// Progress receives what the engine is doing. Implementations must be safe
+// for concurrent use.
+type Progress interface {
+	// Phase says a cell entered a phase: build, boot, run, done...
+	Phase(cell, phase string)
+	// Logf reports a line of general information.
+	Logf(format string, args ...any)
+	// CellDone reports a finished cell.
+	CellDone(c *results.Cell)
+}
+
+// Options configure a run.
+type Options struct {
+	Matrix *matrices.Matrix
+	Cells  []matrices.Cell // the cells to run (already filtered and sharded)
+	Out    string          // results directory
+	Jobs   int             // cells booted at once; default 1
+	Accel  string          // overrides the matrix's vm.accel when not ""
+	Cache  *builder.Cache
+	// SourceDir is kvmtest's materialized source tree (see kvmtest.Materialize),
+	// from which the guest agent is compiled.
+	SourceDir string
+	Progress  Progress
+	// Previous, when resuming, holds the earlier run: its finished cells are
+	// kept as they are.
+	Previous *results.Run
+	Shard    string
+}
+
+// Run runs the cells and writes OUT/run.json after every cell, so that an
+// interrupted run keeps what it finished. The returned Run is complete
+// even when ctx was cancelled (unfinished cells are interrupted).
+func Run(ctx context.Context, o Options) (*results.Run, error) {
+	if o.Jobs <= 0 {
+		o.Jobs = 1
+	}
+	if err := os.MkdirAll(filepath.Join(o.Out, "cells"), 0o755); err != nil {
+		return nil, err
+	}
+	run := &results.Run{
+		Schema:  results.SchemaVersion,
+		Tool:    Version,
+		Matrix:  results.Matrix{Name: o.Matrix.Name, File: o.Matrix.File, Digest: o.Matrix.Digest},
+		Host:    hostInfo(),
+		Shard:   o.Shard,
+		Started: time.Now().UTC(),
+	}
+	accelWant := o.Matrix.VM.Accel
+	if o.Accel != "" {
+		accelWant = o.Accel
+	}
+	accel, why, err := vmrunner.ResolveAccel(accelWant)
+	if err != nil {
+		return nil, err
+	}
+	run.Host.Accel, run.Host.AccelReason = accel, why
+	o.Progress.Logf("accelerator: %s (%s)", accel, why)
+
+	var mu sync.Mutex // guards run.Cells and run.json
+	cells := make([]*results.Cell, len(o.Cells))
+	for i, c := range o.Cells {
+		cells[i] = &results.Cell{ID: c.ID, Kernel: c.Kernel.Name, Patchset: c.Patchset.Name, Config: c.Config.Name, Status: results.StatusInterrupted, Reason: "not run"}
+		if o.Previous != nil {
+			if p := o.Previous.Cell(c.ID); p != nil && p.Status != results.StatusInterrupted {
+				cells[i] = p
+			}
+		}
+	}
+	run.Cells = cells
+	save := func() {
+		mu.Lock()
+		defer mu.Unlock()
+		run.Finished = time.Now().UTC()
+		if err := run.Write(o.Out); err != nil {
+			o.Progress.Logf("writing run.json: %v", err)
+		}
+	}
+	save()
+
+	var guest *guestSet
+	var guestErr error
+	var guestOnce sync.Once
+	getGuest := func() (*guestSet, error) {
+		guestOnce.Do(func() {
+			o.Progress.Logf("compiling the guest agent and suites")
+			guest, guestErr = buildGuest(ctx, o.SourceDir, filepath.Join(o.Out, "guest"), o.Matrix.Suites)
+		})
+		return guest, guestErr
+	}
+
+	b := &builder.Builder{Cache: o.Cache, Logf: o.Progress.Logf}
+	buildSem := make(chan struct{}, 1) // a build uses every core: one at a time
+	bootSem := make(chan struct{}, o.Jobs)
+	var wg sync.WaitGroup
+	for i, mc := range o.Cells {
+		if cells[i].Status != results.StatusInterrupted {
+			o.Progress.Logf("%s: kept from the resumed run (%s)", mc.ID, cells[i].Status)
+			continue
+		}
+		wg.Add(1)
+		go func(i int, mc matrices.Cell) {
+			defer wg.Done()
+			bootSem <- struct{}{}
+			defer func() { <-bootSem }()
+			c := cells[i]
+			if ctx.Err() != nil {
+				return
+			}
+			r := &cellRun{o: o, mc: mc, c: c, b: b, accel: accel, buildSem: buildSem, guest: getGuest}
+			r.run(ctx)
+			mu.Lock()
+			cells[i] = c
+			mu.Unlock()
+			o.Progress.CellDone(c)
+			save()
+		}(i, mc)
+	}
+	wg.Wait()
+	save()
+	return run, nil
+}
+
+type cellRun struct {
+	o        Options
+	mc       matrices.Cell
+	c        *results.Cell
+	b        *builder.Builder
+	accel    string
+	buildSem chan struct{}
+	guest    func() (*guestSet, error)
+	dir      string
+}
+
+func (r *cellRun) fail(status, reason string) {
+	r.c.Status, r.c.Reason = status, reason
+}
+
+func (r *cellRun) run(ctx context.Context) {
+	c, mc := r.c, r.mc
+	*c = results.Cell{ID: mc.ID, Kernel: mc.Kernel.Name, Patchset: mc.Patchset.Name, Config: mc.Config.Name,
+		Started: time.Now().UTC(), Timings: map[string]float64{}}
+	defer func() { c.Finished = time.Now().UTC() }()
+	r.dir = filepath.Join(r.o.Out, "cells", mc.ID)
+	if err := os.MkdirAll(r.dir, 0o755); err != nil {
+		r.fail(results.StatusBootFailed, err.Error())
+		return
+	}
+	if mc.Skip != "" {
+		r.fail(results.StatusSkipped, mc.Skip)
+		return
+	}
+
+	// Build.
+	r.o.Progress.Phase(mc.ID, "build (waiting)")
+	select {
+	case r.buildSem <- struct{}{}:
+	case <-ctx.Done():
+		r.fail(results.StatusInterrupted, "interrupted before the build")
+		return
+	}
+	r.o.Progress.Phase(mc.ID, "build")
+	t0 := time.Now()
+	art, err := r.build(ctx)
+	<-r.buildSem
+	c.Timings["build"] = time.Since(t0).Seconds()
+	if err != nil {
+		if ctx.Err() != nil {
+			r.fail(results.StatusInterrupted, "interrupted during the build")
+			return
+		}
+		var be *builder.BuildError
+		if errors.As(err, &be) {
+			c.FirstError = be.FirstError
+		}
+		r.fail(results.StatusBuildFailed, err.Error())
+		return
+	}
+	c.ArtifactKey, c.BuildCached, c.KernelRelease = art.Key, art.Cached, art.Meta.Version
+	copyFile(art.Config, filepath.Join(r.dir, "kernel.config"))
+
+	// Guest programs and initramfs.
+	t0 = time.Now()
+	g, err := r.guest()
+	if err != nil {
+		r.fail(results.StatusBootFailed, "preparing the guest: "+err.Error())
+		return
+	}
+	skip := r.requirements(art)
+	man, _ := json.MarshalIndent(manifestFor(mc.ID, r.o.Matrix.Suites, skip), "", "  ")
+	initrd := filepath.Join(r.dir, "initramfs.cpio")
+	if _, err := writeInitramfs(initrd, g, r.o.Matrix.Suites, man); err != nil {
+		r.fail(results.StatusBootFailed, "initramfs: "+err.Error())
+		return
+	}
+	c.Timings["initramfs"] = time.Since(t0).Seconds()
+
+	// Boot and run.
+	r.boot(ctx, art, initrd)
+	if c.Status == results.StatusPassed {
+		os.Remove(initrd) // kept only where it helps reproduce a problem
+	}
+}
+
+func (r *cellRun) build(ctx context.Context) (*builder.Artifact, error) {
+	logf, err := os.Create(filepath.Join(r.dir, "build.log"))
+	if err != nil {
+		return nil, err
+	}
+	defer logf.Close()
+	k := r.mc.Kernel
+	req := builder.Request{
+		Kernel: k.Name,
+		Source: builder.Source{Tarball: k.Source.Tarball, Path: k.Source.Path},
+		Config: builder.ConfigSpec{Base: r.mc.Config.Base, Fragments: r.mc.Config.Fragments, Options: r.mc.Config.Options},
+		Log:    logf,
+	}
+	if k.Source.Git != nil {
+		return nil, &builder.BuildError{Phase: builder.PhaseSource, Err: fmt.Errorf("git sources are not supported yet")}
+	}
+	if s := r.mc.Patchset.Series; s != "" {
+		patches, err := builder.SeriesFiles(s)
+		if err != nil {
+			return nil, &builder.BuildError{Phase: builder.PhasePatch, Err: err}
+		}
+		req.Patches = patches
+	}
+	return r.b.Build(ctx, req)
+}
+
+// requirements returns, per suite, why it cannot run on this cell's kernel.
+func (r *cellRun) requirements(art *builder.Artifact) map[string]string {
+	skip := map[string]string{}
+	cfg, _ := os.ReadFile(art.Config)
+	for _, s := range r.o.Matrix.Suites {
+		if s.Requires.Kernel != "" {
+			ok, err := kernelSatisfies(r.mc.Kernel.Version, s.Requires.Kernel)
+			if err != nil || !ok {
+				skip[s.Name] = fmt.Sprintf("requires kernel %s, cell has %s", s.Requires.Kernel, r.mc.Kernel.Version)
+				continue
+			}
+		}
+		for _, opt := range s.Requires.Config {
+			if !configHas(cfg, opt) {
+				skip[s.Name] = "requires " + opt + ", not in the kernel config"
+				break
+			}
+		}
+	}
+	return skip
+}
+
+func (r *cellRun) boot(ctx context.Context, art *builder.Artifact, initrd string) {
+	c := r.c
+	vm := r.o.Matrix.VM
+	consoleF, err := os.Create(filepath.Join(r.dir, "console.log"))
+	if err != nil {
+		r.fail(results.StatusBootFailed, err.Error())
+		return
+	}
+	defer consoleF.Close()
+	eventsF, err := os.Create(filepath.Join(r.dir, "events.jsonl"))
+	if err != nil {
+		r.fail(results.StatusBootFailed, err.Error())
+		return
+	}
+	defer eventsF.Close()
+	col := results.NewCollector()
+	enc := json.NewEncoder(eventsF)
+	var runTimeout time.Duration
+	for _, s := range r.o.Matrix.Suites {
+		runTimeout += s.Timeout
+	}
+	runTimeout += 30 * time.Second
+	spec := vmrunner.Spec{
+		Kernel:      art.Kernel,
+		Initrd:      initrd,
+		MemoryMiB:   vm.MemoryMiB,
+		CPUs:        vm.CPUs,
+		Accel:       r.accel,
+		Cmdline:     vm.Cmdline,
+		ExtraArgs:   vm.QEMUArgs,
+		BootTimeout: vm.BootTimeout,
+		RunTimeout:  runTimeout,
+		Console:     consoleF,
+		OnEvent: func(e proto.Event) {
+			enc.Encode(e)
+			col.Add(e)
+			if e.Kind == proto.KindSuiteStart {
+				r.o.Progress.Phase(r.mc.ID, "suite "+e.Suite)
+			}
+		},
+		OnState: func(s string) { r.o.Progress.Phase(r.mc.ID, s) },
+	}
+	r.o.Progress.Phase(r.mc.ID, "boot")
+	res, err := vmrunner.Run(ctx, spec)
+	if res != nil {
+		c.Accel = res.Accel
+		c.Timings["boot"] = res.ToHello.Seconds()
+		c.Timings["vm"] = res.Wall.Seconds()
+		for _, f := range res.Findings {
+			c.Findings = append(c.Findings, results.Finding{Class: string(f.Class), Title: f.Title, Line: f.Line, Fatal: f.Fatal, Excerpt: f.Excerpt})
+		}
+		if res.Diagnostics != "" {
+			os.WriteFile(filepath.Join(r.dir, "diagnostics.txt"), []byte(res.Diagnostics), 0o644)
+		}
+		if res.QEMUStderr != "" {
+			os.WriteFile(filepath.Join(r.dir, "qemu.log"), []byte(strings.Join(res.Argv, " ")+"\n\n"+res.QEMUStderr), 0o644)
+		}
+	}
+	c.Suites = col.Suites
+	if len(col.Bench) > 0 {
+		var b bytes.Buffer
+		for _, s := range r.o.Matrix.Suites {
+			for _, l := range col.Bench[s.Name] {
+				b.WriteString(l + "\n")
+			}
+		}
+		os.WriteFile(filepath.Join(r.dir, "bench.txt"), b.Bytes(), 0o644)
+	}
+	if err != nil {
+		var ie *vmrunner.InfraError
+		if errors.As(err, &ie) || res == nil {
+			r.fail(results.StatusBootFailed, err.Error())
+			return
+		}
+	}
+	switch res.Outcome {
+	case vmrunner.OutcomeInterrupted:
+		r.fail(results.StatusInterrupted, "interrupted while the VM ran")
+		return
+	case vmrunner.OutcomeBootTimeout:
+		r.fail(results.StatusBootFailed, res.Reason)
+		return
+	case vmrunner.OutcomeCrashed:
+		r.fail(results.StatusCrashed, res.Reason)
+		return
+	case vmrunner.OutcomeTimeout:
+		r.fail(results.StatusTimedOut, res.Reason)
+		return
+	case vmrunner.OutcomeDied:
+		if col.Release == "" {
+			r.fail(results.StatusBootFailed, res.Reason)
+		} else {
+			r.fail(results.StatusCrashed, res.Reason)
+		}
+		return
+	}
+	// Suites the guest never reported.
+	for _, s := range r.o.Matrix.Suites {
+		found := false
+		for _, got := range col.Suites {
+			found = found || got.Name == s.Name
+		}
+		if !found {
+			c.Suites = append(c.Suites, &results.Suite{Name: s.Name, Status: results.Error, Message: "the guest never ran this suite"})
+		}
+	}
+	ok := results.Judge(c.Suites, func(suite, test string) (string, bool) {
+		return r.o.Matrix.Expected(r.mc, suite, test)
+	})
+	switch {
+	case !ok:
+		r.fail(results.StatusFailed, unexpectedSummary(c.Suites))
+	case len(c.Findings) > 0:
+		r.fail(results.StatusFailed, "console: "+c.Findings[0].Title)
+	default:
+		c.Status = results.StatusPassed
+	}
+}
+
+func unexpectedSummary(suites []*results.Suite) string {
+	var parts []string
+	for _, s := range suites {
+		for _, t := range s.Tests {
+			if !t.AsExpected {
+				want := t.Expected
+				if want == "" {
+					want = results.Pass
+				}
+				parts = append(parts, fmt.Sprintf("%s/%s: %s (expected %s)", s.Name, t.Name, t.Status, want))
+			}
+		}
+		if !s.AsExpected && len(parts) == 0 {
+			parts = append(parts, fmt.Sprintf("%s: %s %s", s.Name, s.Status, s.Message))
+		}
+	}
+	if len(parts) > 3 {
+		parts = append(parts[:3], fmt.Sprintf("and %d more", len(parts)-3))
+	}
+	return strings.Join(parts, "; ")
+}
+
+func hostInfo() results.Host {
+	h := results.Host{CPUs: runtime.NumCPU(), Go: runtime.Version()}
+	if out, err := exec.Command("uname", "-r").Output(); err == nil {
+		h.Kernel = strings.TrimSpace(string(out))
+	}
+	if out, err := exec.Command("qemu-system-x86_64", "--version").Output(); err == nil {
+		h.QEMU, _, _ = strings.Cut(strings.TrimSpace(string(out)), "\n")
+	}
+	return h
+}
+
+func copyFile(src, dst string) error {
+	b, err := os.ReadFile(src)
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(dst, b, 0o644)
+}

@@ -1,0 +1,142 @@
+// Command agent is the guest agent of kvmtest: the static /init of the
+// initramfs. As PID 1 it mounts what tests need (proc, sys, dev, tmp),
+// opens the event channel (proto.EventsDevice, in raw mode), runs every
+// suite of the manifest (proto.ManifestPath) with a deadline in its own
+// process group, streams events to the host as JSON lines, reaps orphans,
+// and powers the VM off.
+//
+// Run as an ordinary program it does the same without mounting, reaping or
+// rebooting, which is how it is tested on a host:
+//
+//	agent -manifest PATH -events PATH [-dir DIR] [-subreaper]
+//
+// With -subreaper it runs the suites in a worker process and reaps orphans
+// as PID 1 does, as a child subreaper. The agent is Linux-only.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/kvmtest/kvmtest/guest/proto"
+)
+
+func main() {
+	if os.Getpid() == 1 {
+		// The kernel passes unknown boot parameters to init as arguments:
+		// PID 1 takes none.
+		initMain()
+		return
+	}
+	os.Exit(hostMain(os.Args[1:], os.Stderr))
+}
+
+// initMain is the agent as PID 1. It never returns.
+func initMain() {
+	defer func() {
+		if r := recover(); r != nil {
+			printConsole("panic: %v", r)
+		}
+		powerOff()
+	}()
+	// The kernel delivers to init only the signals it handles, and the Go
+	// runtime handles all of them, exiting on SIGINT, SIGTERM and SIGHUP:
+	// for PID 1 that is a kernel panic. Catch them instead (ignoring them
+	// would be inherited by every suite).
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, unix.SIGINT, unix.SIGTERM, unix.SIGHUP)
+	go func() {
+		for sig := range sigs {
+			printConsole("ignoring %v sent to PID 1", sig)
+		}
+	}()
+	warnings := setupSystem()
+	ensureConsole()
+	events, err := openEvents(proto.EventsDevice)
+	if err != nil {
+		printConsole("no event channel, nothing to report to: %v", err)
+		return
+	}
+	sink := newLineSink(events)
+	_ = sink.Send(proto.Event{Kind: proto.KindHello, Message: kernelRelease()})
+	for _, w := range warnings {
+		logf(sink, "setup: %s", w)
+	}
+	runSupervised(sink, events, proto.ManifestPath, "/tmp")
+	_ = sink.Send(proto.Event{Kind: proto.KindDone})
+	drain(events)
+}
+
+// drain waits until what was written to a terminal has been transmitted.
+func drain(f *os.File) {
+	_ = unix.IoctlSetInt(int(f.Fd()), unix.TCSBRK, 1) // tcdrain(3)
+}
+
+// hostMain is the agent run as an ordinary program; it returns the exit
+// code.
+func hostMain(args []string, stderr io.Writer) int {
+	fs := flag.NewFlagSet("agent", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	manifest := fs.String("manifest", proto.ManifestPath, "read the manifest from `file`")
+	eventsPath := fs.String("events", proto.EventsDevice, "write events to `file` (a terminal is put in raw mode)")
+	dir := fs.String("dir", "/tmp", "working `directory` of the suites")
+	subreaper := fs.Bool("subreaper", false, "run the suites in a worker process and reap orphans, as PID 1 does")
+	worker := fs.Bool("worker", false, "internal: be the worker of a supervising agent (events on descriptor 3)")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "agent: unexpected arguments %q\n", fs.Args())
+		return 2
+	}
+	if *worker {
+		sink := newLineSink(os.NewFile(workerEventsFD, "events"))
+		_ = work(sink, *manifest, *dir)
+		return 0
+	}
+	if *subreaper {
+		if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
+			fmt.Fprintf(stderr, "agent: becoming a subreaper: %v\n", err)
+			return 1
+		}
+	}
+	events, err := openEvents(*eventsPath)
+	if err != nil {
+		fmt.Fprintf(stderr, "agent: %v\n", err)
+		return 1
+	}
+	defer events.Close()
+	sink := newLineSink(events)
+	_ = sink.Send(proto.Event{Kind: proto.KindHello, Message: kernelRelease()})
+	if *subreaper {
+		runSupervised(sink, events, *manifest, *dir)
+	} else {
+		_ = work(sink, *manifest, *dir)
+	}
+	if err := sink.Send(proto.Event{Kind: proto.KindDone}); err != nil {
+		fmt.Fprintf(stderr, "agent: %v\n", err)
+		return 1
+	}
+	return 0
+}
+
+// work loads the manifest and runs its suites one after another. A
+// manifest that cannot be loaded is reported as a log event.
+func work(sink Sink, manifest, dir string) error {
+	m, err := loadManifest(manifest)
+	if err != nil {
+		logf(sink, "%v", err)
+		return err
+	}
+	r := &runner{sink: sink, test2json: m.Test2JSON, dir: dir, taintFile: "/proc/sys/kernel/tainted"}
+	for _, s := range m.Suites {
+		r.run(context.Background(), s)
+	}
+	return nil
+}

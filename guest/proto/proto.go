@@ -1,0 +1,117 @@
+// Package proto defines what the guest agent and the host exchange: the
+// manifest the host writes into the initramfs, and the events the agent
+// streams back on a serial line separate from the kernel console.
+//
+// The event channel is JSON lines (one Event per line, at most MaxLineBytes
+// each) on the guest's /dev/ttyS1, which QEMU connects to a host socket.
+package proto
+
+import "time"
+
+// Well-known locations inside the initramfs.
+const (
+	// ManifestPath is where the host writes the Manifest.
+	ManifestPath = "/kvmtest/manifest.json"
+	// EventsDevice is the serial line the agent writes events to.
+	EventsDevice = "/dev/ttyS1"
+	// GuestEnv is set to "1" in the environment of every suite the agent runs,
+	// so that guest test packages can refuse to run on a host.
+	GuestEnv = "KVMTEST_GUEST"
+	// MaxLineBytes bounds one event line; longer lines are rejected by the host.
+	MaxLineBytes = 1 << 20
+)
+
+// Suite formats.
+const (
+	FormatGo       = "go"        // a `go test -c` binary, run through test2json
+	FormatTAP      = "tap"       // TAP output on stdout
+	FormatKTAP     = "ktap"      // KTAP output on stdout
+	FormatExitCode = "exit-code" // pass iff the program exits 0
+)
+
+// Manifest tells the agent what to run, in order.
+type Manifest struct {
+	// Cell is the id of the cell being run, for logs only.
+	Cell string `json:"cell"`
+	// Suites are run one after another.
+	Suites []Suite `json:"suites"`
+	// Test2JSON is the path of the test2json binary inside the initramfs.
+	Test2JSON string `json:"test2json,omitempty"`
+}
+
+// Suite is one program to run in the guest.
+type Suite struct {
+	Name string `json:"name"`
+	// Argv is the program and its arguments; Argv[0] is an absolute path in the guest.
+	Argv []string `json:"argv"`
+	// Timeout bounds the suite; the agent kills its whole process group after it.
+	Timeout Duration `json:"timeout"`
+	// Format says how to read the program's output (FormatGo, ...).
+	Format string `json:"format"`
+	// Env is extra environment, KEY=VALUE.
+	Env []string `json:"env,omitempty"`
+	// Skip, when not empty, tells the agent to report the suite as skipped with this reason.
+	Skip string `json:"skip,omitempty"`
+}
+
+// Duration is a time.Duration that encodes as a string ("1m30s") in JSON.
+type Duration time.Duration
+
+// MarshalText implements encoding.TextMarshaler.
+func (d Duration) MarshalText() ([]byte, error) { return []byte(time.Duration(d).String()), nil }
+
+// UnmarshalText implements encoding.TextUnmarshaler.
+func (d *Duration) UnmarshalText(b []byte) error {
+	v, err := time.ParseDuration(string(b))
+	if err != nil {
+		return err
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// Event kinds.
+const (
+	KindHello      = "hello"       // agent started; Message holds the kernel release (uname -r)
+	KindSuiteStart = "suite-start" // Suite started
+	KindTest       = "test"        // Test holds one test2json event of Suite
+	KindOutput     = "output"      // Output holds a line of Suite's output (non-Go formats)
+	KindSuiteEnd   = "suite-end"   // Suite ended: Status, ExitCode, Elapsed, Message
+	KindTaint      = "taint"       // Taint holds /proc/sys/kernel/tainted after Suite
+	KindLog        = "log"         // Message is a diagnostic from the agent itself
+	KindDone       = "done"        // all suites ran; the agent powers off next
+)
+
+// Suite statuses reported in KindSuiteEnd events.
+const (
+	StatusPass    = "pass"
+	StatusFail    = "fail"
+	StatusSkip    = "skip"
+	StatusTimeout = "timeout"
+	StatusError   = "error" // the program could not be started
+)
+
+// Event is one line on the event channel.
+type Event struct {
+	Time     time.Time  `json:"time"`
+	Kind     string     `json:"kind"`
+	Suite    string     `json:"suite,omitempty"`
+	Test     *TestEvent `json:"test,omitempty"`
+	Output   string     `json:"output,omitempty"`
+	Status   string     `json:"status,omitempty"`
+	ExitCode *int       `json:"exit_code,omitempty"`
+	Elapsed  float64    `json:"elapsed,omitempty"` // seconds
+	Taint    *uint64    `json:"taint,omitempty"`
+	Message  string     `json:"message,omitempty"`
+}
+
+// TestEvent is the event format of `go test -json` / test2json
+// (see `go doc test2json`).
+type TestEvent struct {
+	Time    time.Time `json:"Time,omitempty"`
+	Action  string    `json:"Action"`
+	Package string    `json:"Package,omitempty"`
+	Test    string    `json:"Test,omitempty"`
+	Elapsed float64   `json:"Elapsed,omitempty"`
+	Output  string    `json:"Output,omitempty"`
+}

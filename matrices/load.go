@@ -1,0 +1,1329 @@
+package matrices
+
+import (
+	"bufio"
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"hash"
+	"os"
+	"path"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// Field lists of every mapping in the language.
+var (
+	topFields      = []string{"name", "description", "include", "kernels", "patchsets", "configs", "suites", "vm", "exclude", "expect", "baseline"}
+	kernelFields   = []string{"name", "description", "version", "source"}
+	sourceFields   = []string{"tarball", "path", "git"}
+	gitFields      = []string{"repo", "ref"}
+	patchsetFields = []string{"name", "description", "series", "applies-to"}
+	configFields   = []string{"name", "description", "base", "fragments", "options"}
+	suiteFields    = []string{"name", "description", "go-test", "binary", "command", "args", "timeout", "format", "requires", "files"}
+	requiresFields = []string{"kernel", "config"}
+	fileFields     = []string{"src", "dst"}
+	vmFields       = []string{"memory", "cpus", "accel", "boot-timeout", "cmdline", "qemu-args"}
+	ruleFields     = []string{"kernel", "patchset", "config", "reason"}
+	expectFields   = []string{"kernel", "patchset", "config", "suite", "test", "status", "reason"}
+	baselineFields = []string{"patchset", "cell"}
+)
+
+// Defaults.
+const (
+	DefaultSuiteTimeout = 5 * time.Minute
+	DefaultMemoryMiB    = 512
+	DefaultCPUs         = 1
+	DefaultAccel        = "auto"
+	DefaultBootTimeout  = 60 * time.Second
+)
+
+// nameRE: names become parts of file names and of cell ids.
+var nameRE = regexp.MustCompile(`^[A-Za-z0-9_+][A-Za-z0-9._+-]*$`)
+
+const maxNameLen = 64
+
+// Load reads, strictly decodes, validates and resolves one matrix file
+// (and its includes). On problems it returns a nil Matrix and an ErrorList
+// holding every problem found.
+func Load(path string) (*Matrix, error) {
+	l := newLoader()
+	m := l.load(path)
+	if err := l.errs.Err(); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+// LoadFiles loads several matrix files. It returns the matrices that
+// loaded cleanly, in order, and an ErrorList with all the problems of all
+// the files (nil when there are none).
+func LoadFiles(paths ...string) ([]*Matrix, error) {
+	var all ErrorList
+	var out []*Matrix
+	for _, p := range paths {
+		m, err := Load(p)
+		if err != nil {
+			all = append(all, err.(ErrorList)...)
+			continue
+		}
+		out = append(out, m)
+	}
+	return out, all.Err()
+}
+
+// loader holds the state of one Load.
+type loader struct {
+	errs   ErrorList
+	seen   map[Error]bool
+	work   int
+	flat   map[*yaml.Node][]field // memoised flatten results
+	loaded map[string]bool        // absolute paths of matrix files already read
+	hash   hash.Hash
+	m      *Matrix
+
+	// registries for duplicate names, across included files
+	names map[string]map[string]Position
+	// an axis value or a rule could not be read: skip expansion checks
+	broken bool
+	// axes that lost an item (no usable name): do not also say "no kernels"
+	dropped map[string]bool
+
+	// what the cross checks need from the top file
+	root        *yaml.Node
+	top         *file
+	axisKeys    map[string]*yaml.Node
+	kernelSrc   map[*Kernel]*yaml.Node
+	rules       []ruleRef
+	expects     []ruleRef
+	baselineObj *obj
+	dsts        map[string]dstDef
+}
+
+type ruleRef struct {
+	f     *file
+	n     *yaml.Node
+	what  string
+	nodes map[string]*yaml.Node // field -> value node
+}
+
+type dstDef struct {
+	src   string
+	suite string
+}
+
+func newLoader() *loader {
+	return &loader{
+		seen:      map[Error]bool{},
+		flat:      map[*yaml.Node][]field{},
+		loaded:    map[string]bool{},
+		hash:      sha256.New(),
+		names:     map[string]map[string]Position{},
+		dropped:   map[string]bool{},
+		axisKeys:  map[string]*yaml.Node{},
+		kernelSrc: map[*Kernel]*yaml.Node{},
+		dsts:      map[string]dstDef{},
+	}
+}
+
+func (l *loader) add(file string, line, col int, msg string) {
+	e := Error{File: file, Line: line, Col: col, Msg: msg}
+	if l.seen[e] {
+		return
+	}
+	l.seen[e] = true
+	l.errs = append(l.errs, &e)
+}
+
+func (l *loader) load(p string) (m *Matrix) {
+	abs, err := filepath.Abs(p)
+	if err != nil {
+		l.add(p, 1, 1, fmt.Sprintf("cannot read matrix: %v", err))
+		return nil
+	}
+	m = &Matrix{File: abs}
+	l.m = m
+	f := &file{l: l, disp: p, abs: abs, dir: filepath.Dir(abs), chain: []string{p}, absChain: []string{abs}, top: true}
+	l.top = f
+	defer func() {
+		if r := recover(); r != nil {
+			if r != errBudget {
+				panic(r)
+			}
+			l.add(f.disp, 1, 1, fmt.Sprintf("the document expands too much through aliases and merge keys (more than %d nodes)", maxWork))
+		}
+		m.Digest = hex.EncodeToString(l.hash.Sum(nil))
+	}()
+	data, err := readMatrix(abs)
+	if err != nil {
+		l.add(p, 1, 1, fmt.Sprintf("cannot read matrix: %v", trimPathErr(err)))
+		return m
+	}
+	l.loaded[abs] = true
+	l.hash.Write(data)
+	m.Files = append(m.Files, abs)
+	root := f.parseYAML(data)
+	if root == nil {
+		return m
+	}
+	l.root = root
+	if f.parseMatrix(root) {
+		l.finish()
+	}
+	return m
+}
+
+func readMatrix(abs string) ([]byte, error) {
+	fi, err := os.Stat(abs)
+	if err != nil {
+		return nil, err
+	}
+	if fi.IsDir() {
+		return nil, fmt.Errorf("%s is a directory", filepath.Base(abs))
+	}
+	if fi.Size() > maxMatrixSize {
+		// Read only the first bytes: parseYAML reports the size.
+		fh, err := os.Open(abs)
+		if err != nil {
+			return nil, err
+		}
+		defer fh.Close()
+		buf := make([]byte, maxMatrixSize+1)
+		n, _ := fh.Read(buf)
+		return buf[:n], nil
+	}
+	return os.ReadFile(abs)
+}
+
+func trimPathErr(err error) error {
+	if pe, ok := err.(*os.PathError); ok {
+		return pe.Err
+	}
+	return err
+}
+
+// path makes a matrix-relative path absolute.
+func (f *file) path(s string) string {
+	if filepath.IsAbs(s) {
+		return filepath.Clean(s)
+	}
+	return filepath.Join(f.dir, s)
+}
+
+// parseMatrix walks the top-level mapping of a matrix file (the loaded
+// file or an included one).
+func (f *file) parseMatrix(root *yaml.Node) bool {
+	l := f.l
+	o := f.object(root, "matrix", topFields)
+	if o == nil {
+		l.broken = true
+		return false
+	}
+	if f.top {
+		for _, k := range []string{"kernels", "patchsets", "configs", "suites", "exclude", "include"} {
+			if o.has(k) {
+				l.axisKeys[k] = o.keyNode(k)
+			}
+		}
+	} else {
+		for _, k := range []string{"vm", "exclude", "expect", "baseline"} {
+			if o.has(k) {
+				f.errAt(o.keyNode(k), "field %q has no effect in an included file: only kernels, patchsets, configs and suites are merged from %s (move it to %s)", k, f.disp, f.chain[0])
+			}
+		}
+	}
+
+	// name
+	if f.top {
+		if s, n, ok := o.nonEmpty("name"); ok {
+			if f.checkName(n, "matrix", s) {
+				l.m.Name = s
+			}
+		} else if !o.has("name") {
+			base := strings.TrimSuffix(filepath.Base(f.abs), filepath.Ext(f.abs))
+			if nameRE.MatchString(base) && len(base) <= maxNameLen {
+				l.m.Name = base
+			} else {
+				f.errAt(root, "no name: field, and the file name %q cannot serve as one (use letters, digits and . _ + -); add name:", base)
+			}
+		}
+		if s, _, ok := o.str("description"); ok {
+			l.m.Description = s
+		}
+	} else {
+		o.str("name")
+		o.str("description")
+	}
+
+	// include: matrix files (strings) and include rules (mappings)
+	if items, ok := o.list("include"); ok {
+		for _, it := range items {
+			r := f.resolve(it)
+			switch {
+			case r == nil:
+			case isStringy(r):
+				f.include(r)
+			case r.Kind == yaml.MappingNode:
+				if !f.top {
+					f.errAt(r, "include rules have no effect in an included file (move them to %s)", f.chain[0])
+					continue
+				}
+				if rule, ok := f.parseRule(r, "include rule"); ok {
+					l.m.Include = append(l.m.Include, rule)
+				}
+			default:
+				f.errAt(r, "an include item is a matrix file name or a rule mapping {kernel, patchset, config}, found %s", describe(r))
+			}
+		}
+	}
+
+	if items, ok := o.list("kernels"); ok {
+		if len(items) == 0 {
+			f.errAt(o.val("kernels"), "kernels is empty: a matrix needs at least one kernel")
+			l.dropped["kernels"] = true
+		}
+		for _, it := range items {
+			if k := f.parseKernel(it); k != nil {
+				l.m.Kernels = append(l.m.Kernels, k)
+			}
+		}
+	} else if o.has("kernels") {
+		l.dropped["kernels"] = true
+	}
+	if items, ok := o.list("patchsets"); ok {
+		if len(items) == 0 {
+			f.errAt(o.val("patchsets"), "patchsets is empty: a matrix needs at least one patchset (one without series: is the unpatched kernel)")
+			l.dropped["patchsets"] = true
+		}
+		for _, it := range items {
+			if p := f.parsePatchset(it); p != nil {
+				l.m.Patchsets = append(l.m.Patchsets, p)
+			}
+		}
+	} else if o.has("patchsets") {
+		l.dropped["patchsets"] = true
+	}
+	if items, ok := o.list("configs"); ok {
+		if len(items) == 0 {
+			f.errAt(o.val("configs"), "configs is empty: a matrix needs at least one config")
+			l.dropped["configs"] = true
+		}
+		for _, it := range items {
+			if c := f.parseConfig(it); c != nil {
+				l.m.Configs = append(l.m.Configs, c)
+			}
+		}
+	} else if o.has("configs") {
+		l.dropped["configs"] = true
+	}
+	if items, ok := o.list("suites"); ok {
+		for _, it := range items {
+			if s := f.parseSuite(it); s != nil {
+				l.m.Suites = append(l.m.Suites, s)
+			}
+		}
+	}
+
+	if !f.top {
+		return true
+	}
+	l.m.VM = VM{MemoryMiB: DefaultMemoryMiB, CPUs: DefaultCPUs, Accel: DefaultAccel, BootTimeout: DefaultBootTimeout}
+	if o.has("vm") {
+		f.parseVM(o.fields["vm"].val)
+	}
+	if items, ok := o.list("exclude"); ok {
+		for _, it := range items {
+			if rule, ok := f.parseRule(it, "exclude rule"); ok {
+				l.m.Exclude = append(l.m.Exclude, rule)
+			}
+		}
+	}
+	if items, ok := o.list("expect"); ok {
+		for _, it := range items {
+			if e := f.parseExpect(it); e != nil {
+				l.m.Expect = append(l.m.Expect, e)
+			}
+		}
+	}
+	if o.has("baseline") {
+		l.baselineObj = f.object(o.fields["baseline"].val, "baseline", baselineFields)
+	}
+	return true
+}
+
+// include loads another matrix file and merges its axes.
+func (f *file) include(n *yaml.Node) {
+	l := f.l
+	rel := n.Value
+	if strings.TrimSpace(rel) == "" {
+		f.errAt(n, "empty include file name")
+		return
+	}
+	abs := f.path(rel)
+	disp := rel
+	if !filepath.IsAbs(rel) {
+		disp = filepath.Join(filepath.Dir(f.disp), rel)
+	}
+	for i, a := range f.absChain {
+		if a == abs {
+			cycle := append(append([]string{}, f.chain[i:]...), f.chain[i])
+			f.errAt(n, "include cycle: %s", strings.Join(cycle, " -> "))
+			return
+		}
+	}
+	if l.loaded[abs] {
+		return // included twice through different paths: once is enough
+	}
+	data, err := readMatrix(abs)
+	if err != nil {
+		f.errAt(n, "cannot include %q: %v", rel, trimPathErr(err))
+		return
+	}
+	l.loaded[abs] = true
+	l.hash.Write(data)
+	l.m.Files = append(l.m.Files, abs)
+	child := &file{
+		l: l, disp: disp, abs: abs, dir: filepath.Dir(abs),
+		chain:    append(append([]string{}, f.chain...), disp),
+		absChain: append(append([]string{}, f.absChain...), abs),
+	}
+	root := child.parseYAML(data)
+	if root == nil {
+		l.broken = true
+		return
+	}
+	child.parseMatrix(root)
+}
+
+// checkName reports a name that cannot serve as (part of) a file name.
+func (f *file) checkName(n *yaml.Node, what, s string) bool {
+	switch {
+	case len(s) > maxNameLen:
+		f.errAt(n, "%s name %q is too long (at most %d characters)", what, clip(s), maxNameLen)
+	case strings.HasPrefix(s, ".") || strings.HasPrefix(s, "-"):
+		f.errAt(n, "%s name %q must not start with %q: names become file names and parts of cell ids", what, s, s[:1])
+	case !nameRE.MatchString(s):
+		f.errAt(n, "%s name %q is not usable as a file name: use only letters, digits and . _ + -", what, s)
+	default:
+		return true
+	}
+	return false
+}
+
+// itemName reads and registers the name of an axis item or suite.
+func (f *file) itemName(o *obj, axis, what string) (string, Position, bool) {
+	l := f.l
+	s, n, ok := o.required("name")
+	if !ok || !f.checkName(n, what, s) {
+		l.dropped[axis] = true
+		l.broken = true
+		return "", Position{}, false
+	}
+	p := f.pos(n)
+	reg := l.names[axis]
+	if reg == nil {
+		reg = map[string]Position{}
+		l.names[axis] = reg
+	}
+	if prev, dup := reg[s]; dup {
+		f.errAt(n, "duplicate %s name %q (first defined at %s)", what, s, prev)
+		return "", p, false
+	}
+	reg[s] = p
+	return s, p, true
+}
+
+func (f *file) parseKernel(n *yaml.Node) *Kernel {
+	o := f.object(n, "kernel", kernelFields)
+	if o == nil {
+		f.l.broken = true
+		f.l.dropped["kernels"] = true
+		return nil
+	}
+	name, pos, ok := f.itemName(o, "kernels", "kernel")
+	k := &Kernel{Name: name, Pos: pos}
+	if s, _, ok := o.str("description"); ok {
+		k.Description = s
+	}
+	if s, vn, ok := o.nonEmpty("version"); ok {
+		if _, err := ParseKernelVersion(s); err != nil {
+			f.errAt(vn, "bad kernel version: %v", err)
+		} else {
+			k.Version = s
+		}
+	}
+	if !o.has("source") {
+		o.missing("source")
+	} else {
+		f.parseSource(o.fields["source"].val, k)
+	}
+	if !ok {
+		return nil
+	}
+	return k
+}
+
+func isRemote(repo string) bool {
+	if strings.Contains(repo, "://") {
+		return true
+	}
+	// scp-like: user@host:path or host:path (but not C:\ or ./a:b)
+	if i := strings.IndexByte(repo, ':'); i > 0 && !strings.ContainsAny(repo[:i], "/\\") {
+		return true
+	}
+	return false
+}
+
+func (f *file) parseSource(n *yaml.Node, k *Kernel) {
+	o := f.object(n, "kernel source", sourceFields)
+	if o == nil {
+		return
+	}
+	f.l.kernelSrc[k] = o.n
+	var set []string
+	for _, s := range sourceFields {
+		if o.has(s) {
+			set = append(set, s)
+		}
+	}
+	if len(set) != 1 {
+		if len(set) == 0 && o.unknown > 0 {
+			return
+		}
+		if len(set) == 0 {
+			f.errAt(o.n, "kernel source needs one of tarball, path or git")
+		} else {
+			f.errAt(o.n, "kernel source must have exactly one of tarball, path or git; found %s", strings.Join(set, " and "))
+		}
+		return
+	}
+	switch set[0] {
+	case "tarball":
+		s, sn, ok := o.nonEmpty("tarball")
+		if !ok {
+			return
+		}
+		p := f.path(s)
+		fi, err := os.Stat(p)
+		switch {
+		case err != nil:
+			f.errAt(sn, "tarball %q not found", s)
+		case fi.IsDir():
+			f.errAt(sn, "tarball %q is a directory (use path: for a source tree)", s)
+		default:
+			k.Source.Tarball = p
+		}
+	case "path":
+		s, sn, ok := o.nonEmpty("path")
+		if !ok {
+			return
+		}
+		p := f.path(s)
+		fi, err := os.Stat(p)
+		switch {
+		case err != nil:
+			f.errAt(sn, "kernel tree %q not found", s)
+		case !fi.IsDir():
+			f.errAt(sn, "kernel tree %q is not a directory (use tarball: for an archive)", s)
+		default:
+			k.Source.Path = p
+			if k.Version == "" {
+				v, err := SourceVersion(k.Source)
+				if err != nil {
+					f.errAt(sn, "%q is not a kernel source tree: %v", s, trimPathErr(err))
+					f.l.broken = true
+				} else {
+					k.Version = v
+				}
+			}
+		}
+	case "git":
+		g := f.object(o.fields["git"].val, "git source", gitFields)
+		if g == nil {
+			return
+		}
+		repo, rn, ok1 := g.required("repo")
+		ref, _, ok2 := g.required("ref")
+		if !ok1 || !ok2 {
+			return
+		}
+		if !isRemote(repo) {
+			p := f.path(repo)
+			if fi, err := os.Stat(p); err != nil {
+				f.errAt(rn, "git repository %q not found", repo)
+				return
+			} else if !fi.IsDir() {
+				f.errAt(rn, "git repository %q is not a directory", repo)
+				return
+			}
+			repo = p
+		}
+		k.Source.Git = &GitSource{Repo: repo, Ref: ref}
+	}
+}
+
+func (f *file) parsePatchset(n *yaml.Node) *Patchset {
+	o := f.object(n, "patchset", patchsetFields)
+	if o == nil {
+		f.l.broken = true
+		f.l.dropped["patchsets"] = true
+		return nil
+	}
+	before := len(f.l.errs)
+	defer func() {
+		if len(f.l.errs) > before {
+			f.l.broken = true // applies-to may be misspelt: do not judge the expansion
+		}
+	}()
+	name, pos, ok := f.itemName(o, "patchsets", "patchset")
+	p := &Patchset{Name: name, Pos: pos, Line: pos.Line}
+	if s, _, ok := o.str("description"); ok {
+		p.Description = s
+	}
+	if s, sn, ok := o.nonEmpty("series"); ok {
+		p.Series, p.SeriesFormat = f.checkSeries(sn, s)
+	}
+	if s, cn, ok := o.nonEmpty("applies-to"); ok {
+		if _, err := ParseConstraint(s); err != nil {
+			f.errAt(cn, "bad applies-to constraint: %v", err)
+			f.l.broken = true
+		} else {
+			p.AppliesTo = s
+		}
+	}
+	if !ok {
+		return nil
+	}
+	return p
+}
+
+// checkSeries validates a patch series and returns its absolute path and
+// format.
+func (f *file) checkSeries(n *yaml.Node, s string) (string, string) {
+	p := f.path(s)
+	fi, err := os.Stat(p)
+	if err != nil {
+		f.errAt(n, "series %q not found", s)
+		return "", ""
+	}
+	if fi.IsDir() {
+		ents, err := os.ReadDir(p)
+		if err != nil {
+			f.errAt(n, "series directory %q: %v", s, trimPathErr(err))
+			return "", ""
+		}
+		for _, e := range ents {
+			nm := e.Name()
+			if !e.IsDir() && !strings.HasPrefix(nm, ".") && (strings.HasSuffix(nm, ".patch") || strings.HasSuffix(nm, ".diff")) {
+				return p, "dir"
+			}
+		}
+		if _, err := os.Stat(filepath.Join(p, "series")); err == nil {
+			return f.checkQuilt(n, s, filepath.Join(p, "series"))
+		}
+		f.errAt(n, "series directory %q holds no *.patch or *.diff file and no quilt series file", s)
+		return "", ""
+	}
+	if filepath.Base(p) == "series" {
+		return f.checkQuilt(n, s, p)
+	}
+	fh, err := os.Open(p)
+	if err != nil {
+		f.errAt(n, "series %q: %v", s, trimPathErr(err))
+		return "", ""
+	}
+	defer fh.Close()
+	head := make([]byte, 5)
+	k, _ := fh.Read(head)
+	if string(head[:k]) != "From " {
+		f.errAt(n, "series %q is not an mbox (it does not start with \"From \"); a series is a directory of format-patch files, a quilt file named series, or an mbox", s)
+		return "", ""
+	}
+	return p, "mbox"
+}
+
+// checkQuilt checks that every patch a quilt series file lists exists,
+// reporting missing ones at their line in the series file.
+func (f *file) checkQuilt(n *yaml.Node, s, seriesPath string) (string, string) {
+	data, err := os.ReadFile(seriesPath)
+	if err != nil {
+		f.errAt(n, "series %q: %v", s, trimPathErr(err))
+		return "", ""
+	}
+	disp := s
+	if !filepath.IsAbs(s) {
+		disp = filepath.Join(filepath.Dir(f.disp), s)
+	}
+	if seriesPath != f.path(s) {
+		disp = filepath.Join(disp, "series")
+	}
+	ok := true
+	count := 0
+	sc := bufio.NewScanner(bytes.NewReader(data))
+	for line := 1; sc.Scan(); line++ {
+		t := strings.TrimSpace(sc.Text())
+		if i := strings.IndexByte(t, '#'); i >= 0 {
+			t = strings.TrimSpace(t[:i])
+		}
+		if t == "" {
+			continue
+		}
+		name := strings.Fields(t)[0]
+		count++
+		if _, err := os.Stat(filepath.Join(filepath.Dir(seriesPath), name)); err != nil {
+			col := strings.Index(sc.Text(), name) + 1
+			f.l.add(disp, line, col, fmt.Sprintf("patch %q listed in the quilt series not found", name))
+			ok = false
+		}
+	}
+	if count == 0 {
+		f.errAt(n, "quilt series %q lists no patch", s)
+		return "", ""
+	}
+	if !ok {
+		return "", ""
+	}
+	return seriesPath, "quilt"
+}
+
+var (
+	kconfigSetRE   = regexp.MustCompile(`^CONFIG_[A-Za-z0-9_]+=(.*)$`)
+	kconfigUnsetRE = regexp.MustCompile(`^# CONFIG_[A-Za-z0-9_]+ is not set$`)
+	kconfigValueRE = regexp.MustCompile(`^([ymn]|-?[0-9]+|0[xX][0-9a-fA-F]+|"([^"\\]|\\.)*")$`)
+)
+
+// checkKconfigLine returns what is wrong with one fragment or options
+// line, or "". Comments and blank lines are allowed only in fragments.
+func checkKconfigLine(line string, inFragment bool) string {
+	t := strings.TrimRight(line, " \t\r")
+	if inFragment && (strings.TrimSpace(t) == "" || strings.HasPrefix(t, "#") && !kconfigUnsetLike(t)) {
+		return ""
+	}
+	if kconfigUnsetRE.MatchString(t) {
+		return ""
+	}
+	if m := kconfigSetRE.FindStringSubmatch(t); m != nil {
+		if !kconfigValueRE.MatchString(m[1]) {
+			return fmt.Sprintf("bad value %q: a kconfig value is y, m, n, a number or a double-quoted string", m[1])
+		}
+		return ""
+	}
+	if kconfigUnsetLike(t) {
+		return "malformed \"is not set\" line: write \"# CONFIG_NAME is not set\""
+	}
+	if strings.HasPrefix(strings.TrimSpace(t), "CONFIG_") && !strings.Contains(t, "=") {
+		return fmt.Sprintf("%q has no value: write %s=y", strings.TrimSpace(t), strings.TrimSpace(t))
+	}
+	return fmt.Sprintf("%q is not a kconfig line: expected CONFIG_NAME=VALUE or \"# CONFIG_NAME is not set\"", clip(strings.TrimSpace(t)))
+}
+
+func kconfigUnsetLike(t string) bool {
+	return strings.HasPrefix(t, "#") && strings.Contains(t, "CONFIG_") && strings.HasSuffix(strings.TrimSpace(t), "not set")
+}
+
+func (f *file) parseConfig(n *yaml.Node) *Config {
+	o := f.object(n, "config", configFields)
+	if o == nil {
+		f.l.broken = true
+		f.l.dropped["configs"] = true
+		return nil
+	}
+	name, pos, ok := f.itemName(o, "configs", "config")
+	c := &Config{Name: name, Pos: pos}
+	if s, _, ok := o.str("description"); ok {
+		c.Description = s
+	}
+	if s, bn, ok := o.required("base"); ok {
+		if contains(BaseTargets, s) {
+			c.Base = s
+		} else if strings.ContainsAny(s, "/.") {
+			p := f.path(s)
+			if fi, err := os.Stat(p); err != nil {
+				f.errAt(bn, "base config file %q not found", s)
+			} else if fi.IsDir() {
+				f.errAt(bn, "base config file %q is a directory", s)
+			} else {
+				c.Base = p
+			}
+		} else {
+			msg := fmt.Sprintf("base %q is not one of %s, and not a config file (write ./%s for a file here)", s, quoteList(BaseTargets), s)
+			if h := nearest(s, BaseTargets); h != "" {
+				msg += fmt.Sprintf("; did you mean %q?", h)
+			}
+			f.errAt(bn, "%s", msg)
+		}
+	}
+	if frags, nodes, _ := o.strList("fragments"); frags != nil {
+		for i, s := range frags {
+			if p, ok := f.checkFragment(nodes[i], s); ok {
+				c.Fragments = append(c.Fragments, p)
+			}
+		}
+	}
+	if opts, nodes, _ := o.strList("options"); opts != nil {
+		for i, s := range opts {
+			if msg := checkKconfigLine(s, false); msg != "" {
+				f.errAt(nodes[i], "option: %s", msg)
+				continue
+			}
+			c.Options = append(c.Options, strings.TrimSpace(s))
+		}
+	}
+	if !ok {
+		return nil
+	}
+	return c
+}
+
+// checkFragment checks that a fragment exists and holds only kconfig
+// lines, reporting bad lines at their place in the fragment.
+func (f *file) checkFragment(n *yaml.Node, s string) (string, bool) {
+	if strings.TrimSpace(s) == "" {
+		f.errAt(n, "empty fragment file name")
+		return "", false
+	}
+	p := f.path(s)
+	fi, err := os.Stat(p)
+	if err != nil {
+		f.errAt(n, "fragment %q not found", s)
+		return "", false
+	}
+	if fi.IsDir() {
+		f.errAt(n, "fragment %q is a directory", s)
+		return "", false
+	}
+	if fi.Size() > maxFragmentSize {
+		f.errAt(n, "fragment %q is too large (%d bytes; at most %d)", s, fi.Size(), maxFragmentSize)
+		return "", false
+	}
+	data, err := os.ReadFile(p)
+	if err != nil {
+		f.errAt(n, "fragment %q: %v", s, trimPathErr(err))
+		return "", false
+	}
+	disp := s
+	if !filepath.IsAbs(s) {
+		disp = filepath.Join(filepath.Dir(f.disp), s)
+	}
+	if off, bad := binaryAt(data); bad {
+		line, col := lineCol(data, off)
+		f.l.add(disp, line, col, fmt.Sprintf("binary data (byte 0x%02x): a config fragment is a text file of CONFIG_ lines", data[off]))
+		return "", false
+	}
+	ok := true
+	for i, line := range strings.Split(string(data), "\n") {
+		if msg := checkKconfigLine(line, true); msg != "" {
+			col := len(line) - len(strings.TrimLeft(line, " \t")) + 1
+			f.l.add(disp, i+1, col, msg)
+			ok = false
+		}
+	}
+	return p, ok
+}
+
+var requireConfigRE = regexp.MustCompile(`^CONFIG_[A-Za-z0-9_]+(=\S.*)?$`)
+
+func (f *file) parseSuite(n *yaml.Node) *Suite {
+	o := f.object(n, "suite", suiteFields)
+	if o == nil {
+		return nil
+	}
+	name, pos, ok := f.itemName(o, "suites", "suite")
+	s := &Suite{Name: name, Pos: pos, Timeout: DefaultSuiteTimeout}
+	if d, _, ok := o.str("description"); ok {
+		s.Description = d
+	}
+	var kinds []string
+	for _, k := range []string{"go-test", "binary", "command"} {
+		if o.has(k) {
+			kinds = append(kinds, k)
+		}
+	}
+	switch len(kinds) {
+	case 0:
+		if o.unknown == 0 {
+			f.errAt(o.n, "suite needs one of go-test, binary or command")
+		}
+	case 1:
+	default:
+		f.errAt(o.n, "suite must have exactly one of go-test, binary or command; found %s", strings.Join(kinds, " and "))
+	}
+	if v, vn, ok := o.nonEmpty("go-test"); ok && len(kinds) == 1 {
+		p := f.path(v)
+		if fi, err := os.Stat(p); err != nil {
+			f.errAt(vn, "go-test package directory %q not found", v)
+		} else if !fi.IsDir() {
+			f.errAt(vn, "go-test %q is not a directory (a Go test package)", v)
+		} else if m, _ := filepath.Glob(filepath.Join(p, "*_test.go")); len(m) == 0 {
+			f.errAt(vn, "go-test directory %q holds no *_test.go file", v)
+		} else {
+			s.GoTest = p
+		}
+	}
+	if v, vn, ok := o.nonEmpty("binary"); ok && len(kinds) == 1 {
+		p := f.path(v)
+		if fi, err := os.Stat(p); err != nil {
+			f.errAt(vn, "binary %q not found", v)
+		} else if fi.IsDir() {
+			f.errAt(vn, "binary %q is a directory", v)
+		} else if fi.Mode()&0o111 == 0 {
+			f.errAt(vn, "binary %q is not executable", v)
+		} else {
+			s.Binary = p
+		}
+	}
+	if o.has("command") {
+		argv, nodes, good := o.strList("command")
+		if good && len(argv) == 0 {
+			f.errAt(o.val("command"), "field \"command\" in suite is empty: give the program's argv, such as [/usr/bin/prog, -v]")
+		} else if good && strings.TrimSpace(argv[0]) == "" {
+			f.errAt(nodes[0], "field \"command\" in suite starts with an empty program name")
+		} else if good && len(kinds) == 1 {
+			s.Command = argv
+		}
+	}
+	if args, _, _ := o.strList("args"); args != nil {
+		s.Args = args
+	}
+	if d, _, ok := o.duration("timeout"); ok {
+		s.Timeout = d
+	}
+	if s.GoTest != "" || o.has("go-test") {
+		s.Format = "go"
+	} else {
+		s.Format = "exit-code"
+	}
+	if v, _, ok := o.enum("format", Formats); ok {
+		s.Format = v
+	}
+	if o.has("requires") {
+		if r := f.object(o.fields["requires"].val, "requires", requiresFields); r != nil {
+			if v, vn, ok := r.nonEmpty("kernel"); ok {
+				if _, err := ParseConstraint(v); err != nil {
+					f.errAt(vn, "bad requires.kernel constraint: %v", err)
+				} else {
+					s.Requires.Kernel = v
+				}
+			}
+			if opts, nodes, _ := r.strList("config"); opts != nil {
+				for i, v := range opts {
+					v = strings.TrimSpace(v)
+					if !requireConfigRE.MatchString(v) {
+						hint := ""
+						if up := strings.ToUpper(v); strings.HasPrefix(up, "CONFIG_") && requireConfigRE.MatchString(up) {
+							hint = fmt.Sprintf(" (write %s)", up)
+						} else if requireConfigRE.MatchString("CONFIG_" + v) {
+							hint = fmt.Sprintf(" (write CONFIG_%s)", v)
+						}
+						f.errAt(nodes[i], "requires.config entry %q is not CONFIG_NAME or CONFIG_NAME=VALUE%s", v, hint)
+						continue
+					}
+					s.Requires.Config = append(s.Requires.Config, v)
+				}
+			}
+		}
+	}
+	if items, ok := o.list("files"); ok {
+		for _, it := range items {
+			fo := f.object(it, "files entry", fileFields)
+			if fo == nil {
+				continue
+			}
+			src, sn, ok1 := fo.required("src")
+			dst, dn, ok2 := fo.required("dst")
+			var fl File
+			if ok1 {
+				p := f.path(src)
+				if _, err := os.Stat(p); err != nil {
+					f.errAt(sn, "file %q not found", src)
+					ok1 = false
+				}
+				fl.Src = p
+			}
+			if ok2 {
+				switch {
+				case !path.IsAbs(dst):
+					f.errAt(dn, "dst %q must be an absolute guest path such as /opt/%s", dst, path.Base(dst))
+					ok2 = false
+				case path.Clean(dst) != dst || dst == "/":
+					f.errAt(dn, "dst %q is not a clean file path (write %q)", dst, path.Clean(dst))
+					ok2 = false
+				case dst == "/init":
+					f.errAt(dn, "dst /init is the kvmtest guest agent")
+					ok2 = false
+				}
+				fl.Dst = dst
+			}
+			if ok1 && ok2 {
+				if prev, dup := f.l.dsts[dst]; dup && prev.src != fl.Src {
+					f.errAt(dn, "dst %q is already copied from another file by suite %q: one boot runs every suite, so their files share one initramfs", dst, prev.suite)
+				} else {
+					f.l.dsts[dst] = dstDef{src: fl.Src, suite: name}
+					s.Files = append(s.Files, fl)
+				}
+			}
+		}
+	}
+	if !ok {
+		return nil
+	}
+	return s
+}
+
+func (f *file) parseVM(n *yaml.Node) {
+	o := f.object(n, "vm", vmFields)
+	if o == nil {
+		return
+	}
+	vm := &f.l.m.VM
+	if v, _, ok := o.sizeMiB("memory"); ok {
+		vm.MemoryMiB = v
+	}
+	if v, vn, ok := o.integer("cpus"); ok {
+		if v < 1 || v > 64 {
+			f.errAt(vn, "field \"cpus\" in vm must be between 1 and 64, found %d", v)
+		} else {
+			vm.CPUs = v
+		}
+	}
+	if v, _, ok := o.enum("accel", Accels); ok {
+		vm.Accel = v
+	}
+	if v, _, ok := o.duration("boot-timeout"); ok {
+		vm.BootTimeout = v
+	}
+	if words, nodes, _ := o.strList("cmdline"); words != nil {
+		for i, w := range words {
+			if w == "" || strings.ContainsAny(w, " \t\n") {
+				f.errAt(nodes[i], "kernel command line word %q is empty or contains whitespace: give one word per list item", w)
+				continue
+			}
+			vm.Cmdline = append(vm.Cmdline, w)
+		}
+	}
+	if args, _, _ := o.strList("qemu-args"); args != nil {
+		vm.QEMUArgs = args
+	}
+}
+
+func (f *file) parseRule(n *yaml.Node, what string) (Rule, bool) {
+	before := len(f.l.errs)
+	o := f.object(n, what, ruleFields)
+	if o == nil {
+		f.l.broken = true
+		return Rule{}, false
+	}
+	ref := ruleRef{f: f, n: o.n, what: what, nodes: map[string]*yaml.Node{}}
+	var r Rule
+	r.Pos = f.pos(o.n)
+	ok := true
+	for _, k := range []string{"kernel", "patchset", "config"} {
+		if !o.has(k) {
+			continue
+		}
+		s, sn, good := o.nonEmpty(k)
+		if !good {
+			ok = false
+			continue
+		}
+		ref.nodes[k] = sn
+		switch k {
+		case "kernel":
+			r.Kernel = s
+		case "patchset":
+			r.Patchset = s
+		case "config":
+			r.Config = s
+		}
+	}
+	if s, _, good := o.str("reason"); good {
+		r.Reason = s
+	}
+	if ok && len(ref.nodes) == 0 && o.unknown == 0 {
+		f.errAt(o.n, "%s names no kernel, patchset or config: it would select every cell", what)
+		ok = false
+	}
+	if !ok || len(f.l.errs) > before {
+		f.l.broken = true
+		return r, false
+	}
+	f.l.rules = append(f.l.rules, ref)
+	return r, true
+}
+
+func (f *file) parseExpect(n *yaml.Node) *Expectation {
+	o := f.object(n, "expectation", expectFields)
+	if o == nil {
+		return nil
+	}
+	e := &Expectation{Pos: f.pos(o.n)}
+	ref := ruleRef{f: f, n: o.n, what: "expectation", nodes: map[string]*yaml.Node{}}
+	ok := true
+	for _, k := range []string{"kernel", "patchset", "config", "suite", "test"} {
+		if !o.has(k) {
+			continue
+		}
+		s, sn, good := o.nonEmpty(k)
+		if !good {
+			ok = false
+			continue
+		}
+		ref.nodes[k] = sn
+		switch k {
+		case "kernel":
+			e.Kernel = s
+		case "patchset":
+			e.Patchset = s
+		case "config":
+			e.Config = s
+		case "suite":
+			e.Suite = s
+		case "test":
+			e.Test = s
+		}
+	}
+	if !o.has("status") {
+		o.missing("status")
+		ok = false
+	} else if s, _, good := o.enum("status", Statuses); good {
+		e.Status = s
+	} else {
+		ok = false
+	}
+	if s, _, good := o.str("reason"); good {
+		e.Reason = s
+	}
+	if !o.has("suite") && !o.has("test") && o.unknown == 0 {
+		f.errAt(o.n, "expectation needs a suite or a test")
+		ok = false
+	}
+	if !ok {
+		return nil
+	}
+	f.l.expects = append(f.l.expects, ref)
+	return e
+}
+
+// finish runs the checks that need the whole matrix: axes present,
+// versions, references, baseline, and the expansion.
+func (l *loader) finish() {
+	m, f := l.m, l.top
+	if m == nil || f == nil || l.root == nil {
+		return
+	}
+	for _, axis := range []struct{ key, msg string }{
+		{"kernels", "no kernels: a matrix needs at least one kernel"},
+		{"patchsets", "no patchsets: a matrix needs at least one patchset (one without series: is the unpatched kernel)"},
+		{"configs", "no configs: a matrix needs at least one config"},
+	} {
+		n := 0
+		switch axis.key {
+		case "kernels":
+			n = len(m.Kernels)
+		case "patchsets":
+			n = len(m.Patchsets)
+		case "configs":
+			n = len(m.Configs)
+		}
+		if n == 0 {
+			l.broken = true
+			if !l.dropped[axis.key] {
+				at := l.root
+				if k := l.axisKeys[axis.key]; k != nil {
+					at = k
+				}
+				f.errAt(at, "%s", axis.msg)
+			}
+		}
+	}
+
+	// Versions: read from the source only when something needs them.
+	need := false
+	for _, p := range m.Patchsets {
+		need = need || p.AppliesTo != ""
+	}
+	for _, s := range m.Suites {
+		need = need || s.Requires.Kernel != ""
+	}
+	if need {
+		for _, k := range m.Kernels {
+			if k.Version != "" || k.Source.Kind() == "" || k.Source.Kind() == "path" {
+				continue // a path source's version was read (or reported) already
+			}
+			if _, err := k.ResolveVersion(); err != nil {
+				src := l.kernelSrc[k]
+				fk := l.fileOf(k.Pos)
+				fk.errAt(src, "cannot read the version of kernel %q (needed by applies-to or requires.kernel): %v; add version:", k.Name, err)
+				l.broken = true
+			}
+		}
+	}
+
+	// References in rules and expectations.
+	axes := map[string][]string{}
+	for _, k := range m.Kernels {
+		axes["kernel"] = append(axes["kernel"], k.Name)
+	}
+	for _, p := range m.Patchsets {
+		axes["patchset"] = append(axes["patchset"], p.Name)
+	}
+	for _, c := range m.Configs {
+		axes["config"] = append(axes["config"], c.Name)
+	}
+	for _, s := range m.Suites {
+		axes["suite"] = append(axes["suite"], s.Name)
+	}
+	for _, r := range append(append([]ruleRef{}, l.rules...), l.expects...) {
+		for _, k := range []string{"kernel", "patchset", "config", "suite"} {
+			n := r.nodes[k]
+			if n == nil {
+				continue
+			}
+			if !l.refOK(r.f, n, r.what, k, n.Value, axes[k]) && k != "suite" {
+				l.broken = true
+			}
+		}
+	}
+
+	// Baseline.
+	if o := l.baselineObj; o != nil {
+		ps, pn, okp := o.nonEmpty("patchset")
+		cs, cn, okc := o.nonEmpty("cell")
+		switch {
+		case o.has("patchset") && o.has("cell"):
+			f.errAt(o.n, "baseline names a patchset or a cell, not both")
+		case okp:
+			if l.refOK(f, pn, "baseline", "patchset", ps, axes["patchset"]) {
+				if isGlob(ps) {
+					f.errAt(pn, "baseline patchset must be one name, not a pattern")
+				} else {
+					m.Baseline.Patchset = ps
+				}
+			}
+		case okc:
+			m.Baseline.Cell = cs
+			defer func() {
+				if l.broken {
+					return
+				}
+				if _, ok := m.Cell(cs); !ok {
+					msg := fmt.Sprintf("baseline cell %q is not a cell of this matrix", cs)
+					var ids []string
+					for _, c := range m.Cells() {
+						ids = append(ids, c.ID)
+					}
+					if h := nearest(cs, ids); h != "" {
+						msg += fmt.Sprintf("; did you mean %q?", h)
+					}
+					f.errAt(cn, "%s", msg)
+				}
+			}()
+		case !o.has("patchset") && !o.has("cell") && o.unknown == 0:
+			f.errAt(o.n, "baseline needs a patchset or a cell")
+		}
+	}
+	if m.Baseline.Patchset == "" && m.Baseline.Cell == "" && len(m.Patchsets) > 0 {
+		m.Baseline.Patchset = m.Patchsets[0].Name
+		if m.Patchset("base") != nil {
+			m.Baseline.Patchset = "base"
+		}
+	}
+
+	if l.broken {
+		return
+	}
+	// Expansion: ids must be unique, and something must run.
+	all := m.AllCells()
+	byID := map[string]Cell{}
+	reported := map[string]bool{}
+	run, excluded, skipped := 0, 0, 0
+	for _, c := range all {
+		if prev, dup := byID[c.ID]; dup && !reported[c.ID] {
+			reported[c.ID] = true
+			at := c.Kernel.Pos
+			switch {
+			case prev.Kernel != c.Kernel:
+				at = laterPos(prev.Kernel.Pos, c.Kernel.Pos)
+			case prev.Patchset != c.Patchset:
+				at = laterPos(prev.Patchset.Pos, c.Patchset.Pos)
+			default:
+				at = laterPos(prev.Config.Pos, c.Config.Pos)
+			}
+			l.add(at.File, at.Line, at.Col, fmt.Sprintf(
+				"cell id %q is ambiguous: kernel %q, patchset %q, config %q and kernel %q, patchset %q, config %q both give it, because ids join names with \"-\"; rename one of them",
+				c.ID, prev.Kernel.Name, prev.Patchset.Name, prev.Config.Name, c.Kernel.Name, c.Patchset.Name, c.Config.Name))
+		}
+		byID[c.ID] = c
+		switch {
+		case c.Excluded != "":
+			excluded++
+		case c.Skip != "":
+			skipped++
+		default:
+			run++
+		}
+	}
+	if run == 0 {
+		at := l.root
+		switch {
+		case excluded > 0 && l.axisKeys["exclude"] != nil:
+			at = l.axisKeys["exclude"]
+		case excluded > 0 && l.axisKeys["include"] != nil:
+			at = l.axisKeys["include"]
+		case l.axisKeys["patchsets"] != nil:
+			at = l.axisKeys["patchsets"]
+		}
+		f.errAt(at, "the matrix expands to no cell to run: of %d cells, %d are excluded by include/exclude rules and %d skipped by applies-to", len(all), excluded, skipped)
+	}
+}
+
+func laterPos(a, b Position) Position {
+	if a.File == b.File && (a.Line > b.Line || a.Line == b.Line && a.Col > b.Col) {
+		return a
+	}
+	return b
+}
+
+// fileOf returns a file handle for reporting at a position of any loaded
+// file.
+func (l *loader) fileOf(p Position) *file {
+	return &file{l: l, disp: p.File}
+}
+
+// refOK checks a reference (a name or a glob) to an axis value or suite.
+func (l *loader) refOK(f *file, n *yaml.Node, what, kind, val string, names []string) bool {
+	plural := map[string]string{"kernel": "kernels", "patchset": "patchsets", "config": "configs", "suite": "suites"}[kind]
+	if isGlob(val) {
+		for _, nm := range names {
+			if globMatch(val, nm) {
+				return true
+			}
+		}
+		f.errAt(n, "%s: %s pattern %q matches no %s", what, kind, val, kind)
+		return false
+	}
+	if contains(names, val) {
+		return true
+	}
+	msg := fmt.Sprintf("%s: no %s named %q", what, kind, val)
+	if h := nearest(val, names); h != "" {
+		msg += fmt.Sprintf("; did you mean %q?", h)
+	} else if len(names) == 0 {
+		msg += fmt.Sprintf(" (the matrix has no %s)", plural)
+	} else {
+		shown := append([]string{}, names...)
+		sort.Strings(shown)
+		if len(shown) > 8 {
+			shown = append(shown[:8], "...")
+		}
+		msg += fmt.Sprintf(" (%s: %s)", plural, strings.Join(shown, ", "))
+	}
+	f.errAt(n, "%s", msg)
+	return false
+}

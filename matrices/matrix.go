@@ -1,0 +1,535 @@
+// Package matrices loads, validates and expands kvmtest matrix files.
+//
+// A matrix is a YAML file naming kernels, patch series ("patchsets"),
+// kernel configurations and guest test suites. It expands into cells, one
+// per (kernel, patchset, config); each cell is built once and booted once,
+// and runs every suite. The language is described in docs/matrix.md.
+//
+// Load is strict: unknown fields, wrong types, missing required fields, bad
+// values, dangling references and missing files are all reported at once,
+// each as FILE:LINE:COL: message, in an ErrorList.
+package matrices
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	version "github.com/hashicorp/go-version"
+)
+
+// Position is where something was defined: a file as it was named to Load
+// (or joined from it for included files), and a 1-based line and column.
+type Position struct {
+	File      string
+	Line, Col int
+}
+
+func (p Position) String() string {
+	if p.File == "" {
+		return "-"
+	}
+	return fmt.Sprintf("%s:%d:%d", p.File, p.Line, p.Col)
+}
+
+// Matrix is a loaded, validated and resolved matrix file.
+type Matrix struct {
+	Name        string
+	Description string
+	File        string   // absolute path of the matrix file
+	Files       []string // absolute paths of the matrix file and every file it includes, in load order
+	Digest      string   // hex sha256 over the bytes of the matrix file and its included files
+	Kernels     []*Kernel
+	Patchsets   []*Patchset
+	Configs     []*Config
+	Suites      []*Suite
+	VM          VM
+	Exclude     []Rule
+	Include     []Rule // include rules over axis values; when present, only matching cells are kept
+	Expect      []*Expectation
+	Baseline    Baseline
+}
+
+// Kernel is one value of the kernel axis.
+type Kernel struct {
+	Name        string
+	Description string
+	// Version as given, or read from the source's Makefile when not given
+	// and something in the matrix needs it (an applies-to constraint or a
+	// requires.kernel); always read for a path source. May be "" when not
+	// needed: ResolveVersion reads it on demand.
+	Version string
+	Source  Source
+	Pos     Position
+}
+
+// Source says where a kernel's source comes from: exactly one field is set.
+type Source struct {
+	Tarball string // absolute path, or ""
+	Path    string // absolute path of a local tree (never modified), or ""
+	Git     *GitSource
+}
+
+// GitSource is a git repository and a ref (tag, branch or commit).
+type GitSource struct {
+	Repo string // absolute path, or a URL as written
+	Ref  string
+}
+
+// Kind returns "tarball", "path" or "git".
+func (s Source) Kind() string {
+	switch {
+	case s.Tarball != "":
+		return "tarball"
+	case s.Path != "":
+		return "path"
+	case s.Git != nil:
+		return "git"
+	}
+	return ""
+}
+
+// Patchset is one value of the patchset axis.
+type Patchset struct {
+	Name        string
+	Description string
+	// Series is the absolute path of a directory of format-patch files
+	// (applied in name order), a quilt series file, or an mbox; "" for no
+	// patches.
+	Series string
+	// SeriesFormat is "dir", "quilt" or "mbox" (or "" without Series).
+	SeriesFormat string
+	AppliesTo    string // constraint text as written, "" = all kernels
+	Line         int    // line of the definition, for messages
+	Pos          Position
+}
+
+// Applies reports whether the patchset applies to a kernel of the given
+// version. An empty AppliesTo applies to everything.
+func (p *Patchset) Applies(kernelVersion string) (bool, error) {
+	return CheckKernelVersion(p.AppliesTo, kernelVersion)
+}
+
+// Config is one value of the config axis.
+type Config struct {
+	Name        string
+	Description string
+	Base        string   // "tinyconfig", "defconfig", "allnoconfig", or an absolute path of a config file
+	Fragments   []string // absolute paths, merged in order
+	Options     []string // inline lines "CONFIG_X=y" or "# CONFIG_Y is not set", merged after the fragments
+	Pos         Position
+}
+
+// BaseTargets are the make targets a config's base may name.
+var BaseTargets = []string{"tinyconfig", "allnoconfig", "defconfig"}
+
+// IsTarget reports whether Base is a make target rather than a file.
+func (c *Config) IsTarget() bool {
+	for _, t := range BaseTargets {
+		if c.Base == t {
+			return true
+		}
+	}
+	return false
+}
+
+// Suite is a guest test suite; every cell runs every suite.
+type Suite struct {
+	Name        string
+	Description string
+	GoTest      string   // absolute directory of a Go test package (compiled with `go test -c`), or ""
+	Binary      string   // absolute path of a prebuilt static binary, or ""
+	Command     []string // argv of a program already in the initramfs, or nil
+	Args        []string
+	Timeout     time.Duration // default 5m
+	Format      string        // "go" (default for go-test), "tap", "ktap", "exit-code" (default otherwise)
+	Requires    Requires
+	Files       []File
+	Pos         Position
+}
+
+// Suite formats.
+var Formats = []string{"go", "tap", "ktap", "exit-code"}
+
+// Kind returns "go-test", "binary" or "command".
+func (s *Suite) Kind() string {
+	switch {
+	case s.GoTest != "":
+		return "go-test"
+	case s.Binary != "":
+		return "binary"
+	case len(s.Command) > 0:
+		return "command"
+	}
+	return ""
+}
+
+// Requires says what a cell must have for a suite to run in it.
+type Requires struct {
+	Kernel string   // kernel version constraint, "" = any
+	Config []string // "CONFIG_X" (must be =y) or "CONFIG_X=VALUE"
+}
+
+// File is a host file or directory copied into the initramfs.
+type File struct {
+	Src string // absolute host path
+	Dst string // absolute guest path
+}
+
+// Unmet returns why the suite cannot run on a kernel of the given version
+// with the given configuration, or "" when its requirements are met.
+// kernelConfig maps CONFIG_ names to values as they appear in .config
+// ("y", "m", "\"str\"", "42"); an option that is absent is not set. A nil
+// kernelConfig skips the config requirements (as at plan time).
+func (s *Suite) Unmet(kernelVersion string, kernelConfig map[string]string) string {
+	if s.Requires.Kernel != "" {
+		ok, err := CheckKernelVersion(s.Requires.Kernel, kernelVersion)
+		if err != nil {
+			return fmt.Sprintf("requires kernel %s: %v", s.Requires.Kernel, err)
+		}
+		if !ok {
+			return fmt.Sprintf("requires kernel %s, this one is %s", s.Requires.Kernel, kernelVersion)
+		}
+	}
+	if kernelConfig == nil {
+		return ""
+	}
+	var missing []string
+	for _, req := range s.Requires.Config {
+		name, want, ok := strings.Cut(req, "=")
+		if !ok {
+			want = "y"
+		}
+		got, set := kernelConfig[name]
+		if !set {
+			missing = append(missing, fmt.Sprintf("%s=%s (not set)", name, want))
+		} else if got != want {
+			missing = append(missing, fmt.Sprintf("%s=%s (is %s)", name, want, got))
+		}
+	}
+	if len(missing) > 0 {
+		return "requires " + strings.Join(missing, ", ")
+	}
+	return ""
+}
+
+// VM is how every cell's virtual machine is started.
+type VM struct {
+	MemoryMiB   int           // from "512M", "1G"; default 512
+	CPUs        int           // default 1
+	Accel       string        // auto|kvm|tcg, default auto
+	BootTimeout time.Duration // default 60s
+	Cmdline     []string      // extra kernel command line words
+	QEMUArgs    []string      // extra QEMU argv (a list, never a shell string)
+}
+
+// Accels are the valid values of vm.accel.
+var Accels = []string{"auto", "kvm", "tcg"}
+
+// Rule selects cells by axis values. An empty field matches any value; a
+// field may be a glob with * and ?.
+type Rule struct {
+	Kernel, Patchset, Config string
+	Reason                   string // optional, shown by plan
+	Pos                      Position
+}
+
+// Match reports whether the rule selects the cell.
+func (r Rule) Match(c Cell) bool {
+	return fieldMatch(r.Kernel, c.Kernel.Name) &&
+		fieldMatch(r.Patchset, c.Patchset.Name) &&
+		fieldMatch(r.Config, c.Config.Name)
+}
+
+// Expectation is a known, wanted result that differs from "pass".
+type Expectation struct {
+	Kernel, Patchset, Config, Suite, Test, Status string
+	Reason                                        string
+	Pos                                           Position
+}
+
+// Statuses are the valid values of an expectation's status.
+var Statuses = []string{"pass", "fail", "skip"}
+
+// Baseline names what the other patchsets are compared with: a patchset
+// (compared within the same kernel and config) or one cell.
+type Baseline struct {
+	Patchset string
+	Cell     string
+}
+
+// Cell is one (kernel, patchset, config) combination.
+type Cell struct {
+	ID       string // KERNEL-PATCHSET-CONFIG
+	Kernel   *Kernel
+	Patchset *Patchset
+	Config   *Config
+	// Skip, when non-empty, says why the cell is not run (its patchset's
+	// applies-to excludes the kernel's version); such cells are listed with
+	// status skipped.
+	Skip string
+	// Excluded, when non-empty, says which rule removed the cell. Only
+	// AllCells returns excluded cells.
+	Excluded string
+}
+
+// CellID joins names into a cell id.
+func CellID(kernel, patchset, config string) string {
+	return kernel + "-" + patchset + "-" + config
+}
+
+// AllCells expands kernels × patchsets × configs in matrix order (kernel
+// major, then patchset, then config), with Excluded set on the cells that
+// include/exclude rules remove and Skip set on those that applies-to rules
+// out.
+func (m *Matrix) AllCells() []Cell {
+	var out []Cell
+	for _, k := range m.Kernels {
+		var kv *version.Version
+		var kerr error
+		needV := false
+		for _, p := range m.Patchsets {
+			if p.AppliesTo != "" {
+				needV = true
+			}
+		}
+		if needV {
+			if k.Version == "" {
+				kerr = fmt.Errorf("the version of kernel %q is not known", k.Name)
+			} else {
+				kv, kerr = ParseKernelVersion(k.Version)
+			}
+		}
+		for _, p := range m.Patchsets {
+			for _, c := range m.Configs {
+				cell := Cell{ID: CellID(k.Name, p.Name, c.Name), Kernel: k, Patchset: p, Config: c}
+				cell.Excluded = m.excludedBy(cell)
+				if p.AppliesTo != "" {
+					if kerr != nil {
+						cell.Skip = fmt.Sprintf("patchset %s applies to %s: %v", p.Name, p.AppliesTo, kerr)
+					} else if pc, err := ParseConstraint(p.AppliesTo); err != nil {
+						cell.Skip = fmt.Sprintf("patchset %s: %v", p.Name, err)
+					} else if !pc.Check(kv) {
+						cell.Skip = fmt.Sprintf("patchset %s applies to %s; kernel %s is %s", p.Name, p.AppliesTo, k.Name, k.Version)
+					}
+				}
+				out = append(out, cell)
+			}
+		}
+	}
+	return out
+}
+
+func (m *Matrix) excludedBy(c Cell) string {
+	if len(m.Include) > 0 {
+		in := false
+		for _, r := range m.Include {
+			if r.Match(c) {
+				in = true
+				break
+			}
+		}
+		if !in {
+			return "matches no include rule"
+		}
+	}
+	for _, r := range m.Exclude {
+		if r.Match(c) {
+			s := "excluded by the rule at " + r.Pos.String()
+			if r.Pos.File == "" {
+				s = "excluded by rule " + r.describe()
+			}
+			if r.Reason != "" {
+				s += ": " + r.Reason
+			}
+			return s
+		}
+	}
+	return ""
+}
+
+func (r Rule) describe() string {
+	var parts []string
+	if r.Kernel != "" {
+		parts = append(parts, "kernel="+r.Kernel)
+	}
+	if r.Patchset != "" {
+		parts = append(parts, "patchset="+r.Patchset)
+	}
+	if r.Config != "" {
+		parts = append(parts, "config="+r.Config)
+	}
+	return "{" + strings.Join(parts, " ") + "}"
+}
+
+// Cells expands kernels × patchsets × configs in matrix order (kernel
+// major), applying include and exclude rules. Cells removed by rules are
+// dropped; cells ruled out by applies-to are kept with Skip set.
+func (m *Matrix) Cells() []Cell {
+	all := m.AllCells()
+	out := all[:0:0]
+	for _, c := range all {
+		if c.Excluded == "" {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// Cell returns the cell (not excluded) with the given id.
+func (m *Matrix) Cell(id string) (Cell, bool) {
+	for _, c := range m.Cells() {
+		if c.ID == id {
+			return c, true
+		}
+	}
+	return Cell{}, false
+}
+
+// BaselineOf returns the cell that c is compared with: the baseline cell,
+// or the cell of the baseline patchset with the same kernel and config. ok
+// is false when there is none (it is excluded or skipped) or when c is the
+// baseline itself.
+func (m *Matrix) BaselineOf(c Cell) (Cell, bool) {
+	var want string
+	if m.Baseline.Cell != "" {
+		want = m.Baseline.Cell
+	} else if m.Baseline.Patchset != "" {
+		want = CellID(c.Kernel.Name, m.Baseline.Patchset, c.Config.Name)
+	} else {
+		return Cell{}, false
+	}
+	if want == c.ID {
+		return Cell{}, false
+	}
+	b, ok := m.Cell(want)
+	if !ok || b.Skip != "" {
+		return Cell{}, false
+	}
+	return b, true
+}
+
+// Kernel returns the kernel with the given name, or nil.
+func (m *Matrix) Kernel(name string) *Kernel {
+	for _, k := range m.Kernels {
+		if k.Name == name {
+			return k
+		}
+	}
+	return nil
+}
+
+// Patchset returns the patchset with the given name, or nil.
+func (m *Matrix) Patchset(name string) *Patchset {
+	for _, p := range m.Patchsets {
+		if p.Name == name {
+			return p
+		}
+	}
+	return nil
+}
+
+// Config returns the config with the given name, or nil.
+func (m *Matrix) Config(name string) *Config {
+	for _, c := range m.Configs {
+		if c.Name == name {
+			return c
+		}
+	}
+	return nil
+}
+
+// Suite returns the suite with the given name, or nil.
+func (m *Matrix) Suite(name string) *Suite {
+	for _, s := range m.Suites {
+		if s.Name == name {
+			return s
+		}
+	}
+	return nil
+}
+
+// Expected returns the expected status ("pass", "fail" or "skip") of a test
+// of a suite in a cell, or of the whole suite when test is "", and whether
+// an expectation matched (when none does, "pass" is expected).
+//
+// An expectation with a test matches only test queries; one without a test
+// matches only whole-suite queries. When several match, the most specific
+// wins (the one naming the most of kernel, patchset, config, suite, with
+// exact names counting before globs); among equally specific ones the last
+// in the file wins.
+func (m *Matrix) Expected(c Cell, suite, test string) (status string, ok bool) {
+	best := -1
+	for _, e := range m.Expect {
+		if (e.Test == "") != (test == "") {
+			continue
+		}
+		if test != "" && !globMatch(e.Test, test) {
+			continue
+		}
+		if !fieldMatch(e.Suite, suite) {
+			continue
+		}
+		if c.Kernel != nil && !fieldMatch(e.Kernel, c.Kernel.Name) ||
+			c.Patchset != nil && !fieldMatch(e.Patchset, c.Patchset.Name) ||
+			c.Config != nil && !fieldMatch(e.Config, c.Config.Name) {
+			continue
+		}
+		score := 0
+		for _, f := range []string{e.Kernel, e.Patchset, e.Config, e.Suite} {
+			switch {
+			case f == "":
+			case isGlob(f):
+				score += 1
+			default:
+				score += 2
+			}
+		}
+		if score >= best {
+			best = score
+			status, ok = e.Status, true
+		}
+	}
+	if !ok {
+		return "pass", false
+	}
+	return status, true
+}
+
+// fieldMatch: an empty pattern matches anything.
+func fieldMatch(pattern, s string) bool {
+	return pattern == "" || globMatch(pattern, s)
+}
+
+func isGlob(s string) bool { return strings.ContainsAny(s, "*?") }
+
+// globMatch matches s against a pattern in which * matches any run of
+// characters (including / and -) and ? any one character.
+func globMatch(pattern, s string) bool {
+	if !isGlob(pattern) {
+		return pattern == s
+	}
+	p, t := []rune(pattern), []rune(s)
+	pi, ti := 0, 0
+	star, mark := -1, 0
+	for ti < len(t) {
+		switch {
+		case pi < len(p) && (p[pi] == '?' || p[pi] == t[ti]):
+			pi++
+			ti++
+		case pi < len(p) && p[pi] == '*':
+			star, mark = pi, ti
+			pi++
+		case star >= 0:
+			pi = star + 1
+			mark++
+			ti = mark
+		default:
+			return false
+		}
+	}
+	for pi < len(p) && p[pi] == '*' {
+		pi++
+	}
+	return pi == len(p)
+}

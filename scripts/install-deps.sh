@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Installs what kvmtest needs on a Debian 12 machine: QEMU, Debian's kernel
+# source tarballs, the kernel build dependencies and ccache. Idempotent:
+# packages already present are left alone. Needs root (or sudo).
+set -euo pipefail
+
+pkgs=(
+	qemu-system-x86
+	linux-source-6.12 linux-source-6.1
+	build-essential flex bison bc libelf-dev libssl-dev
+	cpio kmod ccache xz-utils patch git
+)
+missing=()
+for p in "${pkgs[@]}"; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+SUDO=()
+[ "$(id -u)" -eq 0 ] || SUDO=(sudo)
+if [ ${#missing[@]} -gt 0 ]; then
+	echo "install-deps: installing ${missing[*]}"
+	"${SUDO[@]}" apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive "${SUDO[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
+else
+	echo "install-deps: all packages present"
+fi
+
+if ! command -v go >/dev/null 2>&1; then
+	echo "install-deps: kvmtest needs Go 1.26 (go.dev/dl or your distribution's backports)" >&2
+	exit 1
+fi

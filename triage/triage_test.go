@@ -1,0 +1,368 @@
+package triage
+
+import (
+	"bytes"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"math/rand"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+)
+
+var update = flag.Bool("update", false, "rewrite testdata/*.golden from the current output")
+
+func fixtures(t testing.TB) []string {
+	t.Helper()
+	logs, err := filepath.Glob("testdata/*.log")
+	if err != nil || len(logs) == 0 {
+		t.Fatalf("no fixtures: %v", err)
+	}
+	return logs
+}
+
+// TestFixtures compares the findings in each testdata/NAME.log with
+// testdata/NAME.golden. Run with -update to rewrite the golden files after a
+// deliberate change, and review the diff.
+func TestFixtures(t *testing.T) {
+	for _, path := range fixtures(t) {
+		name := strings.TrimSuffix(filepath.Base(path), ".log")
+		t.Run(name, func(t *testing.T) {
+			log, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := json.MarshalIndent(Scan(log), "", "  ")
+			if err != nil {
+				t.Fatal(err)
+			}
+			got = append(got, '\n')
+			golden := strings.TrimSuffix(path, ".log") + ".golden"
+			if *update {
+				if err := os.WriteFile(golden, got, 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			want, err := os.ReadFile(golden)
+			if err != nil {
+				t.Fatalf("%v (run with -update to create it)", err)
+			}
+			if !bytes.Equal(got, want) {
+				t.Errorf("findings differ from %s:\n%s", golden, got)
+			}
+		})
+	}
+}
+
+// TestHeadlines checks one header line per kind of report: its class,
+// headline and whether it is fatal.
+func TestHeadlines(t *testing.T) {
+	tests := []struct {
+		line     string
+		class    Class
+		headline string
+		fatal    bool
+	}{
+		{"Kernel panic - not syncing: VFS: Unable to mount root fs on unknown-block(0,0)", ClassPanic, "kernel panic: VFS: Unable to mount root fs on unknown-block(NUM,NUM)", true},
+		{"Kernel panic - not syncing: Attempted to kill init! exitcode=0x0000000b", ClassPanic, "kernel panic: Attempted to kill init! exitcode=ADDR", true},
+		{"Kernel panic - not syncing: sysrq triggered crash", ClassPanic, "kernel panic: sysrq triggered crash", true},
+		{"BUG: unable to handle page fault for address: ffffc90000a1b000", ClassOops, "BUG: unable to handle kernel paging request", true},
+		{"BUG: kernel NULL pointer dereference, address: 0000000000000008", ClassOops, "BUG: unable to handle kernel NULL pointer dereference", true},
+		{"Unable to handle kernel NULL pointer dereference at virtual address 0000000000000000", ClassOops, "BUG: unable to handle kernel NULL pointer dereference", true},
+		{"Oops: general protection fault, probably for non-canonical address 0xdffffc0000000000: 0000 [#1] PREEMPT SMP KASAN NOPTI", ClassGPF, "general protection fault", true},
+		{"Oops: divide error: 0000 [#1] PREEMPT SMP NOPTI", ClassOops, "divide error", true},
+		{"Oops: invalid opcode: 0000 [#1] PREEMPT SMP NOPTI", ClassOops, "invalid opcode", true},
+		{"PANIC: double fault, error_code: 0x0", ClassOops, "PANIC: double fault", true},
+		{"kernel BUG at fs/splice.c:1234!", ClassBug, "kernel BUG", true},
+		{"kernel BUG at lib/list_debug.c:56!", ClassBug, "BUG: corrupted list", true},
+		{"WARNING: CPU: 0 PID: 1 at fs/splice.c:99 splice_to_pipe+0x1c/0x40", ClassWarning, "WARNING", false},
+		{"WARNING: fs/splice.c:99 at splice_to_pipe+0x1c/0x40, CPU#0: init/1", ClassWarning, "WARNING", false},
+		{"WARNING: at fs/splice.c:99 splice_to_pipe()", ClassWarning, "WARNING", false},
+		{"WARNING: CPU: 1 PID: 7 at lib/refcount.c:28 refcount_warn_saturate+0xba/0x110", ClassWarning, "WARNING: refcount bug", false},
+		{"BUG: KASAN: slab-use-after-free in pipe_read+0x5a/0x600", ClassKASAN, "KASAN: slab-use-after-free", true},
+		{"BUG: KASAN: double-free in kfree+0x10/0x20", ClassKASAN, "KASAN: invalid-free", true},
+		{"BUG: KFENCE: out-of-bounds read in test_out_of_bounds_read+0x1/0x2", ClassKFENCE, "KFENCE: out-of-bounds read", true},
+		{"BUG: KMSAN: uninit-value in pipe_write+0x1/0x2", ClassKMSAN, "KMSAN: uninit-value", false},
+		{"BUG: KCSAN: data-race in pipe_read / pipe_write", ClassKCSAN, "KCSAN: data-race", false},
+		{"UBSAN: array-index-out-of-bounds in fs/splice.c:42:7", ClassUBSAN, "UBSAN: array-index-out-of-bounds", false},
+		{"UBSAN: shift-out-of-bounds in lib/foo.c:1:2", ClassUBSAN, "UBSAN: shift-out-of-bounds", false},
+		{"WARNING: possible circular locking dependency detected", ClassLockdep, "WARNING: possible circular locking dependency detected", false},
+		{"WARNING: inconsistent lock state", ClassLockdep, "inconsistent lock state", false},
+		{"WARNING: suspicious RCU usage", ClassLockdep, "WARNING: suspicious RCU usage", false},
+		{"rcu: INFO: rcu_preempt detected stalls on CPUs/tasks:", ClassRCUStall, "INFO: rcu detected stall", false},
+		{"rcu: INFO: rcu_sched self-detected stall on CPU", ClassRCUStall, "INFO: rcu detected stall", false},
+		{"watchdog: BUG: soft lockup - CPU#0 stuck for 22s! [init:1]", ClassSoftLockup, "BUG: soft lockup", false},
+		{"watchdog: Watchdog detected hard LOCKUP on cpu 1", ClassHardLockup, "BUG: hard lockup", false},
+		{"INFO: task init:1 blocked for more than 122 seconds.", ClassHungTask, "INFO: task hung", false},
+		{"BUG: sleeping function called from invalid context at kernel/locking/mutex.c:580", ClassBug, "BUG: sleeping function called from invalid context", false},
+		{"BUG: scheduling while atomic: init/1/0x00000002", ClassBug, "BUG: scheduling while atomic", false},
+		{"BUG: Bad page state in process init  pfn:1a2b3", ClassBug, "BUG: Bad page state", false},
+		{"BUG kmalloc-64 (Not tainted): Object already free", ClassBug, "BUG: Object already free", true},
+		{"kmemleak: 2 new suspected memory leaks (see /sys/kernel/debug/kmemleak)", ClassLeak, "memory leak", false},
+		{"BUG: memory leak", ClassLeak, "memory leak", false},
+		{"rust_kernel: panicked at rust/kernel/lib.rs:1:1:", ClassPanic, "rust_kernel: panicked", true},
+	}
+	for _, tt := range tests {
+		fs := Scan([]byte("[    1.000000] " + tt.line + "\n"))
+		if len(fs) != 1 {
+			t.Errorf("%q: %d findings, want 1", tt.line, len(fs))
+			continue
+		}
+		f := fs[0]
+		if f.Class != tt.class || f.Headline != tt.headline || f.Fatal != tt.fatal {
+			t.Errorf("%q:\n got %s %q fatal=%v\nwant %s %q fatal=%v", tt.line, f.Class, f.Headline, f.Fatal, tt.class, tt.headline, tt.fatal)
+		}
+	}
+}
+
+// TestKeysAreSound: the literal prefilter never hides a line from a rule
+// whose header matches it.
+func TestKeysAreSound(t *testing.T) {
+	var lines []string
+	for _, path := range fixtures(t) {
+		log, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		lines = append(lines, strings.Split(string(log), "\n")...)
+	}
+	for _, path := range []string{"triage_test.go"} { // the example lines above
+		src, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		lines = append(lines, strings.Split(string(src), "\n")...)
+	}
+	for _, line := range lines {
+		msg, _ := strip(line)
+		msg = strings.TrimLeft(msg, " \t")
+		present := findKeys(msg)
+		for _, x := range rules {
+			if x.header.MatchString(msg) && !x.anyKey && !x.keys.intersects(present) {
+				t.Errorf("%q matches %s but has none of its literals", msg, x.header)
+			}
+		}
+	}
+}
+
+// TestNotFindings lists lines that look like reports and are not.
+func TestNotFindings(t *testing.T) {
+	for _, line := range []string{
+		"Spectre V2 : WARNING: Unprivileged eBPF is enabled with eIBRS on, data leaks possible via Spectre v2 BHB attacks!",
+		"WARNING: The mand mount option has been deprecated and",
+		"WARNING: /etc/ssh/moduli does not exist, using fixed modulus",
+		"INFO: lockdep is turned off.",
+		"INFO: NMI handler (perf_event_nmi_handler) took too long to run: 2.277 msecs",
+		"    splice_test.go:42: BUG: buffer changed after vmsplice",
+		"panic: runtime error: index out of range [recovered]",
+		"DEBUG:     #15 pc 000000000045c4a0  /system/lib64/libart.so",
+		"ODEBUG: Out of memory. ODEBUG disabled",
+	} {
+		if fs := Scan([]byte("[    1.000000] " + line + "\n")); len(fs) != 0 {
+			t.Errorf("%q: found %q", line, fs[0].Title)
+		}
+	}
+}
+
+func TestStrip(t *testing.T) {
+	tests := []struct{ in, msg, ctx string }{
+		{"[  772.918915] BUG: x", "BUG: x", ""},
+		{"[  584.319520][   T31] INFO: t", "INFO: t", "T31"},
+		{"[   44.381969][    C4]  BUG: KCSAN", " BUG: KCSAN", "C4"},
+		{"[    0.000000] [    T1] Linux", "Linux", "T1"},
+		{"<6>[   85.501187] WARNING: foo\r", "WARNING: foo", ""},
+		{"<4>oops", "oops", ""},
+		{"** 5 printk messages dropped ** [   96.0] INFO: Freed", "INFO: Freed", ""},
+		{"syzkaller login: [   10.1] BUG: y", "BUG: y", ""},
+		{"plain line", "plain line", ""},
+	}
+	for _, tt := range tests {
+		msg, ctx := strip(tt.in)
+		if string(msg) != tt.msg || ctx != tt.ctx {
+			t.Errorf("strip(%q) = %q, %q; want %q, %q", tt.in, msg, ctx, tt.msg, tt.ctx)
+		}
+	}
+}
+
+// TestStreaming feeds every fixture in chunks of many sizes: the findings
+// are those of Scan, whatever the chunking.
+func TestStreaming(t *testing.T) {
+	rng := rand.New(rand.NewSource(1))
+	for _, path := range fixtures(t) {
+		log, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := Scan(log)
+		for _, size := range []int{1, 2, 7, 64, 4096, -1} {
+			s := NewScanner()
+			for p := log; len(p) > 0; {
+				n := size
+				if n < 0 {
+					n = 1 + rng.Intn(200)
+				}
+				n = min(n, len(p))
+				if k, err := s.Write(p[:n]); k != n || err != nil {
+					t.Fatalf("Write = %d, %v", k, err)
+				}
+				p = p[n:]
+			}
+			s.Flush()
+			if got := s.Findings(); !reflect.DeepEqual(got, want) {
+				t.Errorf("%s in chunks of %d: findings differ from Scan:\n got %+v\nwant %+v", path, size, got, want)
+			}
+		}
+	}
+}
+
+// TestFatalAtHeadline: the host can stop the VM as soon as the headline of
+// a fatal report is on the console, before its trace.
+func TestFatalAtHeadline(t *testing.T) {
+	log, err := os.ReadFile("testdata/lkdtm-bug.log")
+	if err != nil {
+		t.Fatal(err)
+	}
+	head, tail, _ := bytes.Cut(log, []byte("bugs.c:108!\n"))
+	s := NewScanner()
+	s.Write(head)
+	if s.Fatal() || len(s.Findings()) != 0 {
+		t.Fatalf("fatal before the headline: %v %+v", s.Fatal(), s.Findings())
+	}
+	s.Write([]byte("bugs.c:108!\n"))
+	if !s.Fatal() {
+		t.Fatal("not fatal after the headline")
+	}
+	fs := s.Findings()
+	if len(fs) != 1 || fs[0].Headline != "kernel BUG" || fs[0].Panicked || strings.Count(fs[0].Excerpt, "\n") != 1 {
+		t.Fatalf("after the headline: %+v", fs)
+	}
+	s.Write(tail)
+	fs = s.Findings()
+	if len(fs) != 1 || fs[0].Title != "kernel BUG in lkdtm_BUG" || !fs[0].Panicked || strings.Count(fs[0].Excerpt, "\n") < 20 {
+		t.Fatalf("after the report: %+v", fs)
+	}
+}
+
+func TestWarningIsNotFatal(t *testing.T) {
+	s := NewScanner()
+	log, err := os.ReadFile("testdata/lkdtm-warning.log")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Write(log)
+	if s.Fatal() {
+		t.Error("a WARNING made the scanner fatal")
+	}
+	if fs := s.Findings(); len(fs) != 1 || fs[0].Class != ClassWarning {
+		t.Errorf("findings: %+v", fs)
+	}
+}
+
+// TestEndlessLine: a guest that prints without a newline costs at most
+// MaxLineBytes, and a header at the start of such a line is still seen.
+func TestEndlessLine(t *testing.T) {
+	s := NewScanner()
+	s.Write([]byte("[ 1.000000] Kernel panic - not syncing: "))
+	chunk := bytes.Repeat([]byte("x"), 64<<10)
+	for range 160 { // 10 MiB
+		s.Write(chunk)
+		if len(s.buf) > MaxLineBytes || cap(s.buf) > 2*MaxLineBytes {
+			t.Fatalf("line buffer grew to %d (cap %d)", len(s.buf), cap(s.buf))
+		}
+	}
+	if !s.Fatal() {
+		t.Error("the panic at the start of a long line was not seen")
+	}
+	s.Write([]byte("\n[ 2.000000] Oops: next line\n"))
+	fs := s.Findings()
+	if len(fs) != 1 || len(fs[0].Excerpt) > MaxExcerptBytes || len(fs[0].Title) > MaxLineBytes+100 {
+		t.Fatalf("findings: %d, excerpt %d bytes", len(fs), len(fs[0].Excerpt))
+	}
+	if !strings.Contains(fs[0].Excerpt, "Oops: next line") {
+		t.Error("the line after the long one was not processed")
+	}
+}
+
+// TestFlood: a kernel that warns without end keeps MaxFindings findings of
+// bounded size and counts the rest.
+func TestFlood(t *testing.T) {
+	s := NewScanner()
+	var b bytes.Buffer
+	for i := range 1000 {
+		fmt.Fprintf(&b, "[ %d.000000] WARNING: CPU: 0 PID: 1 at fs/splice.c:%d f+0x1/0x2\n", i, i)
+		for j := range 300 {
+			fmt.Fprintf(&b, "[ %d.000001]  frame%d+0x1/0x2\n", i, j)
+		}
+	}
+	s.Write(b.Bytes())
+	fs := s.Findings()
+	if len(fs) != MaxFindings || s.Dropped() != 1000-MaxFindings {
+		t.Fatalf("%d findings, %d dropped", len(fs), s.Dropped())
+	}
+	for _, f := range fs {
+		if n := strings.Count(f.Excerpt, "\n"); n > MaxExcerptLines || len(f.Excerpt) > MaxExcerptBytes {
+			t.Fatalf("excerpt of %d lines, %d bytes", n, len(f.Excerpt))
+		}
+	}
+}
+
+// FuzzScanner: no input makes the scanner fail, and streaming in two pieces
+// finds what Scan finds.
+func FuzzScanner(f *testing.F) {
+	for _, path := range fixtures(f) {
+		log, err := os.ReadFile(path)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(log, len(log)/2)
+	}
+	f.Fuzz(func(t *testing.T, log []byte, cut int) {
+		want := Scan(log)
+		if cut < 0 || cut > len(log) {
+			cut = len(log) / 2
+		}
+		s := NewScanner()
+		s.Write(log[:cut])
+		s.Write(log[cut:])
+		s.Flush()
+		if got := s.Findings(); !reflect.DeepEqual(got, want) {
+			t.Errorf("split at %d: %+v, want %+v", cut, got, want)
+		}
+	})
+}
+
+func BenchmarkScanCorpus(b *testing.B) {
+	entries, _ := filepath.Glob(filepath.Join(corpusDir, "*.log"))
+	if len(entries) == 0 {
+		b.Skip("corpus not available")
+	}
+	var logs [][]byte
+	var n int64
+	for _, e := range entries {
+		data, _ := os.ReadFile(e)
+		logs = append(logs, data)
+		n += int64(len(data))
+	}
+	b.SetBytes(n)
+	for b.Loop() {
+		for _, l := range logs {
+			Scan(l)
+		}
+	}
+}
+
+// BenchmarkScanQuiet measures a console with no report: the common case.
+func BenchmarkScanQuiet(b *testing.B) {
+	line, err := os.ReadFile("testdata/clean-boot.log")
+	if err != nil {
+		b.Fatal(err)
+	}
+	log := bytes.Repeat(line, (1<<20)/len(line))
+	b.SetBytes(int64(len(log)))
+	for b.Loop() {
+		Scan(log)
+	}
+}
