@@ -232,12 +232,20 @@ func (b *Builder) lookup(ikey string) *Artifact {
 
 func (b *Builder) build(ctx context.Context, req Request, src *prepared, ikey string, logw io.Writer) (*Artifact, error) {
 	start := time.Now()
-	work := b.Cache.Path("work", ikey)
-	if err := os.MkdirAll(work, 0o755); err != nil {
+	skey, err := b.slotKey(req, src.Digest)
+	if err != nil {
 		return nil, &BuildError{Phase: PhaseConfig, Err: err}
 	}
+	// One build at a time in a slot (other processes included).
+	unlock, err := b.Cache.Lock(skey)
+	if err != nil {
+		return nil, &BuildError{Phase: PhaseSource, Err: err}
+	}
+	defer unlock()
+	logDir := b.Cache.Path("work", "logs")
+	os.MkdirAll(logDir, 0o755)
 	// The full log goes to the cell (logw) and to the artifact's own copy.
-	logPath := filepath.Join(work, "build.log")
+	logPath := filepath.Join(logDir, ikey+".log")
 	lf, err := os.Create(logPath)
 	if err != nil {
 		return nil, &BuildError{Phase: PhaseConfig, Err: err}
@@ -246,15 +254,18 @@ func (b *Builder) build(ctx context.Context, req Request, src *prepared, ikey st
 	tail := &tailBuffer{max: 256 << 10}
 	out := io.MultiWriter(lf, logw, tail)
 
-	tree := src.Tree
-	var patchDigests []string
-	if len(req.Patches) > 0 {
-		b.phase(req, PhasePatch)
-		t, digests, err := b.patchedTree(ctx, src, req.Patches, out)
-		if err != nil {
-			return nil, &BuildError{Phase: PhasePatch, Err: err}
-		}
-		tree, patchDigests = t, digests
+	sl, err := b.openSlot(ctx, skey, src.Tree, out)
+	if err != nil {
+		return nil, &BuildError{Phase: PhaseSource, Err: err}
+	}
+	tree, work := sl.src, sl.build
+	patchDigests, _, err := digestFiles(req.Patches)
+	if err != nil {
+		return nil, &BuildError{Phase: PhasePatch, Err: err}
+	}
+	b.phase(req, PhasePatch)
+	if err := sl.checkout(ctx, b, req.Patches, patchDigests, out); err != nil {
+		return nil, &BuildError{Phase: PhasePatch, Err: err}
 	}
 
 	b.phase(req, PhaseConfig)
@@ -378,54 +389,6 @@ func (b *Builder) configure(ctx context.Context, req Request, tree, work string,
 		return nil, err
 	}
 	return final, nil
-}
-
-// patchedTree returns a tree with the patches applied: a hard-linked copy
-// of the shared source (patch(1) replaces the files it changes, so the
-// shared tree is never written) under src/DIGEST-pPATCHDIGEST.
-func (b *Builder) patchedTree(ctx context.Context, src *prepared, patches []string, out io.Writer) (string, []string, error) {
-	h := sha256.New()
-	var digests []string
-	for _, p := range patches {
-		d, err := fileDigest(p)
-		if err != nil {
-			return "", nil, err
-		}
-		digests = append(digests, d)
-		fmt.Fprintln(h, d)
-	}
-	pdig := hex.EncodeToString(h.Sum(nil))[:16]
-	dir := b.Cache.Path("src", src.Digest[:min(len(src.Digest), 32)]+"-p"+pdig)
-	tree := filepath.Join(dir, "tree")
-	if _, err := os.Stat(filepath.Join(dir, ".complete")); err == nil {
-		return tree, digests, nil
-	}
-	unlock, err := b.Cache.Lock("patch-" + pdig)
-	if err != nil {
-		return "", nil, err
-	}
-	defer unlock()
-	if _, err := os.Stat(filepath.Join(dir, ".complete")); err == nil {
-		return tree, digests, nil
-	}
-	os.RemoveAll(dir)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return "", nil, err
-	}
-	if err := b.run(ctx, dir, out, "cp", "-al", src.Tree, tree); err != nil {
-		return "", nil, fmt.Errorf("copying the source tree: %w", err)
-	}
-	for _, p := range patches {
-		fmt.Fprintf(out, "kvmtest: applying %s\n", p)
-		if err := b.run(ctx, tree, out, "patch", "-p1", "--forward", "--batch", "-i", p); err != nil {
-			os.RemoveAll(dir)
-			return "", nil, fmt.Errorf("patch %s does not apply (reproduce: cd %s && patch -p1 --dry-run -i %s): %w", filepath.Base(p), src.Tree, p, err)
-		}
-	}
-	if err := os.WriteFile(filepath.Join(dir, ".complete"), nil, 0o644); err != nil {
-		return "", nil, err
-	}
-	return tree, digests, nil
 }
 
 // run runs argv in dir, sending stdout and stderr to out.
