@@ -1,0 +1,175 @@
+package main
+
+import (
+	"encoding/json"
+	"flag"
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/kvmtest/kvmtest/matrices"
+)
+
+var planCmd = &Command{
+	Name:      "plan",
+	UsageLine: "plan [MATRIX|NAME] [--cell GLOB] [--shard I/N] [--format text|json|github]",
+	Short:     "show the cells a run would build and boot, without doing it",
+	Flags:     flag.NewFlagSet("plan", flag.ContinueOnError),
+	Long: `
+Plan expands a matrix into its cells and prints, per cell, the kernel
+source, the patch series, the config and the suites, which cells share a
+kernel build, which are skipped (applies-to) or excluded (and by which
+rule), and each cell's baseline. Nothing is built.
+
+--format json prints the same as data; --format github prints a JSON
+object for a GitHub Actions matrix: {"include":[{"shard":"1/N"},...]} when
+--shard is given as N (e.g. --shard 4), else one entry per cell
+{"include":[{"cell":"ID"},...]}.`,
+}
+
+var (
+	planCellGlob = planCmd.Flags.String("cell", "", "only cells whose id matches this glob")
+	planShard    = planCmd.Flags.String("shard", "", "I/N: only that share of the cells; with --format github, N alone")
+	planFormat   = planCmd.Flags.String("format", "text", "text, json or github")
+)
+
+func init() {
+	planCmd.Run = runPlan
+	register(planCmd)
+}
+
+type plannedCell struct {
+	ID       string   `json:"id"`
+	Kernel   string   `json:"kernel"`
+	Patchset string   `json:"patchset"`
+	Config   string   `json:"config"`
+	Source   string   `json:"source"`
+	Series   string   `json:"series,omitempty"`
+	Suites   []string `json:"suites"`
+	Baseline string   `json:"baseline,omitempty"`
+	Skip     string   `json:"skip,omitempty"`
+	Excluded string   `json:"excluded,omitempty"`
+}
+
+func runPlan(cmd *Command, args []string) int {
+	arg := ""
+	if len(args) > 0 {
+		arg = args[0]
+	}
+	cache, err := openCache()
+	if err != nil {
+		return fatalf(3, "%v", err)
+	}
+	file, _, err := resolveMatrix(cache, arg)
+	if err != nil {
+		return fatalf(2, "%v", err)
+	}
+	m, err := matrices.Load(file)
+	if err != nil {
+		return printMatrixError(err)
+	}
+	if *planFormat == "github" {
+		return planGitHub(m)
+	}
+	selected, err := selectCells(m.Cells(), *planCellGlob, *planShard)
+	if err != nil {
+		return fatalf(2, "%v", err)
+	}
+	chosen := map[string]bool{}
+	for _, c := range selected {
+		chosen[c.ID] = true
+	}
+	var suites []string
+	for _, s := range m.Suites {
+		suites = append(suites, s.Name)
+	}
+	var out []plannedCell
+	for _, c := range m.AllCells() {
+		if c.Excluded == "" && !chosen[c.ID] {
+			continue
+		}
+		if c.Excluded != "" && (*planCellGlob != "" || *planShard != "") {
+			continue
+		}
+		pc := plannedCell{ID: c.ID, Kernel: c.Kernel.Name, Patchset: c.Patchset.Name, Config: c.Config.Name,
+			Source: sourceText(c.Kernel.Source), Series: c.Patchset.Series, Suites: suites, Skip: c.Skip, Excluded: c.Excluded}
+		if b, ok := m.BaselineOf(c); ok && b.ID != c.ID {
+			pc.Baseline = b.ID
+		}
+		out = append(out, pc)
+	}
+	switch *planFormat {
+	case "json":
+		enc := json.NewEncoder(os.Stdout)
+		enc.SetIndent("", "  ")
+		enc.Encode(map[string]any{"matrix": m.Name, "file": m.File, "digest": m.Digest, "cells": out})
+	case "text":
+		builds := map[string]bool{}
+		for _, c := range out {
+			if c.Skip == "" && c.Excluded == "" {
+				builds[c.Kernel+"\x00"+c.Patchset+"\x00"+c.Config] = true
+			}
+		}
+		fmt.Printf("matrix %s (%s): %d cell(s), %d kernel build(s), suites: %s\n", m.Name, m.File, len(selected), len(builds), strings.Join(suites, ", "))
+		for _, c := range out {
+			switch {
+			case c.Excluded != "":
+				fmt.Printf("  %-32s excluded: %s\n", c.ID, c.Excluded)
+			case c.Skip != "":
+				fmt.Printf("  %-32s skipped: %s\n", c.ID, c.Skip)
+			default:
+				series := "no patches"
+				if c.Series != "" {
+					series = c.Series
+				}
+				fmt.Printf("  %-32s %s; %s", c.ID, c.Source, series)
+				if c.Baseline != "" {
+					fmt.Printf("; compared with %s", c.Baseline)
+				}
+				fmt.Println()
+			}
+		}
+	default:
+		return fatalf(2, "plan: --format %q: want text, json or github", *planFormat)
+	}
+	return 0
+}
+
+// planGitHub prints a GitHub Actions matrix: one entry per shard.
+func planGitHub(m *matrices.Matrix) int {
+	n := 0
+	if *planShard != "" {
+		if _, err := fmt.Sscanf(*planShard, "%d", &n); err != nil || n < 1 {
+			return fatalf(2, "plan --format github: --shard N wants the number of shards, e.g. --shard 4")
+		}
+	}
+	var include []map[string]string
+	if n > 0 {
+		for i := 1; i <= n; i++ {
+			include = append(include, map[string]string{"shard": fmt.Sprintf("%d/%d", i, n)})
+		}
+	} else {
+		cells, err := selectCells(m.Cells(), *planCellGlob, "")
+		if err != nil {
+			return fatalf(2, "%v", err)
+		}
+		for _, c := range cells {
+			include = append(include, map[string]string{"cell": c.ID})
+		}
+	}
+	b, _ := json.Marshal(map[string]any{"include": include})
+	fmt.Println(string(b))
+	return 0
+}
+
+func sourceText(s matrices.Source) string {
+	switch {
+	case s.Tarball != "":
+		return "tarball " + s.Tarball
+	case s.Path != "":
+		return "tree " + s.Path
+	case s.Git != nil:
+		return "git " + s.Git.Repo + "@" + s.Git.Ref
+	}
+	return "?"
+}
