@@ -180,3 +180,48 @@ func readEvents(t *testing.T, path string) []proto.Event {
 	}
 	return evs
 }
+
+const guestProgram = `package main
+
+import (
+	"fmt"
+	"os"
+)
+
+func main() {
+	b, _ := os.ReadFile("/proc/version")
+	fmt.Print("guest says: ", string(b))
+	if len(os.Args) > 1 && os.Args[1] == "crash" {
+		os.WriteFile("/proc/sysrq-trigger", []byte("c"), 0)
+	}
+	os.Exit(3)
+}
+`
+
+// TestBootProgramAndCrash boots the default matrix's kernel with
+// `kvmtest boot`: a program's output and exit status come back, and a
+// kernel crash (sysrq c) is detected from the console and ends the VM at
+// once with exit status 1.
+func TestBootProgramAndCrash(t *testing.T) {
+	requireE2E(t)
+	bin := kvmtestBinary(t)
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "main.go"), []byte(guestProgram), 0o644)
+	os.WriteFile(filepath.Join(dir, "go.mod"), []byte("module guestprog\ngo 1.26\n"), 0o644)
+	build := exec.Command("go", "build", "-o", "prog", ".")
+	build.Dir = dir
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("building the guest program: %v\n%s", err, out)
+	}
+	prog := filepath.Join(dir, "prog")
+
+	code, out := runKvmtest(t, bin, "boot", "--cell", "6.12-base-minimal", "--", prog)
+	if code != 3 || !strings.Contains(out, "guest says: Linux version 6.12") {
+		t.Errorf("boot: exit %d, want the program's 3 and its output", code)
+	}
+	code, out = runKvmtest(t, bin, "boot", "--cell", "6.12-base-minimal", "--", prog, "crash")
+	if code != 1 || !strings.Contains(out, "kvmtest: crashed") || !strings.Contains(out, "sysrq triggered crash") {
+		t.Errorf("boot crash: exit %d, want 1 with a crash verdict naming the sysrq panic", code)
+	}
+}

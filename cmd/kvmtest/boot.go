@@ -1,0 +1,126 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/kvmtest/kvmtest/builder"
+	"github.com/kvmtest/kvmtest/engine"
+	"github.com/kvmtest/kvmtest/matrices"
+	"github.com/kvmtest/kvmtest/vmrunner"
+)
+
+var bootCmd = &Command{
+	Name:      "boot",
+	UsageLine: "boot (--kernel PATH | --cell ID [--matrix MATRIX]) [--accel A] [--timeout D] [--console] [--] PROGRAM [ARGS...]",
+	Short:     "boot one kernel and run one program in it",
+	Flags:     flag.NewFlagSet("boot", flag.ContinueOnError),
+	Long: `
+Boot starts a kernel under QEMU with the kvmtest agent as init and runs
+PROGRAM in it, printing its output. PROGRAM is a host file (a static
+binary or a script the guest can run), copied into the initramfs, or a
+path that exists in the guest. The kernel is a bzImage (--kernel) or the
+cached kernel of a matrix cell (--cell, built if needed).
+
+Exit status: the program's exit status; 3 when the VM could not boot or
+the program could not run; 1 when the kernel crashed or timed out.`,
+}
+
+var (
+	bootKernel  = bootCmd.Flags.String("kernel", "", "bzImage to boot")
+	bootCell    = bootCmd.Flags.String("cell", "", "boot the kernel of this matrix cell")
+	bootMatrix  = bootCmd.Flags.String("matrix", "", "matrix for --cell (default: the default matrix)")
+	bootAccel   = bootCmd.Flags.String("accel", "auto", "auto, kvm or tcg")
+	bootTimeout = bootCmd.Flags.Duration("timeout", 5*time.Minute, "program timeout")
+	bootConsole = bootCmd.Flags.Bool("console", false, "also print the kernel console (to stderr)")
+)
+
+func init() {
+	bootCmd.Run = runBoot
+	register(bootCmd)
+}
+
+func runBoot(cmd *Command, args []string) int {
+	if len(args) == 0 {
+		return fatalf(2, "boot: name a PROGRAM to run")
+	}
+	if (*bootKernel == "") == (*bootCell == "") {
+		return fatalf(2, "boot: give exactly one of --kernel and --cell")
+	}
+	cache, err := openCache()
+	if err != nil {
+		return fatalf(3, "%v", err)
+	}
+	file, srcDir, err := resolveMatrix(cache, *bootMatrix)
+	if err != nil {
+		return fatalf(2, "%v", err)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	vm := matrices.VM{MemoryMiB: 512, CPUs: 1, BootTimeout: 60 * time.Second}
+	kernel := *bootKernel
+	if *bootCell != "" {
+		m, err := matrices.Load(file)
+		if err != nil {
+			return printMatrixError(err)
+		}
+		c, ok := m.Cell(*bootCell)
+		if !ok {
+			return fatalf(2, "boot: no cell %q in %s", *bootCell, file)
+		}
+		vm = m.VM
+		req := builder.Request{Kernel: c.Kernel.Name,
+			Source: builder.Source{Tarball: c.Kernel.Source.Tarball, Path: c.Kernel.Source.Path},
+			Config: builder.ConfigSpec{Base: c.Config.Base, Fragments: c.Config.Fragments, Options: c.Config.Options}}
+		if c.Patchset.Series != "" {
+			if req.Patches, err = builder.SeriesFiles(c.Patchset.Series); err != nil {
+				return fatalf(3, "%v", err)
+			}
+		}
+		b := &builder.Builder{Cache: cache, Logf: newProgress(os.Stderr, false).Logf}
+		a, err := b.Build(ctx, req)
+		if err != nil {
+			return fatalf(3, "%s: %v", c.ID, err)
+		}
+		kernel = a.Kernel
+	}
+	work, err := os.MkdirTemp("", "kvmtest-boot-")
+	if err != nil {
+		return fatalf(3, "%v", err)
+	}
+	defer os.RemoveAll(work)
+	if p, err := filepath.Abs(args[0]); err == nil {
+		if fi, err := os.Stat(p); err == nil && fi.Mode().IsRegular() {
+			args[0] = p
+		}
+	}
+	o := engine.BootOptions{Kernel: kernel, SourceDir: srcDir, WorkDir: work, Argv: args,
+		Timeout: *bootTimeout, VM: vm, Accel: *bootAccel, Output: os.Stdout}
+	if *bootConsole {
+		o.Console = os.Stderr
+	}
+	res, err := engine.Boot(ctx, o)
+	if err != nil {
+		return fatalf(3, "%v", err)
+	}
+	vr := res.VM
+	fmt.Fprintf(os.Stderr, "kvmtest: %s (%s); %s, to agent %.2fs, wall %.2fs\n", vr.Outcome, vr.Reason, vr.Accel, vr.ToHello.Seconds(), vr.Wall.Seconds())
+	for _, f := range vr.Findings {
+		fmt.Fprintf(os.Stderr, "kvmtest: console: %s (%s)\n", f.Title, f.Class)
+	}
+	switch {
+	case ctx.Err() != nil:
+		return 130
+	case vr.Outcome == vmrunner.OutcomeCrashed || vr.Outcome == vmrunner.OutcomeTimeout:
+		return 1
+	case vr.Outcome != vmrunner.OutcomeDone || res.Status == "error" || res.ExitCode < 0:
+		return 3
+	}
+	return res.ExitCode
+}

@@ -1,0 +1,100 @@
+package engine
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/kvmtest/kvmtest/guest/proto"
+	"github.com/kvmtest/kvmtest/matrices"
+	"github.com/kvmtest/kvmtest/vmrunner"
+)
+
+// BootOptions describe one ad-hoc boot: a kernel and one program.
+type BootOptions struct {
+	Kernel    string   // bzImage
+	SourceDir string   // kvmtest's materialized source tree (for the agent)
+	WorkDir   string   // scratch directory (initramfs, guest programs)
+	Argv      []string // the program: a host file (copied in) or a guest path
+	Format    string   // how to read its output; default exit-code
+	Timeout   time.Duration
+	VM        matrices.VM
+	Accel     string
+	Output    io.Writer // the program's output lines
+	Console   io.Writer // the kernel console (may be nil)
+}
+
+// BootResult is what an ad-hoc boot did.
+type BootResult struct {
+	VM       *vmrunner.Result
+	Status   string // the program's status: pass, fail, timeout, error, or "" if it never ended
+	ExitCode int
+}
+
+// Boot boots a kernel with the agent and runs one program, streaming its
+// output. It is `kvmtest boot`: the quickest way to try something on a
+// kernel by hand, with the same machinery a run uses.
+func Boot(ctx context.Context, o BootOptions) (*BootResult, error) {
+	if len(o.Argv) == 0 {
+		return nil, fmt.Errorf("boot: no program")
+	}
+	if err := os.MkdirAll(o.WorkDir, 0o755); err != nil {
+		return nil, err
+	}
+	g, err := buildGuest(ctx, o.SourceDir, filepath.Join(o.WorkDir, "guest"), nil)
+	if err != nil {
+		return nil, err
+	}
+	suite := &matrices.Suite{Name: "boot", Command: o.Argv, Timeout: o.Timeout, Format: o.Format}
+	if fi, err := os.Stat(o.Argv[0]); err == nil && fi.Mode().IsRegular() {
+		guestPath := "/kvmtest/bin/" + filepath.Base(o.Argv[0])
+		suite.Files = []matrices.File{{Src: o.Argv[0], Dst: guestPath}}
+		suite.Command = append([]string{guestPath}, o.Argv[1:]...)
+	}
+	if suite.Timeout <= 0 {
+		suite.Timeout = 5 * time.Minute
+	}
+	suites := []*matrices.Suite{suite}
+	man, _ := json.Marshal(manifestFor("boot", suites, nil))
+	initrd := filepath.Join(o.WorkDir, "initramfs.cpio")
+	if _, err := writeInitramfs(initrd, g, suites, man); err != nil {
+		return nil, err
+	}
+	res := &BootResult{ExitCode: -1}
+	out := o.Output
+	if out == nil {
+		out = io.Discard
+	}
+	spec := vmrunner.Spec{
+		Kernel: o.Kernel, Initrd: initrd, MemoryMiB: o.VM.MemoryMiB, CPUs: o.VM.CPUs, Accel: o.Accel,
+		Cmdline: o.VM.Cmdline, ExtraArgs: o.VM.QEMUArgs, BootTimeout: o.VM.BootTimeout,
+		RunTimeout: suite.Timeout + 30*time.Second, Console: o.Console,
+		OnEvent: func(e proto.Event) {
+			switch e.Kind {
+			case proto.KindOutput:
+				fmt.Fprintln(out, e.Output)
+			case proto.KindTest:
+				if e.Test != nil && e.Test.Action == "output" {
+					fmt.Fprint(out, e.Test.Output)
+				}
+			case proto.KindLog:
+				fmt.Fprintf(out, "[agent] %s\n", e.Message)
+			case proto.KindSuiteEnd:
+				res.Status = e.Status
+				if e.ExitCode != nil {
+					res.ExitCode = *e.ExitCode
+				}
+				if e.Message != "" {
+					fmt.Fprintf(out, "[agent] %s\n", e.Message)
+				}
+			}
+		},
+	}
+	vr, err := vmrunner.Run(ctx, spec)
+	res.VM = vr
+	return res, err
+}
