@@ -55,6 +55,9 @@ type Options struct {
 	// kept as they are.
 	Previous *results.Run
 	Shard    string
+	// KeepInitramfs keeps cells/ID/initramfs.cpio of passed cells too
+	// (failed cells always keep it, to reproduce by hand).
+	KeepInitramfs bool
 }
 
 // Run runs the cells and writes OUT/run.json after every cell, so that an
@@ -181,7 +184,6 @@ func (r *cellRun) run(ctx context.Context) {
 	}
 
 	// Build.
-	r.o.Progress.Phase(mc.ID, "build (waiting)")
 	select {
 	case r.buildSem <- struct{}{}:
 	case <-ctx.Done():
@@ -226,7 +228,7 @@ func (r *cellRun) run(ctx context.Context) {
 
 	// Boot and run.
 	r.boot(ctx, art, initrd)
-	if c.Status == results.StatusPassed {
+	if c.Status == results.StatusPassed && !r.o.KeepInitramfs {
 		os.Remove(initrd) // kept only where it helps reproduce a problem
 	}
 }

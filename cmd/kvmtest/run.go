@@ -44,6 +44,7 @@ var (
 	runAccel  = runCmd.Flags.String("accel", "", "accelerator: auto, kvm or tcg (default: the matrix's vm.accel)")
 	runResume = runCmd.Flags.String("resume", "", "continue the interrupted run in DIR: finished cells are kept")
 	runQuiet  = runCmd.Flags.Bool("quiet", false, "print only the summary")
+	runKeep   = runCmd.Flags.Bool("keep-initramfs", false, "keep every cell's initramfs.cpio (failed cells always keep theirs)")
 )
 
 func init() {
@@ -99,7 +100,7 @@ func runRun(cmd *Command, args []string) int {
 	p.Logf("matrix %s (%s): %d cell(s), results in %s", m.Name, file, len(cells), out)
 	run, err := engine.Run(ctx, engine.Options{
 		Matrix: m, Cells: cells, Out: out, Jobs: *runJobs, Accel: *runAccel,
-		Cache: cache, SourceDir: srcDir, Progress: p, Previous: prev, Shard: *runShard,
+		Cache: cache, SourceDir: srcDir, Progress: p, Previous: prev, Shard: *runShard, KeepInitramfs: *runKeep,
 	})
 	if err != nil {
 		return fatalf(3, "%v", err)

@@ -1,0 +1,86 @@
+#!/usr/bin/env bash
+# kvmtest benchmarks: prints ratios measured in one run on this machine.
+#
+#   bench/run.sh            # everything, with a fresh cache (cold build: several minutes)
+#
+# Ratios (targets from the issues in brackets):
+#   rerun/cold          wall of a re-run of an unchanged matrix / the cold first run   [<= 0.2, 0 builds]
+#   patched/cold-build  build time of a variant changing only fs/splice.c / cold base build  [<= 0.08]
+#   cell/raw-qemu       kvmtest run of one cached cell / the raw QEMU command on the same kernel and initramfs
+#   jobs2/jobs1         two cached cells with --jobs 2 / with --jobs 1
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$PWD
+go build -o bin/kvmtest ./cmd/kvmtest
+kt=$root/bin/kvmtest
+work=$(mktemp -d /tmp/kvmtest-bench.XXXXXX)
+trap 'rm -rf "$work"' EXIT
+export KVMTEST_CACHE=$work/cache
+export CCACHE_DISABLE=1 # a cold build is cold: no compiler cache either
+
+now() { date +%s.%N; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", a / b }'; }
+jq_cells() { python3 -c "import json,sys; r=json.load(open(sys.argv[1])); print(' '.join(f\"{c['id']}:{c['status']}:{'cached' if c['build_cached'] else 'built'}:{c['timings'].get('build',0):.1f}:{c['timings'].get('vm',0):.2f}\" for c in r['cells']))" "$1"; }
+build_secs() { python3 -c "import json,sys; r=json.load(open(sys.argv[1])); print([c for c in r['cells'] if c['id']==sys.argv[2]][0]['timings']['build'])" "$1" "$2"; }
+
+echo "== cold run of the default matrix (fresh cache: extract + build + boot)"
+t0=$(now); "$kt" run --quiet --out "$work/cold" --keep-initramfs >/dev/null || true; t1=$(now)
+cold=$(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }')
+echo "   cells: $(jq_cells "$work/cold/run.json"); wall ${cold}s"
+
+echo "== re-run of the unchanged matrix"
+t0=$(now); "$kt" run --quiet --out "$work/warm" >/dev/null || true; t1=$(now)
+warm=$(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }')
+echo "   cells: $(jq_cells "$work/warm/run.json"); wall ${warm}s"
+
+echo "== raw QEMU on the same kernel and initramfs"
+art=$(ls -d "$KVMTEST_CACHE"/artifacts/*/ | head -1)
+initrd="$work/cold/cells/6.12-base-minimal/initramfs.cpio"
+t0=$(now)
+qemu-system-x86_64 -machine pc -accel tcg -cpu max -m 512 -smp 1 -nodefaults -no-user-config \
+	-display none -no-reboot -kernel "$art/bzImage" -initrd "$initrd" \
+	-append "console=ttyS0 panic=-1 rdinit=/init 8250.nr_uarts=2" \
+	-serial "file:$work/raw-console.log" -serial "file:$work/raw-events.jsonl"
+t1=$(now)
+raw=$(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }')
+grep -q '"kind":"done"' "$work/raw-events.jsonl" || { echo "raw QEMU run did not finish the suites" >&2; exit 1; }
+echo "   wall ${raw}s"
+
+echo "== patched variant: one changed line in fs/splice.c"
+tree=$(ls -d "$KVMTEST_CACHE"/src/*/tree | head -1)
+mkdir -p "$work/m/patches/splice-comment" "$work/m/a/fs" "$work/m/b/fs"
+cp "$tree/fs/splice.c" "$work/m/a/fs/splice.c"
+{ head -1 "$tree/fs/splice.c"; echo "/* kvmtest bench: a one-line change */"; tail -n +2 "$tree/fs/splice.c"; } >"$work/m/b/fs/splice.c"
+(cd "$work/m" && diff -u a/fs/splice.c b/fs/splice.c >patches/splice-comment/0001-splice-comment.patch || true)
+cat >"$work/m/bench.yaml" <<YAML
+name: bench
+kernels:
+  - {name: "6.12", version: "6.12", source: {tarball: /usr/src/linux-source-6.12.tar.xz}}
+patchsets:
+  - {name: base}
+  - {name: comment, series: patches/splice-comment}
+configs:
+  - {name: minimal, base: tinyconfig, fragments: [$root/matrices/configs/qemu-minimal.config]}
+suites:
+  - {name: vmsplice, go-test: $root/guest/tests/vmsplice, timeout: 5m}
+vm: {memory: 512M, cpus: 1, accel: auto, boot-timeout: 60s}
+expect:
+  - {suite: vmsplice, test: "TestVmsplice*", status: fail}
+baseline: {patchset: base}
+YAML
+"$kt" run --quiet "$work/m/bench.yaml" --out "$work/patched" >/dev/null || true
+echo "   cells: $(jq_cells "$work/patched/run.json")"
+coldb=$(build_secs "$work/cold/run.json" 6.12-base-minimal)
+patchb=$(build_secs "$work/patched/run.json" 6.12-comment-minimal)
+
+echo "== two cached cells, --jobs 1 then --jobs 2"
+t0=$(now); "$kt" run --quiet "$work/m/bench.yaml" --jobs 1 --out "$work/j1" >/dev/null || true; t1=$(now)
+j1=$(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }')
+t0=$(now); "$kt" run --quiet "$work/m/bench.yaml" --jobs 2 --out "$work/j2" >/dev/null || true; t1=$(now)
+j2=$(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }')
+
+echo
+echo "ratio rerun/cold          $(ratio "$warm" "$cold")   (${warm}s / ${cold}s)"
+echo "ratio patched/cold-build  $(ratio "$patchb" "$coldb")   (${patchb}s / ${coldb}s)"
+echo "ratio cell/raw-qemu       $(ratio "$warm" "$raw")   (${warm}s / ${raw}s)"
+echo "ratio jobs2/jobs1         $(ratio "$j2" "$j1")   (${j2}s / ${j1}s)"
