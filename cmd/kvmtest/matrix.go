@@ -99,3 +99,24 @@ func printMatrixError(err error) int {
 	fmt.Fprintln(os.Stderr, err)
 	return 2
 }
+
+// listBuiltins prints the shipped matrices with their descriptions.
+func listBuiltins() int {
+	cache, err := openCache()
+	if err != nil {
+		return fatalf(3, "%v", err)
+	}
+	_, srcDir, err := resolveMatrix(cache, "default")
+	if err != nil {
+		return fatalf(3, "%v", err)
+	}
+	for _, name := range matrices.Builtin() {
+		m, err := matrices.Load(kvmtest.BuiltinMatrix(srcDir, name))
+		if err != nil {
+			fmt.Printf("%-12s (does not load here: %v)\n", name, firstLine(err.Error()))
+			continue
+		}
+		fmt.Printf("%-12s %d cell(s)  %s\n", name, len(m.Cells()), m.Description)
+	}
+	return 0
+}

@@ -44,6 +44,7 @@ var (
 	runAccel  = runCmd.Flags.String("accel", "", "accelerator: auto, kvm or tcg (default: the matrix's vm.accel)")
 	runResume = runCmd.Flags.String("resume", "", "continue the interrupted run in DIR: finished cells are kept")
 	runQuiet  = runCmd.Flags.Bool("quiet", false, "print only the summary")
+	runList   = runCmd.Flags.Bool("list", false, "list the shipped matrices and exit")
 	runKeep   = runCmd.Flags.Bool("keep-initramfs", false, "keep every cell's initramfs.cpio (failed cells always keep theirs)")
 )
 
@@ -53,6 +54,9 @@ func init() {
 }
 
 func runRun(cmd *Command, args []string) int {
+	if *runList {
+		return listBuiltins()
+	}
 	if len(args) > 1 {
 		return fatalf(2, "run takes at most one matrix (got %d arguments)", len(args))
 	}
