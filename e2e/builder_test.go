@@ -47,13 +47,20 @@ func TestBuilderMatrix(t *testing.T) {
 	if good.ArtifactKey == base.ArtifactKey || good.ArtifactKey == "" {
 		t.Errorf("patched cell shares the base artifact %q", base.ArtifactKey)
 	}
-	if !good.BuildCached {
-		// Built now: after its base, in the same build slot, so only the
-		// patched file (and the link) are redone.
-		log, err := os.ReadFile(filepath.Join(out, "cells", good.ID, "build.log"))
-		if err != nil {
-			t.Fatal(err)
-		}
+	log, err := os.ReadFile(filepath.Join(out, "cells", good.ID, "build.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	switch {
+	case good.BuildCached:
+	case strings.Contains(string(log), "linking a build tree"):
+		// The base came from the artifact cache but this machine has no
+		// build slot for it yet (a cache restored without work/): the
+		// variant was built from scratch, correctly but not incrementally.
+		t.Logf("%s built in a fresh slot: incrementality not observable in this run", good.ID)
+	default:
+		// Built after its base, in the same build slot: only the patched
+		// file (and the link) are redone.
 		compiled := regexp.MustCompile(`(?m)^\s+CC\s+(\S+)$`).FindAllStringSubmatch(string(log), -1)
 		var files []string
 		for _, m := range compiled {
