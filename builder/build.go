@@ -269,9 +269,21 @@ func (b *Builder) build(ctx context.Context, req Request, src *prepared, ikey st
 	}
 
 	b.phase(req, PhaseConfig)
-	final, err := b.configure(ctx, req, tree, work, out)
-	if err != nil {
-		return nil, &BuildError{Phase: PhaseConfig, Err: err, FirstError: FirstError(tail.Bytes())}
+	var final []byte
+	if sl.state().Configured {
+		// Same config spec, no Kconfig change: the slot's .config stands.
+		final, err = b.checkConfig(req, work)
+		if err == nil {
+			fmt.Fprintf(out, "kvmtest: reusing the slot's .config (same config inputs, no Kconfig change)\n")
+		}
+	}
+	if final == nil {
+		sl.setConfigured(false)
+		final, err = b.configure(ctx, req, tree, work, out)
+		if err != nil {
+			return nil, &BuildError{Phase: PhaseConfig, Err: err, FirstError: FirstError(tail.Bytes())}
+		}
+		sl.setConfigured(true)
 	}
 	key := b.artifactKey(req, src.Digest, patchDigests, final)
 	// Another input set may already have produced this exact artifact.
@@ -377,11 +389,16 @@ func (b *Builder) configure(ctx context.Context, req Request, tree, work string,
 	if err := b.run(ctx, work, out, append(mk, "olddefconfig")...); err != nil {
 		return nil, fmt.Errorf("make olddefconfig: %w", err)
 	}
+	return b.checkConfig(req, work)
+}
+
+// checkConfig reads work/.config and checks every requested option in it.
+func (b *Builder) checkConfig(req Request, work string) ([]byte, error) {
 	final, err := os.ReadFile(filepath.Join(work, ".config"))
 	if err != nil {
 		return nil, err
 	}
-	want, order, err := spec.requested()
+	want, order, err := req.Config.requested()
 	if err != nil {
 		return nil, err
 	}

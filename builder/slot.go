@@ -44,6 +44,9 @@ type slotState struct {
 	Patches []string `json:"patches"` // digests of the applied patches, in order
 	Touched []string `json:"touched"` // files (relative to src) that differ from pristine
 	Dirty   bool     `json:"dirty"`   // a switch did not finish: restore everything touched
+	// Configured says build/.config was made from this slot's config spec
+	// and no Kconfig file changed since: the next variant skips kconfig.
+	Configured bool `json:"configured"`
 }
 
 // slotKey names the slot for a request: everything but the patches.
@@ -125,6 +128,12 @@ func (s *slot) checkout(ctx context.Context, b *Builder, patches, digests []stri
 	for _, f := range next {
 		all[f] = true
 	}
+	configured := st.Configured
+	for f := range all {
+		if strings.HasPrefix(filepath.Base(f), "Kconfig") {
+			configured = false
+		}
+	}
 	if err := s.saveState(slotState{Touched: sortedKeys(all), Dirty: true}); err != nil {
 		return err
 	}
@@ -147,7 +156,14 @@ func (s *slot) checkout(ctx context.Context, b *Builder, patches, digests []stri
 	for _, f := range next {
 		keep[f] = true
 	}
-	return s.saveState(slotState{Patches: digests, Touched: sortedKeys(keep)})
+	return s.saveState(slotState{Patches: digests, Touched: sortedKeys(keep), Configured: configured})
+}
+
+// setConfigured records that build/.config is current.
+func (s *slot) setConfigured(v bool) error {
+	st := s.state()
+	st.Configured = v
+	return s.saveState(st)
 }
 
 // restore puts back the pristine version of rel as a fresh copy (new

@@ -19,6 +19,7 @@ type BootOptions struct {
 	Kernel    string   // bzImage
 	SourceDir string   // kvmtest's materialized source tree (for the agent)
 	WorkDir   string   // scratch directory (initramfs, guest programs)
+	CacheDir  string   // where compiled guest programs are kept ("" = nowhere)
 	Argv      []string // the program: a host file (copied in) or a guest path
 	Format    string   // how to read its output; default exit-code
 	Timeout   time.Duration
@@ -45,7 +46,7 @@ func Boot(ctx context.Context, o BootOptions) (*BootResult, error) {
 	if err := os.MkdirAll(o.WorkDir, 0o755); err != nil {
 		return nil, err
 	}
-	g, err := buildGuest(ctx, o.SourceDir, filepath.Join(o.WorkDir, "guest"), nil)
+	g, err := buildGuest(ctx, o.SourceDir, filepath.Join(o.WorkDir, "guest"), o.CacheDir, nil)
 	if err != nil {
 		return nil, err
 	}

@@ -116,7 +116,7 @@ func Run(ctx context.Context, o Options) (*results.Run, error) {
 	getGuest := func() (*guestSet, error) {
 		guestOnce.Do(func() {
 			o.Progress.Logf("compiling the guest agent and suites")
-			guest, guestErr = buildGuest(ctx, o.SourceDir, filepath.Join(o.Out, "guest"), o.Matrix.Suites)
+			guest, guestErr = buildGuest(ctx, o.SourceDir, filepath.Join(o.Out, "guest"), o.Cache.Path("guest"), o.Matrix.Suites)
 		})
 		return guest, guestErr
 	}

@@ -2,7 +2,10 @@ package engine
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -39,35 +42,141 @@ func goRun(ctx context.Context, dir string, args ...string) error {
 }
 
 // buildGuest compiles the agent (from kvmtest's own source tree srcDir),
-// test2json and every go-test suite of the matrices into dir.
-func buildGuest(ctx context.Context, srcDir, dir string, suites []*matrices.Suite) (*guestSet, error) {
+// test2json and every go-test suite of the matrices into dir. Compiled
+// programs are kept in cacheDir (when not "") under a digest of the Go
+// version and every Go source file of their module, so a warm run links
+// nothing.
+func buildGuest(ctx context.Context, srcDir, dir, cacheDir string, suites []*matrices.Suite) (*guestSet, error) {
 	if err := os.MkdirAll(filepath.Join(dir, "suites"), 0o755); err != nil {
 		return nil, err
 	}
-	g := &guestSet{
-		Agent:     filepath.Join(dir, "init"),
-		Test2JSON: filepath.Join(dir, "test2json"),
-		Suites:    map[string]string{},
-	}
-	if err := goRun(ctx, srcDir, "build", "-trimpath", "-o", g.Agent, "./guest/agent"); err != nil {
+	gc := &goCache{dir: cacheDir}
+	g := &guestSet{Suites: map[string]string{}}
+	var err error
+	if g.Agent, err = gc.build(ctx, srcDir, filepath.Join(dir, "init"), "build", "-trimpath", "-o", "OUT", "./guest/agent"); err != nil {
 		return nil, fmt.Errorf("building the guest agent: %w", err)
 	}
-	if err := goRun(ctx, srcDir, "build", "-trimpath", "-o", g.Test2JSON, "cmd/test2json"); err != nil {
+	if g.Test2JSON, err = gc.build(ctx, srcDir, filepath.Join(dir, "test2json"), "build", "-trimpath", "-o", "OUT", "cmd/test2json"); err != nil {
 		return nil, fmt.Errorf("building test2json: %w", err)
 	}
 	for _, s := range suites {
 		switch {
 		case s.GoTest != "":
 			out := filepath.Join(dir, "suites", s.Name+".test")
-			if err := goRun(ctx, s.GoTest, "test", "-c", "-trimpath", "-o", out, "."); err != nil {
+			p, err := gc.build(ctx, s.GoTest, out, "test", "-c", "-trimpath", "-o", "OUT", ".")
+			if err != nil {
 				return nil, fmt.Errorf("suite %s: compiling %s: %w", s.Name, s.GoTest, err)
 			}
-			g.Suites[s.Name] = out
+			g.Suites[s.Name] = p
 		case s.Binary != "":
 			g.Suites[s.Name] = s.Binary
 		}
 	}
 	return g, nil
+}
+
+// goCache keeps compiled guest programs by the digest of what made them.
+type goCache struct {
+	dir     string
+	version string
+}
+
+// build runs `go ARGS` in dir with OUT replaced by the output path, unless
+// an identical build is cached; it returns the program's path.
+func (c *goCache) build(ctx context.Context, dir, out string, args ...string) (string, error) {
+	run := func(dst string) error {
+		a := append([]string(nil), args...)
+		for i := range a {
+			if a[i] == "OUT" {
+				a[i] = dst
+			}
+		}
+		return goRun(ctx, dir, a...)
+	}
+	if c.dir == "" {
+		return out, run(out)
+	}
+	key, err := c.key(dir, args)
+	if err != nil {
+		return out, run(out)
+	}
+	cached := filepath.Join(c.dir, key)
+	if fi, err := os.Stat(cached); err == nil && fi.Mode().IsRegular() {
+		return cached, nil
+	}
+	if err := os.MkdirAll(c.dir, 0o755); err != nil {
+		return "", err
+	}
+	tmp := fmt.Sprintf("%s.tmp-%d", cached, os.Getpid())
+	if err := run(tmp); err != nil {
+		os.Remove(tmp)
+		return "", err
+	}
+	if err := os.Rename(tmp, cached); err != nil {
+		return "", err
+	}
+	return cached, nil
+}
+
+func (c *goCache) key(dir string, args []string) (string, error) {
+	if c.version == "" {
+		cmd := exec.Command("go", "env", "GOVERSION", "GOFLAGS")
+		cmd.Env = goEnv()
+		v, err := cmd.Output()
+		if err != nil {
+			return "", err
+		}
+		c.version = string(v)
+	}
+	root, err := moduleRoot(dir)
+	if err != nil {
+		return "", err
+	}
+	rel, _ := filepath.Rel(root, dir)
+	h := sha256.New()
+	fmt.Fprintf(h, "%s\n%s\n%s\n", c.version, rel, strings.Join(args, " "))
+	err = filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		name := d.Name()
+		if d.IsDir() {
+			if p != root && (strings.HasPrefix(name, ".") || name == "bin" || name == "kvmtest-results") {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		if !strings.HasSuffix(name, ".go") && name != "go.mod" && name != "go.sum" {
+			return nil
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		r, _ := filepath.Rel(root, p)
+		fmt.Fprintf(h, "%s %d\n", r, len(b))
+		h.Write(b)
+		return nil
+	})
+	if err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(h.Sum(nil))[:32], nil
+}
+
+// moduleRoot finds the directory of the go.mod governing dir.
+func moduleRoot(dir string) (string, error) {
+	d := dir
+	for {
+		if _, err := os.Stat(filepath.Join(d, "go.mod")); err == nil {
+			return d, nil
+		}
+		parent := filepath.Dir(d)
+		if parent == d {
+			return "", fmt.Errorf("%s is not inside a Go module", dir)
+		}
+		d = parent
+	}
 }
 
 // guestSuitePath is where a suite's program lives in the guest.

@@ -100,7 +100,7 @@ func runBoot(cmd *Command, args []string) int {
 			args[0] = p
 		}
 	}
-	o := engine.BootOptions{Kernel: kernel, SourceDir: srcDir, WorkDir: work, Argv: args,
+	o := engine.BootOptions{Kernel: kernel, SourceDir: srcDir, WorkDir: work, CacheDir: cache.Path("guest"), Argv: args,
 		Timeout: *bootTimeout, VM: vm, Accel: *bootAccel, Output: os.Stdout}
 	if *bootConsole {
 		o.Console = os.Stderr
