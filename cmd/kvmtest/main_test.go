@@ -1,0 +1,77 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/kvmtest/kvmtest/matrices"
+)
+
+func TestInterspersed(t *testing.T) {
+	fs := flag.NewFlagSet("t", flag.ContinueOnError)
+	fs.Int("jobs", 1, "")
+	fs.Bool("quiet", false, "")
+	tests := []struct{ in, want string }{
+		{"vmsplice --jobs 2", "--jobs 2 -- vmsplice"},
+		{"--quiet vmsplice --jobs=3", "--quiet --jobs=3 -- vmsplice"},
+		{"--jobs 2", "--jobs 2"},
+		{"m.yaml -- -weird-arg", "-- m.yaml -weird-arg"},
+	}
+	for _, tt := range tests {
+		got := strings.Join(interspersed(fs, strings.Fields(tt.in)), " ")
+		if got != tt.want {
+			t.Errorf("interspersed(%q) = %q, want %q", tt.in, got, tt.want)
+		}
+	}
+}
+
+func TestParseShard(t *testing.T) {
+	for _, bad := range []string{"0/2", "3/2", "1", "a/b", "1/0", ""} {
+		if _, _, err := parseShard(bad); err == nil {
+			t.Errorf("parseShard(%q) accepted", bad)
+		}
+	}
+	if i, n, err := parseShard("2/4"); err != nil || i != 2 || n != 4 {
+		t.Errorf("parseShard(2/4) = %d, %d, %v", i, n, err)
+	}
+}
+
+func TestShardsCoverEveryCellOnce(t *testing.T) {
+	var cells []matrices.Cell
+	for i := 0; i < 11; i++ {
+		cells = append(cells, matrices.Cell{ID: fmt.Sprintf("k-p%d-c", i)})
+	}
+	for n := 1; n <= 5; n++ {
+		seen := map[string]int{}
+		sizes := []int{}
+		for i := 1; i <= n; i++ {
+			got, err := selectCells(cells, "", fmt.Sprintf("%d/%d", i, n))
+			if err != nil {
+				t.Fatal(err)
+			}
+			sizes = append(sizes, len(got))
+			for _, c := range got {
+				seen[c.ID]++
+			}
+		}
+		for _, c := range cells {
+			if seen[c.ID] != 1 {
+				t.Errorf("n=%d: cell %s in %d shards", n, c.ID, seen[c.ID])
+			}
+		}
+		for _, s := range sizes {
+			if s < len(cells)/n || s > len(cells)/n+1 {
+				t.Errorf("n=%d: uneven shard sizes %v", n, sizes)
+			}
+		}
+	}
+	if _, err := selectCells(cells, "nomatch*", ""); err == nil || !strings.Contains(err.Error(), "matches no cell") {
+		t.Errorf("a glob matching nothing: %v", err)
+	}
+	got, _ := selectCells(cells, "k-p1*", "")
+	if len(got) != 2 {
+		t.Errorf("glob k-p1* selected %d cells, want 2 (p1, p10)", len(got))
+	}
+}

@@ -1,0 +1,94 @@
+package engine
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/kvmtest/kvmtest/guest/proto"
+	"github.com/kvmtest/kvmtest/matrices"
+)
+
+func TestManifestFor(t *testing.T) {
+	suites := []*matrices.Suite{
+		{Name: "go", GoTest: "/x", Args: []string{"-test.v"}, Timeout: time.Minute},
+		{Name: "cmd", Command: []string{"/bin/busybox", "true"}, Timeout: time.Second, Format: "tap"},
+		{Name: "bin", Binary: "/host/b", Timeout: time.Second},
+	}
+	m := manifestFor("c1", suites, map[string]string{"bin": "requires CONFIG_X"})
+	if m.Cell != "c1" || len(m.Suites) != 3 {
+		t.Fatalf("manifest %+v", m)
+	}
+	want := []proto.Suite{
+		{Name: "go", Argv: []string{"/kvmtest/suites/go", "-test.v"}, Timeout: proto.Duration(time.Minute), Format: proto.FormatGo},
+		{Name: "cmd", Argv: []string{"/bin/busybox", "true"}, Timeout: proto.Duration(time.Second), Format: "tap"},
+		{Name: "bin", Argv: []string{"/kvmtest/suites/bin"}, Timeout: proto.Duration(time.Second), Format: proto.FormatExitCode, Skip: "requires CONFIG_X"},
+	}
+	for i, w := range want {
+		g := m.Suites[i]
+		if g.Name != w.Name || g.Format != w.Format || g.Skip != w.Skip || g.Timeout != w.Timeout || len(g.Argv) != len(w.Argv) || g.Argv[0] != w.Argv[0] {
+			t.Errorf("suite %d = %+v, want %+v", i, g, w)
+		}
+	}
+}
+
+func TestConfigHas(t *testing.T) {
+	cfg := []byte("CONFIG_A=y\nCONFIG_B=m\n# CONFIG_C is not set\nCONFIG_N=42\n")
+	cases := map[string]bool{"CONFIG_A": true, "CONFIG_B": false, "CONFIG_B=m": true, "CONFIG_C": false, "CONFIG_N=42": true, "CONFIG_N=4": false, "CONFIG_Z": false}
+	for opt, want := range cases {
+		if got := configHas(cfg, opt); got != want {
+			t.Errorf("configHas(%s) = %v, want %v", opt, got, want)
+		}
+	}
+}
+
+func TestGoCacheKeyFollowsSources(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "go.mod"), []byte("module m\ngo 1.26\n"), 0o644)
+	os.MkdirAll(filepath.Join(dir, "pkg"), 0o755)
+	os.WriteFile(filepath.Join(dir, "pkg", "a.go"), []byte("package pkg\n"), 0o644)
+	c := &goCache{dir: t.TempDir()}
+	k1, err := c.key(filepath.Join(dir, "pkg"), []string{"test", "-c"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if k, _ := c.key(filepath.Join(dir, "pkg"), []string{"test", "-c"}); k != k1 {
+		t.Error("the key is not stable")
+	}
+	os.WriteFile(filepath.Join(dir, "pkg", "notes.txt"), []byte("x"), 0o644)
+	if k, _ := c.key(filepath.Join(dir, "pkg"), []string{"test", "-c"}); k != k1 {
+		t.Error("a non-Go file changed the key")
+	}
+	os.WriteFile(filepath.Join(dir, "other.go"), []byte("package m\n"), 0o644) // anywhere in the module
+	if k, _ := c.key(filepath.Join(dir, "pkg"), []string{"test", "-c"}); k == k1 {
+		t.Error("a new Go file in the module did not change the key")
+	}
+	if k, _ := c.key(filepath.Join(dir, "pkg"), []string{"build"}); k == k1 {
+		t.Error("other go arguments give the same key")
+	}
+}
+
+func TestGoCacheReusesBuild(t *testing.T) {
+	if testing.Short() {
+		t.Skip("compiles a program")
+	}
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "go.mod"), []byte("module m\ngo 1.26\n"), 0o644)
+	os.WriteFile(filepath.Join(dir, "main.go"), []byte("package main\nfunc main() {}\n"), 0o644)
+	c := &goCache{dir: t.TempDir()}
+	p1, err := c.build(context.Background(), dir, filepath.Join(t.TempDir(), "x"), "build", "-o", "OUT", ".")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fi1, _ := os.Stat(p1)
+	p2, err := c.build(context.Background(), dir, filepath.Join(t.TempDir(), "y"), "build", "-o", "OUT", ".")
+	if err != nil || p2 != p1 {
+		t.Fatalf("second build: %s, %v; want the cached %s", p2, err, p1)
+	}
+	fi2, _ := os.Stat(p2)
+	if !fi2.ModTime().Equal(fi1.ModTime()) {
+		t.Error("the cached program was rebuilt")
+	}
+}

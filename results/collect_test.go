@@ -1,0 +1,106 @@
+package results
+
+import (
+	"testing"
+
+	"github.com/kvmtest/kvmtest/guest/proto"
+)
+
+func ev(kind, suite string, te *proto.TestEvent) proto.Event {
+	return proto.Event{Kind: kind, Suite: suite, Test: te}
+}
+
+func TestCollector(t *testing.T) {
+	c := NewCollector()
+	one := 1
+	events := []proto.Event{
+		{Kind: proto.KindHello, Message: "6.12.117"},
+		ev(proto.KindSuiteStart, "s", nil),
+		ev(proto.KindTest, "s", &proto.TestEvent{Action: "run", Test: "TestA"}),
+		ev(proto.KindTest, "s", &proto.TestEvent{Action: "output", Test: "TestA", Output: "read back 'B'\n"}),
+		ev(proto.KindTest, "s", &proto.TestEvent{Action: "fail", Test: "TestA", Elapsed: 0.5}),
+		ev(proto.KindTest, "s", &proto.TestEvent{Action: "run", Test: "TestB"}),
+		ev(proto.KindTest, "s", &proto.TestEvent{Action: "pass", Test: "TestB"}),
+		ev(proto.KindTest, "s", &proto.TestEvent{Action: "output", Output: "BenchmarkX-1   \t     200\t      5000 ns/op\n"}),
+		ev(proto.KindTest, "s", &proto.TestEvent{Action: "run", Test: "TestHang"}),
+		{Kind: proto.KindSuiteEnd, Suite: "s", Status: proto.StatusFail, ExitCode: &one, Elapsed: 2},
+		{Kind: proto.KindDone},
+	}
+	for _, e := range events {
+		c.Add(e)
+	}
+	if c.Release != "6.12.117" || !c.Done || len(c.Suites) != 1 {
+		t.Fatalf("collector: release %q done %v suites %d", c.Release, c.Done, len(c.Suites))
+	}
+	s := c.Suites[0]
+	if s.Status != Fail || *s.ExitCode != 1 || len(s.Tests) != 3 {
+		t.Fatalf("suite %+v", s)
+	}
+	if s.Tests[0].Status != Fail || s.Tests[0].Output != "read back 'B'\n" || s.Tests[1].Status != Pass {
+		t.Errorf("tests %+v %+v", s.Tests[0], s.Tests[1])
+	}
+	if s.Tests[2].Status != Fail {
+		t.Errorf("a test still running at suite end is %q, want fail", s.Tests[2].Status)
+	}
+	if b := c.Bench["s"]; len(b) != 1 || b[0] != "BenchmarkX-1   \t     200\t      5000 ns/op" {
+		t.Errorf("bench lines %q", b)
+	}
+}
+
+func TestJudge(t *testing.T) {
+	mk := func(status string, tests ...*Test) []*Suite {
+		return []*Suite{{Name: "s", Status: status, Tests: tests}}
+	}
+	expectAFails := func(suite, test string) (string, bool) {
+		if test == "TestA" {
+			return Fail, true
+		}
+		return "", false
+	}
+	none := func(suite, test string) (string, bool) { return "", false }
+	tests := []struct {
+		name   string
+		suites []*Suite
+		expect Expectation
+		want   bool
+	}{
+		{"all pass", mk(Pass, &Test{Name: "TestA", Status: Pass}), none, true},
+		{"unexpected fail", mk(Fail, &Test{Name: "TestA", Status: Fail}), none, false},
+		{"expected fail", mk(Fail, &Test{Name: "TestA", Status: Fail}, &Test{Name: "TestB", Status: Pass}), expectAFails, true},
+		{"expected fail, another fails too", mk(Fail, &Test{Name: "TestA", Status: Fail}, &Test{Name: "TestB", Status: Fail}), expectAFails, false},
+		{"expected fail did not happen", mk(Pass, &Test{Name: "TestA", Status: Pass}), expectAFails, false},
+		{"suite failed without a failing test", mk(Fail, &Test{Name: "TestB", Status: Pass}), none, false},
+		{"suite timed out", mk(Timeout), none, false},
+		{"skipped test without expectation", mk(Pass, &Test{Name: "TestB", Status: Skip}), none, true},
+	}
+	for _, tt := range tests {
+		if got := Judge(tt.suites, tt.expect); got != tt.want {
+			t.Errorf("%s: Judge = %v, want %v", tt.name, got, tt.want)
+		}
+	}
+}
+
+func TestExitCode(t *testing.T) {
+	run := func(statuses ...string) int {
+		r := &Run{}
+		for _, s := range statuses {
+			r.Cells = append(r.Cells, &Cell{Status: s})
+		}
+		return r.ExitCode()
+	}
+	cases := []struct {
+		statuses []string
+		want     int
+	}{
+		{[]string{StatusPassed, StatusSkipped}, 0},
+		{[]string{StatusPassed, StatusFailed}, 1},
+		{[]string{StatusCrashed, StatusPassed}, 1},
+		{[]string{StatusFailed, StatusBuildFailed}, 3},
+		{[]string{StatusBootFailed, StatusInterrupted, StatusFailed}, 130},
+	}
+	for _, c := range cases {
+		if got := run(c.statuses...); got != c.want {
+			t.Errorf("%v: exit %d, want %d", c.statuses, got, c.want)
+		}
+	}
+}
