@@ -75,6 +75,9 @@ func printSummary(w io.Writer, run *results.Run, out string) {
 		}
 		fmt.Fprintln(w)
 		for _, s := range c.Suites {
+			if c.Status == results.StatusInterrupted {
+				break // partial results: the reason line says enough
+			}
 			pass, fail, skip, unexpected := 0, 0, 0, 0
 			for _, t := range s.Tests {
 				switch t.Status {
