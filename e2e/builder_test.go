@@ -22,7 +22,13 @@ func TestBuilderMatrix(t *testing.T) {
 	bin := kvmtestBinary(t)
 	out := filepath.Join(t.TempDir(), "results")
 	matrix := filepath.Join(repoRoot(t), "e2e", "testdata", "builder.yaml")
-	code, _ := runKvmtest(t, bin, "run", matrix, "--out", out)
+	// validate --apply finds the bad series before anything is built.
+	code, vout := runKvmtest(t, bin, "validate", "--apply", matrix)
+	if code != 2 || !strings.Contains(vout, "patchset good applies to kernel 6.12") ||
+		!strings.Contains(vout, "patchset bad on kernel 6.12: patch 0001-splice-wrong-context.patch ([PATCH] splice: a patch for another tree) does not apply: fs/splice.c: Hunk #1 FAILED at 1") {
+		t.Errorf("validate --apply: exit %d, want 2 naming the bad patch, its subject, file and hunk", code)
+	}
+	code, _ = runKvmtest(t, bin, "run", matrix, "--out", out)
 	if code != 3 {
 		t.Errorf("exit %d, want 3 (two cells could not be built)", code)
 	}

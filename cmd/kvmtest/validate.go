@@ -1,22 +1,33 @@
 package main
 
 import (
+	"context"
 	"flag"
 	"fmt"
+	"os"
+
+	"github.com/kvmtest/kvmtest/builder"
 
 	"github.com/kvmtest/kvmtest/matrices"
 )
 
 var validateCmd = &Command{
 	Name:      "validate",
-	UsageLine: "validate MATRIX...",
+	UsageLine: "validate [--apply] MATRIX...",
 	Short:     "check matrix files without building anything",
 	Flags:     flag.NewFlagSet("validate", flag.ContinueOnError),
 	Long: `
 Validate loads each matrix strictly and prints every problem found, one
 per line, as FILE:LINE:COL: message. It exits 0 when all are valid and 2
-otherwise. A shipped matrix can be named instead of a file.`,
+otherwise. A shipped matrix can be named instead of a file.
+
+With --apply, every patch series is also applied (in a scratch copy, with
+patch -p1) to every kernel it targets, without building: a series that
+does not apply is reported with the patch, its subject, the file and the
+hunk, and validate exits 2.`,
 }
+
+var validateApply = validateCmd.Flags.Bool("apply", false, "also check that every series applies to every kernel it targets")
 
 func init() {
 	validateCmd.Run = runValidate
@@ -43,8 +54,38 @@ func runValidate(cmd *Command, args []string) int {
 	if err != nil {
 		return printMatrixError(err)
 	}
+	code := 0
 	for _, m := range ms {
+		if *validateApply && !checkSeries(cache, m) {
+			code = 2
+			continue
+		}
 		fmt.Printf("%s: ok: matrix %s, %d cell(s)\n", m.File, m.Name, len(m.Cells()))
 	}
-	return 0
+	return code
+}
+
+// checkSeries applies each (kernel, patchset) pair's series once.
+func checkSeries(cache *builder.Cache, m *matrices.Matrix) bool {
+	ok := true
+	done := map[string]bool{}
+	b := &builder.Builder{Cache: cache, Logf: newProgress(os.Stderr, false).Logf}
+	for _, c := range m.Cells() {
+		key := c.Kernel.Name + "\x00" + c.Patchset.Name
+		if c.Skip != "" || c.Patchset.Series == "" || done[key] {
+			continue
+		}
+		done[key] = true
+		patches, err := builder.SeriesFiles(c.Patchset.Series)
+		if err == nil {
+			err = b.CheckSeries(context.Background(), builder.Source{Tarball: c.Kernel.Source.Tarball, Path: c.Kernel.Source.Path}, patches)
+		}
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "%s: patchset %s on kernel %s: %v\n", m.File, c.Patchset.Name, c.Kernel.Name, err)
+			ok = false
+			continue
+		}
+		fmt.Printf("%s: patchset %s applies to kernel %s (%d patches)\n", m.File, c.Patchset.Name, c.Kernel.Name, len(patches))
+	}
+	return ok
 }
