@@ -65,7 +65,7 @@ type Options struct {
 // even when ctx was cancelled (unfinished cells are interrupted).
 func Run(ctx context.Context, o Options) (*results.Run, error) {
 	if o.Jobs <= 0 {
-		o.Jobs = 1
+		o.Jobs = DefaultJobs(o.Matrix.VM)
 	}
 	if err := os.MkdirAll(filepath.Join(o.Out, "cells"), 0o755); err != nil {
 		return nil, err
@@ -87,7 +87,7 @@ func Run(ctx context.Context, o Options) (*results.Run, error) {
 		return nil, err
 	}
 	run.Host.Accel, run.Host.AccelReason = accel, why
-	o.Progress.Logf("accelerator: %s (%s)", accel, why)
+	o.Progress.Logf("accelerator: %s (%s); up to %d VM(s) at once", accel, why, o.Jobs)
 
 	var mu sync.Mutex // guards run.Cells and run.json
 	cells := make([]*results.Cell, len(o.Cells))
@@ -439,4 +439,40 @@ func copyFile(src, dst string) error {
 		return err
 	}
 	return os.WriteFile(dst, b, 0o644)
+}
+
+// DefaultJobs is how many VMs of this shape fit on the machine at once: no
+// more vCPUs than cores, and no more memory than 80 % of what is
+// available, counting 256 MiB of QEMU overhead per VM.
+func DefaultJobs(vm matrices.VM) int {
+	cpus := vm.CPUs
+	if cpus <= 0 {
+		cpus = 1
+	}
+	n := runtime.NumCPU() / cpus
+	if avail := memAvailableMiB(); avail > 0 {
+		mem := vm.MemoryMiB
+		if mem <= 0 {
+			mem = 512
+		}
+		if m := int(float64(avail) * 0.8 / float64(mem+256)); m < n {
+			n = m
+		}
+	}
+	return max(n, 1)
+}
+
+// memAvailableMiB reads MemAvailable from /proc/meminfo (0 if unknown).
+func memAvailableMiB() int {
+	b, err := os.ReadFile("/proc/meminfo")
+	if err != nil {
+		return 0
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		var kb int
+		if _, err := fmt.Sscanf(l, "MemAvailable: %d kB", &kb); err == nil {
+			return kb / 1024
+		}
+	}
+	return 0
 }

@@ -38,7 +38,7 @@ continues).`,
 
 var (
 	runOut    = runCmd.Flags.String("out", "", "results directory (default ./kvmtest-results/TIMESTAMP)")
-	runJobs   = runCmd.Flags.Int("jobs", 1, "cells booted at once (kernel builds run one at a time, each on every core)")
+	runJobs   = runCmd.Flags.Int("jobs", 0, "VMs at once (default: as many as cores and memory allow; kernel builds run one at a time, each on every core, overlapping other cells' boots)")
 	runCell   = runCmd.Flags.String("cell", "", "run only cells whose id matches this glob (e.g. '6.12-*')")
 	runShard  = runCmd.Flags.String("shard", "", "run one deterministic share I/N of the cells (1 <= I <= N)")
 	runAccel  = runCmd.Flags.String("accel", "", "accelerator: auto, kvm or tcg (default: the matrix's vm.accel)")
