@@ -122,24 +122,28 @@ func Run(ctx context.Context, o Options) (*results.Run, error) {
 	}
 
 	b := &builder.Builder{Cache: o.Cache, Logf: o.Progress.Logf}
-	buildSem := make(chan struct{}, 1) // a build uses every core: one at a time
+	// Builds run one at a time (each uses every core) in matrix order, so
+	// that a base kernel is built before its patched variants and these
+	// rebuild only what their patches change; boots of built cells overlap
+	// the next builds, up to Jobs VMs at once.
+	turns := make([]chan struct{}, len(o.Cells)+1)
+	for i := range turns {
+		turns[i] = make(chan struct{})
+	}
+	close(turns[0])
 	bootSem := make(chan struct{}, o.Jobs)
 	var wg sync.WaitGroup
 	for i, mc := range o.Cells {
 		if cells[i].Status != results.StatusInterrupted {
 			o.Progress.Logf("%s: kept from the resumed run (%s)", mc.ID, cells[i].Status)
+			go func(i int) { <-turns[i]; close(turns[i+1]) }(i)
 			continue
 		}
 		wg.Add(1)
 		go func(i int, mc matrices.Cell) {
 			defer wg.Done()
-			bootSem <- struct{}{}
-			defer func() { <-bootSem }()
 			c := cells[i]
-			if ctx.Err() != nil {
-				return
-			}
-			r := &cellRun{o: o, mc: mc, c: c, b: b, accel: accel, buildSem: buildSem, guest: getGuest}
+			r := &cellRun{o: o, mc: mc, c: c, b: b, accel: accel, myTurn: turns[i], nextTurn: turns[i+1], bootSem: bootSem, guest: getGuest}
 			r.run(ctx)
 			mu.Lock()
 			cells[i] = c
@@ -159,7 +163,9 @@ type cellRun struct {
 	c        *results.Cell
 	b        *builder.Builder
 	accel    string
-	buildSem chan struct{}
+	myTurn   <-chan struct{} // closed when this cell may build
+	nextTurn chan struct{}   // closed when this cell's build phase is over
+	bootSem  chan struct{}   // one token per VM allowed at once
 	guest    func() (*guestSet, error)
 	dir      string
 }
@@ -169,6 +175,15 @@ func (r *cellRun) fail(status, reason string) {
 }
 
 func (r *cellRun) run(ctx context.Context) {
+	var passOnce sync.Once
+	// The next cell builds after this one's turn came and its build phase
+	// is over (or never started), so the order holds on every path.
+	passTurn := func() {
+		passOnce.Do(func() {
+			go func() { <-r.myTurn; close(r.nextTurn) }()
+		})
+	}
+	defer passTurn()
 	c, mc := r.c, r.mc
 	*c = results.Cell{ID: mc.ID, Kernel: mc.Kernel.Name, Patchset: mc.Patchset.Name, Config: mc.Config.Name,
 		Started: time.Now().UTC(), Timings: map[string]float64{}}
@@ -183,17 +198,21 @@ func (r *cellRun) run(ctx context.Context) {
 		return
 	}
 
-	// Build.
+	// Build, in turn.
 	select {
-	case r.buildSem <- struct{}{}:
+	case <-r.myTurn:
 	case <-ctx.Done():
+		r.fail(results.StatusInterrupted, "interrupted before the build")
+		return
+	}
+	if ctx.Err() != nil {
 		r.fail(results.StatusInterrupted, "interrupted before the build")
 		return
 	}
 	r.o.Progress.Phase(mc.ID, "build")
 	t0 := time.Now()
 	art, err := r.build(ctx)
-	<-r.buildSem
+	passTurn()
 	c.Timings["build"] = time.Since(t0).Seconds()
 	if err != nil {
 		if ctx.Err() != nil {
@@ -226,8 +245,15 @@ func (r *cellRun) run(ctx context.Context) {
 	}
 	c.Timings["initramfs"] = time.Since(t0).Seconds()
 
-	// Boot and run.
+	// Boot and run, when a VM slot is free.
+	select {
+	case r.bootSem <- struct{}{}:
+	case <-ctx.Done():
+		r.fail(results.StatusInterrupted, "interrupted before the boot")
+		return
+	}
 	r.boot(ctx, art, initrd)
+	<-r.bootSem
 	if c.Status == results.StatusPassed && !r.o.KeepInitramfs {
 		os.Remove(initrd) // kept only where it helps reproduce a problem
 	}
