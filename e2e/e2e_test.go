@@ -186,13 +186,25 @@ const guestProgram = `package main
 import (
 	"fmt"
 	"os"
+	"syscall"
+	"time"
 )
 
 func main() {
 	b, _ := os.ReadFile("/proc/version")
 	fmt.Print("guest says: ", string(b))
-	if len(os.Args) > 1 && os.Args[1] == "crash" {
-		os.WriteFile("/proc/sysrq-trigger", []byte("c"), 0)
+	if len(os.Args) > 1 {
+		switch os.Args[1] {
+		case "crash":
+			os.WriteFile("/proc/sysrq-trigger", []byte("c"), 0)
+		case "hang":
+			for {
+				time.Sleep(time.Hour)
+			}
+		case "poweroff": // the VM stops under the agent's feet
+			syscall.Sync()
+			syscall.Reboot(syscall.LINUX_REBOOT_CMD_RESTART)
+		}
 	}
 	os.Exit(3)
 }
@@ -223,5 +235,16 @@ func TestBootProgramAndCrash(t *testing.T) {
 	code, out = runKvmtest(t, bin, "boot", "--cell", "6.12-base-minimal", "--", prog, "crash")
 	if code != 1 || !strings.Contains(out, "kvmtest: crashed") || !strings.Contains(out, "sysrq triggered crash") {
 		t.Errorf("boot crash: exit %d, want 1 with a crash verdict naming the sysrq panic", code)
+	}
+	// A program that hangs is killed by the agent at its deadline; the VM
+	// still ends cleanly.
+	code, out = runKvmtest(t, bin, "boot", "--cell", "6.12-base-minimal", "--timeout", "3s", "--", prog, "hang")
+	if code != 1 || !strings.Contains(out, "did not finish within --timeout 3s") || !strings.Contains(out, "kvmtest: done") {
+		t.Errorf("boot hang: exit %d, want 1 with the program killed at its timeout and the VM done", code)
+	}
+	// A guest that stops before the agent reports is not a result.
+	code, out = runKvmtest(t, bin, "boot", "--cell", "6.12-base-minimal", "--", prog, "poweroff")
+	if code != 3 || !strings.Contains(out, "the VM stopped before the guest agent finished") {
+		t.Errorf("boot poweroff: exit %d, want 3 (no result) naming the early stop", code)
 	}
 }

@@ -117,7 +117,10 @@ func runBoot(cmd *Command, args []string) int {
 	switch {
 	case ctx.Err() != nil:
 		return 130
-	case vr.Outcome == vmrunner.OutcomeCrashed || vr.Outcome == vmrunner.OutcomeTimeout:
+	case vr.Outcome == vmrunner.OutcomeCrashed || vr.Outcome == vmrunner.OutcomeTimeout || res.Status == "timeout":
+		if res.Status == "timeout" {
+			fmt.Fprintf(os.Stderr, "kvmtest: the program did not finish within --timeout %s; the agent killed it\n", *bootTimeout)
+		}
 		return 1
 	case vr.Outcome != vmrunner.OutcomeDone || res.Status == "error" || res.ExitCode < 0:
 		return 3
