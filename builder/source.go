@@ -18,6 +18,8 @@ import (
 type Source struct {
 	Tarball string // a .tar.xz/.tar.gz/.tar such as Debian's /usr/src/linux-source-6.12.tar.xz
 	Path    string // a local kernel tree, never written to
+	GitRepo string // a git repository (path or URL) ...
+	GitRef  string // ... and a ref in it: tag, branch or commit
 }
 
 // String describes the source for messages.
@@ -27,6 +29,8 @@ func (s Source) String() string {
 		return "tarball " + s.Tarball
 	case s.Path != "":
 		return "tree " + s.Path
+	case s.GitRepo != "":
+		return "git " + s.GitRepo + " " + s.GitRef
 	}
 	return "no source"
 }
@@ -47,6 +51,8 @@ func (c *Cache) prepareSource(ctx context.Context, src Source, logf func(string,
 		return c.prepareTarball(ctx, src.Tarball, logf)
 	case src.Path != "":
 		return preparePath(src.Path)
+	case src.GitRepo != "":
+		return c.prepareGit(ctx, src.GitRepo, src.GitRef, logf)
 	}
 	return nil, fmt.Errorf("kernel source: none given")
 }

@@ -265,23 +265,11 @@ func (r *cellRun) build(ctx context.Context) (*builder.Artifact, error) {
 		return nil, err
 	}
 	defer logf.Close()
-	k := r.mc.Kernel
-	req := builder.Request{
-		Kernel: k.Name,
-		Source: builder.Source{Tarball: k.Source.Tarball, Path: k.Source.Path},
-		Config: builder.ConfigSpec{Base: r.mc.Config.Base, Fragments: r.mc.Config.Fragments, Options: r.mc.Config.Options},
-		Log:    logf,
+	req, err := BuildRequest(r.mc)
+	if err != nil {
+		return nil, err
 	}
-	if k.Source.Git != nil {
-		return nil, &builder.BuildError{Phase: builder.PhaseSource, Err: fmt.Errorf("git sources are not supported yet")}
-	}
-	if s := r.mc.Patchset.Series; s != "" {
-		patches, err := builder.SeriesFiles(s)
-		if err != nil {
-			return nil, &builder.BuildError{Phase: builder.PhasePatch, Err: err}
-		}
-		req.Patches = patches
-	}
+	req.Log = logf
 	return r.b.Build(ctx, req)
 }
 

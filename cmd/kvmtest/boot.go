@@ -75,13 +75,9 @@ func runBoot(cmd *Command, args []string) int {
 			return fatalf(2, "boot: no cell %q in %s", *bootCell, file)
 		}
 		vm = m.VM
-		req := builder.Request{Kernel: c.Kernel.Name,
-			Source: builder.Source{Tarball: c.Kernel.Source.Tarball, Path: c.Kernel.Source.Path},
-			Config: builder.ConfigSpec{Base: c.Config.Base, Fragments: c.Config.Fragments, Options: c.Config.Options}}
-		if c.Patchset.Series != "" {
-			if req.Patches, err = builder.SeriesFiles(c.Patchset.Series); err != nil {
-				return fatalf(3, "%v", err)
-			}
+		req, err := engine.BuildRequest(c)
+		if err != nil {
+			return fatalf(3, "%s: %v", c.ID, err)
 		}
 		b := &builder.Builder{Cache: cache, Logf: newProgress(os.Stderr, false).Logf}
 		a, err := b.Build(ctx, req)

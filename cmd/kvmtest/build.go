@@ -9,6 +9,7 @@ import (
 	"syscall"
 
 	"github.com/kvmtest/kvmtest/builder"
+	"github.com/kvmtest/kvmtest/engine"
 	"github.com/kvmtest/kvmtest/matrices"
 )
 
@@ -61,17 +62,11 @@ func runBuild(cmd *Command, args []string) int {
 			fmt.Printf("%s\tskipped: %s\n", c.ID, c.Skip)
 			continue
 		}
-		req := builder.Request{
-			Kernel: c.Kernel.Name,
-			Source: builder.Source{Tarball: c.Kernel.Source.Tarball, Path: c.Kernel.Source.Path},
-			Config: builder.ConfigSpec{Base: c.Config.Base, Fragments: c.Config.Fragments, Options: c.Config.Options},
-		}
-		if c.Patchset.Series != "" {
-			if req.Patches, err = builder.SeriesFiles(c.Patchset.Series); err != nil {
-				fmt.Printf("%s\tbuild-failed: %v\n", c.ID, err)
-				code = 3
-				continue
-			}
+		req, err := engine.BuildRequest(c)
+		if err != nil {
+			fmt.Printf("%s\tbuild-failed: %v\n", c.ID, err)
+			code = 3
+			continue
 		}
 		p.Phase(c.ID, "build")
 		a, err := b.Build(ctx, req)

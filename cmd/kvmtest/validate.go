@@ -7,6 +7,7 @@ import (
 	"os"
 
 	"github.com/kvmtest/kvmtest/builder"
+	"github.com/kvmtest/kvmtest/engine"
 
 	"github.com/kvmtest/kvmtest/matrices"
 )
@@ -78,7 +79,7 @@ func checkSeries(cache *builder.Cache, m *matrices.Matrix) bool {
 		done[key] = true
 		patches, err := builder.SeriesFiles(c.Patchset.Series)
 		if err == nil {
-			err = b.CheckSeries(context.Background(), builder.Source{Tarball: c.Kernel.Source.Tarball, Path: c.Kernel.Source.Path}, patches)
+			err = b.CheckSeries(context.Background(), engine.SourceOf(c.Kernel.Source), patches)
 		}
 		if err != nil {
 			fmt.Fprintf(os.Stderr, "%s: patchset %s on kernel %s: %v\n", m.File, c.Patchset.Name, c.Kernel.Name, err)

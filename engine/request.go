@@ -1,0 +1,32 @@
+package engine
+
+import (
+	"github.com/kvmtest/kvmtest/builder"
+	"github.com/kvmtest/kvmtest/matrices"
+)
+
+// SourceOf turns a matrix kernel source into the builder's.
+func SourceOf(s matrices.Source) builder.Source {
+	b := builder.Source{Tarball: s.Tarball, Path: s.Path}
+	if s.Git != nil {
+		b.GitRepo, b.GitRef = s.Git.Repo, s.Git.Ref
+	}
+	return b
+}
+
+// BuildRequest is the kernel build a cell needs (without a log writer).
+func BuildRequest(c matrices.Cell) (builder.Request, error) {
+	req := builder.Request{
+		Kernel: c.Kernel.Name,
+		Source: SourceOf(c.Kernel.Source),
+		Config: builder.ConfigSpec{Base: c.Config.Base, Fragments: c.Config.Fragments, Options: c.Config.Options},
+	}
+	if s := c.Patchset.Series; s != "" {
+		patches, err := builder.SeriesFiles(s)
+		if err != nil {
+			return req, &builder.BuildError{Phase: builder.PhasePatch, Err: err}
+		}
+		req.Patches = patches
+	}
+	return req, nil
+}
