@@ -2,9 +2,9 @@
 
 GO ?= go
 
-.PHONY: test test-unit test-e2e lint build
+.PHONY: test test-unit test-e2e lint build fuzz
 
-test: lint test-unit test-e2e
+test: lint test-unit fuzz test-e2e
 
 build:
 	$(GO) build -o bin/kvmtest ./cmd/kvmtest
@@ -17,6 +17,10 @@ lint:
 # Fast tests: no kernel build, no VM.
 test-unit:
 	$(GO) test -count=1 ./...
+
+# A short fuzz run of the matrix loader (no panic, no hang, bounded memory).
+fuzz:
+	$(GO) test ./matrices -run '^$$' -fuzz FuzzLoad -fuzztime 15s -parallel 1
 
 # End to end: builds the real 6.12 kernel from Debian's tarball (cached in
 # ~/.cache/kvmtest), boots it in QEMU and runs the real guest suites.

@@ -479,3 +479,40 @@ func (t *tailBuffer) Bytes() []byte {
 	defer t.mu.Unlock()
 	return bytes.Clone(t.buf)
 }
+
+// Lookup returns the cached artifact for req without building, extracting
+// or checking anything out, or nil when the cache has none.
+func (b *Builder) Lookup(ctx context.Context, req Request) *Artifact {
+	var digest string
+	switch s := req.Source; {
+	case s.Tarball != "":
+		d, err := b.Cache.tarballDigest(s.Tarball)
+		if err != nil {
+			return nil
+		}
+		digest = d
+	case s.Path != "":
+		p, err := preparePath(s.Path)
+		if err != nil {
+			return nil
+		}
+		digest = p.Digest
+	case s.GitRepo != "":
+		dir, err := b.Cache.gitRepo(ctx, s.GitRepo, b.logf)
+		if err != nil {
+			return nil
+		}
+		commit, err := gitOut(ctx, dir, "rev-parse", "--verify", "--end-of-options", s.GitRef+"^{commit}")
+		if err != nil {
+			return nil
+		}
+		digest = "git-" + commit
+	default:
+		return nil
+	}
+	ikey, err := b.inputKey(req, digest)
+	if err != nil {
+		return nil
+	}
+	return b.lookup(ikey)
+}

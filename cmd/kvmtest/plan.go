@@ -1,12 +1,15 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"flag"
 	"fmt"
 	"os"
 	"strings"
 
+	"github.com/kvmtest/kvmtest/builder"
+	"github.com/kvmtest/kvmtest/engine"
 	"github.com/kvmtest/kvmtest/matrices"
 )
 
@@ -49,6 +52,8 @@ type plannedCell struct {
 	Baseline string   `json:"baseline,omitempty"`
 	Skip     string   `json:"skip,omitempty"`
 	Excluded string   `json:"excluded,omitempty"`
+	// Cached names the artifact already built for this cell ("" = must build).
+	Cached string `json:"cached,omitempty"`
 }
 
 func runPlan(cmd *Command, args []string) int {
@@ -84,6 +89,7 @@ func runPlan(cmd *Command, args []string) int {
 		suites = append(suites, s.Name)
 	}
 	var out []plannedCell
+	bld := &builder.Builder{Cache: cache}
 	for _, c := range m.AllCells() {
 		if c.Excluded == "" && !chosen[c.ID] {
 			continue
@@ -96,6 +102,13 @@ func runPlan(cmd *Command, args []string) int {
 		if b, ok := m.BaselineOf(c); ok && b.ID != c.ID {
 			pc.Baseline = b.ID
 		}
+		if c.Skip == "" && c.Excluded == "" {
+			if req, err := engine.BuildRequest(c); err == nil {
+				if a := bld.Lookup(context.Background(), req); a != nil {
+					pc.Cached = a.Key
+				}
+			}
+		}
 		out = append(out, pc)
 	}
 	switch *planFormat {
@@ -104,13 +117,16 @@ func runPlan(cmd *Command, args []string) int {
 		enc.SetIndent("", "  ")
 		enc.Encode(map[string]any{"matrix": m.Name, "file": m.File, "digest": m.Digest, "cells": out})
 	case "text":
-		builds := map[string]bool{}
+		builds, cached := 0, 0
 		for _, c := range out {
 			if c.Skip == "" && c.Excluded == "" {
-				builds[c.Kernel+"\x00"+c.Patchset+"\x00"+c.Config] = true
+				builds++
+				if c.Cached != "" {
+					cached++
+				}
 			}
 		}
-		fmt.Printf("matrix %s (%s): %d cell(s), %d kernel build(s), suites: %s\n", m.Name, m.File, len(selected), len(builds), strings.Join(suites, ", "))
+		fmt.Printf("matrix %s (%s): %d cell(s), %d kernel build(s) of which %d cached, suites: %s\n", m.Name, m.File, len(selected), builds, cached, strings.Join(suites, ", "))
 		for _, c := range out {
 			switch {
 			case c.Excluded != "":
@@ -122,7 +138,11 @@ func runPlan(cmd *Command, args []string) int {
 				if c.Series != "" {
 					series = c.Series
 				}
-				fmt.Printf("  %-32s %s; %s", c.ID, c.Source, series)
+				state := "to build"
+				if c.Cached != "" {
+					state = "cached " + c.Cached[:12]
+				}
+				fmt.Printf("  %-32s %-20s %s; %s", c.ID, state, c.Source, series)
 				if c.Baseline != "" {
 					fmt.Printf("; compared with %s", c.Baseline)
 				}
