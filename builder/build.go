@@ -272,7 +272,7 @@ func (b *Builder) build(ctx context.Context, req Request, src *prepared, ikey st
 	var final []byte
 	if sl.state().Configured {
 		// Same config spec, no Kconfig change: the slot's .config stands.
-		final, err = b.checkConfig(req, work)
+		final, err = b.checkConfig(req, tree, work)
 		if err == nil {
 			fmt.Fprintf(out, "kvmtest: reusing the slot's .config (same config inputs, no Kconfig change)\n")
 		}
@@ -389,11 +389,11 @@ func (b *Builder) configure(ctx context.Context, req Request, tree, work string,
 	if err := b.run(ctx, work, out, append(mk, "olddefconfig")...); err != nil {
 		return nil, fmt.Errorf("make olddefconfig: %w", err)
 	}
-	return b.checkConfig(req, work)
+	return b.checkConfig(req, tree, work)
 }
 
 // checkConfig reads work/.config and checks every requested option in it.
-func (b *Builder) checkConfig(req Request, work string) ([]byte, error) {
+func (b *Builder) checkConfig(req Request, tree, work string) ([]byte, error) {
 	final, err := os.ReadFile(filepath.Join(work, ".config"))
 	if err != nil {
 		return nil, err
@@ -403,6 +403,13 @@ func (b *Builder) checkConfig(req Request, work string) ([]byte, error) {
 		return nil, err
 	}
 	if err := verifyConfig(want, order, final); err != nil {
+		var ce *ConfigError
+		if errors.As(err, &ce) {
+			got, _ := parseConfig(final)
+			for i := range ce.Missing {
+				ce.Missing[i].Why = explainDeps(tree, srcArch(req.arch()), strings.TrimPrefix(ce.Missing[i].Symbol, "CONFIG_"), got)
+			}
+		}
 		return nil, err
 	}
 	return final, nil

@@ -85,10 +85,15 @@ type MissingOption struct {
 	Symbol string
 	Want   string // the value asked for
 	Got    string // the value in the final .config ("is not set" when absent)
+	Why    string // what kconfig says: where the symbol is defined and which dependency is unmet
 }
 
 func (m MissingOption) String() string {
-	return fmt.Sprintf("%s: asked %s, got %s", m.Symbol, showVal(m.Want), showVal(m.Got))
+	s := fmt.Sprintf("%s: asked %s, got %s", m.Symbol, showVal(m.Want), showVal(m.Got))
+	if m.Why != "" {
+		s += " (" + m.Why + ")"
+	}
+	return s
 }
 
 func showVal(v string) string {

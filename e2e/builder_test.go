@@ -84,7 +84,7 @@ func TestBuilderMatrix(t *testing.T) {
 	}
 
 	kvm := cell("6.12-base-needs-kvm")
-	wantKVM := "config: 1 requested config option(s) did not survive olddefconfig (unmet dependencies?):\n  CONFIG_KVM: asked y, got not set"
+	wantKVM := "config: 1 requested config option(s) did not survive olddefconfig (unmet dependencies?):\n  CONFIG_KVM: asked y, got not set (defined at arch/x86/kvm/Kconfig:50, depends on VIRTUALIZATION (not set))"
 	if kvm.Status != results.StatusBuildFailed || kvm.Reason != wantKVM {
 		t.Errorf("needs-kvm: %s\n%q\nwant build-failed with\n%q", kvm.Status, kvm.Reason, wantKVM)
 	}
