@@ -17,7 +17,7 @@ import (
 	"sort"
 )
 
-//go:embed go.mod go.sum guest matrices/*.yaml matrices/configs
+//go:embed go.mod go.sum guest matrices/*.yaml matrices/configs matrices/patches
 var tree embed.FS
 
 // Tree returns the embedded source tree.

@@ -24,13 +24,14 @@ type Collector struct {
 	Current string
 	Logs    []string
 
-	suite map[string]*Suite
-	test  map[string]map[string]*Test
+	suite   map[string]*Suite
+	test    map[string]map[string]*Test
+	partial map[string]string // per suite: output line not yet ended
 }
 
 // NewCollector returns an empty collector.
 func NewCollector() *Collector {
-	return &Collector{Bench: map[string][]string{}, suite: map[string]*Suite{}, test: map[string]map[string]*Test{}}
+	return &Collector{Bench: map[string][]string{}, suite: map[string]*Suite{}, test: map[string]map[string]*Test{}, partial: map[string]string{}}
 }
 
 var benchLine = regexp.MustCompile(`^Benchmark\S+\s+\d+\s+\d`)
@@ -56,12 +57,18 @@ func (c *Collector) Add(e proto.Event) {
 		s.ExitCode = e.ExitCode
 		s.Elapsed = e.Elapsed
 		s.Message = e.Message
-		// A test still "running" when its suite ended never finished.
+		// A test still "running" when its suite ended never finished,
+		// except benchmarks: test2json reports no verdict for each, the
+		// suite's own verdict covers them.
 		for _, t := range s.Tests {
 			if t.Status == "" || t.Status == "run" {
-				t.Status = Fail
-				if s.Status == Timeout {
+				switch {
+				case strings.HasPrefix(t.Name, "Benchmark") && s.Status == Pass:
+					t.Status = Pass
+				case s.Status == Timeout:
 					t.Status = Timeout
+				default:
+					t.Status = Fail
 				}
 			}
 		}
@@ -88,10 +95,20 @@ func (c *Collector) getSuite(name string) *Suite {
 	return s
 }
 
+// benchOutput keeps benchmark result lines. A benchmark prints its name,
+// runs, then prints the figures, and test2json reports the two parts as
+// separate output events: they are joined here before matching.
 func (c *Collector) benchOutput(suite, out string) {
-	line := strings.TrimRight(out, "\n")
-	if benchLine.MatchString(line) || benchConfig.MatchString(line) {
-		c.Bench[suite] = append(c.Bench[suite], line)
+	out = c.partial[suite] + out
+	lines := strings.Split(out, "\n")
+	c.partial[suite] = lines[len(lines)-1]
+	if len(c.partial[suite]) > 4096 {
+		c.partial[suite] = "" // not a benchmark line: do not grow without end
+	}
+	for _, line := range lines[:len(lines)-1] {
+		if benchLine.MatchString(line) || benchConfig.MatchString(line) {
+			c.Bench[suite] = append(c.Bench[suite], line)
+		}
 	}
 }
 

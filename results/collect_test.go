@@ -1,6 +1,10 @@
 package results
 
 import (
+	"bufio"
+	"encoding/json"
+	"os"
+	"strings"
 	"testing"
 
 	"github.com/kvmtest/kvmtest/guest/proto"
@@ -101,6 +105,46 @@ func TestExitCode(t *testing.T) {
 	for _, c := range cases {
 		if got := run(c.statuses...); got != c.want {
 			t.Errorf("%v: exit %d, want %d", c.statuses, got, c.want)
+		}
+	}
+}
+
+// TestCollectorRealCapture replays the events of a real cell (6.12 with
+// vmsplice-v2 under TCG): every benchmark result line is recovered although
+// test2json splits each in two output events, and benchmarks, which get no
+// per-benchmark verdict, take their suite's.
+func TestCollectorRealCapture(t *testing.T) {
+	f, err := os.Open("testdata/vmsplice-v2-events.jsonl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	c := NewCollector()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		var e proto.Event
+		if err := json.Unmarshal(sc.Bytes(), &e); err != nil {
+			t.Fatal(err)
+		}
+		c.Add(e)
+	}
+	results := 0
+	for _, l := range c.Bench["vmsplice-bench"] {
+		if strings.HasPrefix(l, "Benchmark") {
+			results++
+			if !strings.Contains(l, "ns/op") {
+				t.Errorf("bench line without figures: %q", l)
+			}
+		}
+	}
+	if results != 7*5 {
+		t.Errorf("%d benchmark result lines, want 35 (7 benchmarks, -test.count=5)", results)
+	}
+	for _, s := range c.Suites {
+		for _, tt := range s.Tests {
+			if tt.Status != Pass && tt.Status != Skip {
+				t.Errorf("%s/%s: %s", s.Name, tt.Name, tt.Status)
+			}
 		}
 	}
 }

@@ -70,6 +70,9 @@ type Cell struct {
 	Kernel   string `json:"kernel"`
 	Patchset string `json:"patchset"`
 	Config   string `json:"config"`
+	// Baseline is the id of the cell this one is compared with (the
+	// matrix's baseline for it), "" when it has none or is the baseline.
+	Baseline string `json:"baseline,omitempty"`
 	Status   string `json:"status"`
 	// Reason explains a status other than passed in one line.
 	Reason string `json:"reason,omitempty"`
