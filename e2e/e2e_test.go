@@ -66,16 +66,15 @@ func runKvmtest(t *testing.T, bin string, args ...string) (int, string) {
 	return 0, string(out)
 }
 
-// TestDefaultMatrix runs `kvmtest run` with no matrix argument: the
-// embedded default matrix, one real 6.12 kernel, the vmsplice suite. On
-// the unpatched kernel the buffer-stability test must fail (pages are
-// shared), which the matrix declares as expected, so the run exits 0.
-// A second run must build nothing.
-func TestDefaultMatrix(t *testing.T) {
+// TestQuickMatrix runs the shipped `quick` matrix: one real 6.12 kernel,
+// the vmsplice suite. On the unpatched kernel the buffer-stability test
+// must fail (pages are shared), which the matrix declares as expected, so
+// the run exits 0. A second run must build nothing.
+func TestQuickMatrix(t *testing.T) {
 	requireE2E(t)
 	bin := kvmtestBinary(t)
 	out := filepath.Join(t.TempDir(), "results")
-	code, _ := runKvmtest(t, bin, "run", "--out", out)
+	code, _ := runKvmtest(t, bin, "run", "quick", "--out", out)
 	if code != 0 {
 		t.Fatalf("kvmtest run exited %d, want 0", code)
 	}
@@ -130,7 +129,7 @@ func TestDefaultMatrix(t *testing.T) {
 
 	// A second run of the same matrix builds nothing.
 	out2 := filepath.Join(t.TempDir(), "results2")
-	if code, _ := runKvmtest(t, bin, "run", "--out", out2); code != 0 {
+	if code, _ := runKvmtest(t, bin, "run", "quick", "--out", out2); code != 0 {
 		t.Fatalf("second run exited %d", code)
 	}
 	run2, err := results.Read(out2)

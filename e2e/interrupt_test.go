@@ -19,7 +19,7 @@ func TestInterruptAndResume(t *testing.T) {
 	requireE2E(t)
 	bin := kvmtestBinary(t)
 	out := filepath.Join(t.TempDir(), "results")
-	cmd := exec.Command(bin, "run", "--out", out)
+	cmd := exec.Command(bin, "run", "quick", "--out", out)
 	cmd.Dir = t.TempDir()
 	stderr, err := cmd.StderrPipe()
 	if err != nil {

@@ -1,0 +1,127 @@
+package e2e
+
+import (
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/kvmtest/kvmtest/guest/proto"
+	"github.com/kvmtest/kvmtest/results"
+)
+
+// testOutcomes reads a cell's events.jsonl and returns each test's final
+// action (pass, fail, skip) as the guest reported it, and its output.
+func testOutcomes(t *testing.T, out, cell, suite string) (map[string]string, map[string]string) {
+	t.Helper()
+	actions, outputs := map[string]string{}, map[string]string{}
+	for _, e := range readEvents(t, filepath.Join(out, "cells", cell, "events.jsonl")) {
+		if e.Kind != proto.KindTest || e.Suite != suite || e.Test.Test == "" {
+			continue
+		}
+		switch e.Test.Action {
+		case "pass", "fail", "skip":
+			actions[e.Test.Test] = e.Test.Action
+		case "output":
+			outputs[e.Test.Test] += e.Test.Output
+		}
+	}
+	return actions, outputs
+}
+
+// TestDefaultMatrix runs `kvmtest run` with no argument: the embedded
+// default matrix, 6.12 and 6.1 × base, vmsplice-v1, vmsplice-v2. From the
+// guests' real events it checks the flips the series makes: base shares
+// pages, v1 and v2 keep pipe buffers stable; v1 regresses the blocking
+// partial write with no reader (reported, not hung), v2 fixes it; the
+// series is skipped on 6.1. The regression makes the run exit 1.
+func TestDefaultMatrix(t *testing.T) {
+	requireE2E(t)
+	bin := kvmtestBinary(t)
+	out := filepath.Join(t.TempDir(), "results")
+	code, _ := runKvmtest(t, bin, "run", "--out", out)
+	if code != 1 {
+		t.Errorf("kvmtest run exited %d, want 1 (v1's regression)", code)
+	}
+	run, err := results.Read(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{
+		"6.12-base-minimal":        results.StatusPassed,
+		"6.12-vmsplice-v1-minimal": results.StatusFailed,
+		"6.12-vmsplice-v2-minimal": results.StatusPassed,
+		"6.1-base-minimal":         results.StatusPassed,
+		"6.1-vmsplice-v1-minimal":  results.StatusSkipped,
+		"6.1-vmsplice-v2-minimal":  results.StatusSkipped,
+	}
+	if len(run.Cells) != len(want) {
+		t.Errorf("%d cells, want %d", len(run.Cells), len(want))
+	}
+	for id, status := range want {
+		c := run.Cell(id)
+		if c == nil || c.Status != status {
+			t.Errorf("cell %s: %+v, want status %s", id, c, status)
+		}
+	}
+
+	stability := []string{
+		"TestVmspliceBufferIsStable",
+		"TestVmspliceBufferIsStableThroughTee",
+		"TestVmspliceBufferIsStableThroughSpliceToFile",
+		"TestVmspliceBufferIsStableThroughSpliceToUnixSocket",
+		"TestVmspliceSharedFilePageIsStableAfterPwrite",
+	}
+	semantics := []string{
+		"TestVmspliceNonblockFillsPipe",
+		"TestVmspliceNonblockMergesSmallIovecs",
+		"TestVmspliceHonoursONonblock",
+		"TestVmspliceReadRespectsPacketBoundaries",
+		"TestVmspliceRegularFileIsEBADF",
+		"TestVmsplicePwritev2NowaitAfterVmsplice",
+	}
+	for _, kernel := range []string{"6.12", "6.1"} {
+		base, baseOut := testOutcomes(t, out, kernel+"-base-minimal", "vmsplice")
+		for _, name := range append(stability, semantics...) {
+			if base[name] != "fail" {
+				t.Errorf("%s base: %s = %q, want fail (unpatched behaviour)", kernel, name, base[name])
+			}
+		}
+		if base["TestVmsplicePartialWriteWithoutReader"] != "pass" {
+			t.Errorf("%s base: the partial write without reader %q, want pass", kernel, base["TestVmsplicePartialWriteWithoutReader"])
+		}
+		if !strings.Contains(baseOut["TestVmspliceBufferIsStable"], "'B'") {
+			t.Errorf("%s base: stability test output does not show the changed bytes:\n%s", kernel, baseOut["TestVmspliceBufferIsStable"])
+		}
+	}
+	v1, v1Out := testOutcomes(t, out, "6.12-vmsplice-v1-minimal", "vmsplice")
+	v2, _ := testOutcomes(t, out, "6.12-vmsplice-v2-minimal", "vmsplice")
+	for _, name := range append(stability, semantics...) {
+		if v1[name] != "pass" || v2[name] != "pass" {
+			t.Errorf("%s: v1 %q, v2 %q; want pass with the series", name, v1[name], v2[name])
+		}
+	}
+	if v1["TestVmsplicePartialWriteWithoutReader"] != "fail" || !strings.Contains(v1Out["TestVmsplicePartialWriteWithoutReader"], "block") {
+		t.Errorf("v1: the no-reader partial write %q, want fail reporting that it blocked:\n%s", v1["TestVmsplicePartialWriteWithoutReader"], v1Out["TestVmsplicePartialWriteWithoutReader"])
+	}
+	if v2["TestVmsplicePartialWriteWithoutReader"] != "pass" {
+		t.Errorf("v2: the no-reader partial write %q, want pass (fixed)", v2["TestVmsplicePartialWriteWithoutReader"])
+	}
+	// The regression is the only unexpected result of the v1 cell.
+	v1cell := run.Cell("6.12-vmsplice-v1-minimal")
+	for _, s := range v1cell.Suites {
+		for _, tt := range s.Tests {
+			if !tt.AsExpected && tt.Name != "TestVmsplicePartialWriteWithoutReader" {
+				t.Errorf("v1: unexpected %s/%s %s", s.Name, tt.Name, tt.Status)
+			}
+		}
+	}
+	// Benchmarks ran in every booted cell and their lines were kept.
+	for _, id := range []string{"6.12-base-minimal", "6.12-vmsplice-v2-minimal"} {
+		c := run.Cell(id)
+		for _, s := range c.Suites {
+			if s.Name == "vmsplice-bench" && s.Status != results.Pass {
+				t.Errorf("%s: benchmark suite %s", id, s.Status)
+			}
+		}
+	}
+}
