@@ -10,7 +10,6 @@ import (
 
 	"github.com/kvmtest/kvmtest/builder"
 	"github.com/kvmtest/kvmtest/engine"
-	"github.com/kvmtest/kvmtest/matrices"
 )
 
 var buildCmd = &Command{
@@ -32,21 +31,9 @@ func init() {
 }
 
 func runBuild(cmd *Command, args []string) int {
-	arg := ""
-	if len(args) > 0 {
-		arg = args[0]
-	}
-	cache, err := openCache()
-	if err != nil {
-		return fatalf(3, "%v", err)
-	}
-	file, _, err := resolveMatrix(cache, arg)
-	if err != nil {
-		return fatalf(2, "%v", err)
-	}
-	m, err := matrices.Load(file)
-	if err != nil {
-		return printMatrixError(err)
+	cache, m, _, code := loadMatrixArg(args)
+	if m == nil {
+		return code
 	}
 	cells, err := selectCells(m.Cells(), *buildCell, "")
 	if err != nil {
@@ -56,7 +43,7 @@ func runBuild(cmd *Command, args []string) int {
 	defer stop()
 	p := newProgress(os.Stderr, false)
 	b := &builder.Builder{Cache: cache, Logf: p.Logf}
-	code := 0
+	code = 0
 	for _, c := range cells {
 		if c.Skip != "" {
 			fmt.Printf("%s\tskipped: %s\n", c.ID, c.Skip)

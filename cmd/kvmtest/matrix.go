@@ -120,3 +120,27 @@ func listBuiltins() int {
 	}
 	return 0
 }
+
+// loadMatrixArg opens the cache and loads the matrix named by the first
+// argument (a file or a shipped matrix; none means "default"). On failure
+// it has printed the problem and returns the exit code (2 bad input, 3
+// infrastructure) with a nil matrix.
+func loadMatrixArg(args []string) (*builder.Cache, *matrices.Matrix, string, int) {
+	arg := ""
+	if len(args) > 0 {
+		arg = args[0]
+	}
+	cache, err := openCache()
+	if err != nil {
+		return nil, nil, "", fatalf(3, "%v", err)
+	}
+	file, srcDir, err := resolveMatrix(cache, arg)
+	if err != nil {
+		return nil, nil, "", fatalf(2, "%v", err)
+	}
+	m, err := matrices.Load(file)
+	if err != nil {
+		return nil, nil, "", printMatrixError(err)
+	}
+	return cache, m, srcDir, 0
+}

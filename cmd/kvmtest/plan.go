@@ -57,21 +57,9 @@ type plannedCell struct {
 }
 
 func runPlan(cmd *Command, args []string) int {
-	arg := ""
-	if len(args) > 0 {
-		arg = args[0]
-	}
-	cache, err := openCache()
-	if err != nil {
-		return fatalf(3, "%v", err)
-	}
-	file, _, err := resolveMatrix(cache, arg)
-	if err != nil {
-		return fatalf(2, "%v", err)
-	}
-	m, err := matrices.Load(file)
-	if err != nil {
-		return printMatrixError(err)
+	cache, m, _, code := loadMatrixArg(args)
+	if m == nil {
+		return code
 	}
 	if *planFormat == "github" {
 		return planGitHub(m)
