@@ -247,3 +247,50 @@ func TestBootProgramAndCrash(t *testing.T) {
 		t.Errorf("boot poweroff: exit %d, want 3 (no result) naming the early stop", code)
 	}
 }
+
+// TestInfrastructureFailures: QEMU killed from outside in the middle of a
+// run, and a "kernel" that is not one, are infrastructure failures (exit
+// 3, cell boot-failed), never test failures.
+func TestInfrastructureFailures(t *testing.T) {
+	requireE2E(t)
+	bin := kvmtestBinary(t)
+	out := filepath.Join(t.TempDir(), "results")
+	cmd := exec.Command(bin, "run", "quick", "--out", out)
+	cmd.Dir = t.TempDir()
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	sc := bufio.NewScanner(stderr)
+	for sc.Scan() {
+		if strings.Contains(sc.Text(), "suite vmsplice") {
+			exec.Command("pkill", "-9", "-f", "qemu-system.*"+out).Run()
+			break
+		}
+	}
+	go func() {
+		for sc.Scan() {
+		}
+	}()
+	err = cmd.Wait()
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 3 {
+		t.Errorf("QEMU killed mid-run: %v, want exit status 3", err)
+	}
+	run, err := results.Read(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := run.Cells[0]; c.Status != results.StatusBootFailed || !strings.Contains(c.Reason, "QEMU failed: signal: killed") {
+		t.Errorf("cell after QEMU was killed: %s (%s), want boot-failed naming the signal", c.Status, c.Reason)
+	}
+
+	notKernel := filepath.Join(t.TempDir(), "bzImage")
+	os.WriteFile(notKernel, []byte("this is not a kernel\n"), 0o644)
+	code, msg := runKvmtest(t, bin, "boot", "--kernel", notKernel, "--", "/init")
+	if code != 3 || !strings.Contains(msg, "infrastructure") {
+		t.Errorf("boot of a non-kernel: exit %d, want 3 with an infrastructure error", code)
+	}
+}

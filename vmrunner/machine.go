@@ -479,8 +479,10 @@ loop:
 		finish(OutcomeDied, fmt.Sprintf("the VM stopped before the guest agent finished (%s)", exitText(waitErr)))
 	}
 	res.Outcome, res.Reason = ending, reason
-	// QEMU failing on its own (not through our kill and not a guest stop) is infrastructure.
-	if ending == OutcomeDied && waitErr != nil && !killedByUs(waitErr) {
+	// QEMU ending on its own with an error or a signal (killed from
+	// outside, crashed) is infrastructure; a guest that stops the VM
+	// (QEMU exits 0 under -no-reboot) is not.
+	if ending == OutcomeDied && waitErr != nil {
 		return infra(fmt.Errorf("QEMU failed: %v", waitErr))
 	}
 	return res, nil
@@ -503,16 +505,6 @@ func exitText(err error) string {
 		return "QEMU exited 0"
 	}
 	return "QEMU: " + err.Error()
-}
-
-func killedByUs(err error) bool {
-	var ee *exec.ExitError
-	if errors.As(err, &ee) {
-		if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() && ws.Signal() == syscall.SIGKILL {
-			return true
-		}
-	}
-	return false
 }
 
 // diagnose asks QEMU for the state of a hung machine.
