@@ -21,6 +21,7 @@ import (
 	"github.com/kvmtest/kvmtest/builder"
 	"github.com/kvmtest/kvmtest/guest/proto"
 	"github.com/kvmtest/kvmtest/matrices"
+	"github.com/kvmtest/kvmtest/report"
 	"github.com/kvmtest/kvmtest/results"
 	"github.com/kvmtest/kvmtest/vmrunner"
 )
@@ -92,9 +93,11 @@ func Run(ctx context.Context, o Options) (*results.Run, error) {
 	var mu sync.Mutex // guards run.Cells and run.json
 	cells := make([]*results.Cell, len(o.Cells))
 	for i, c := range o.Cells {
-		cells[i] = &results.Cell{ID: c.ID, Kernel: c.Kernel.Name, Patchset: c.Patchset.Name, Config: c.Config.Name, Status: results.StatusInterrupted, Reason: "not run"}
+		cells[i] = &results.Cell{ID: c.ID, Kernel: c.Kernel.Name, Patchset: c.Patchset.Name, Config: c.Config.Name,
+			Baseline: baselineID(o.Matrix, c), Status: results.StatusInterrupted, Reason: "not run"}
 		if o.Previous != nil {
 			if p := o.Previous.Cell(c.ID); p != nil && p.Status != results.StatusInterrupted {
+				p.Baseline = baselineID(o.Matrix, c)
 				cells[i] = p
 			}
 		}
@@ -154,7 +157,18 @@ func Run(ctx context.Context, o Options) (*results.Run, error) {
 	}
 	wg.Wait()
 	save()
+	if err := report.WriteAll(o.Out, run, o.Matrix); err != nil {
+		o.Progress.Logf("writing the reports: %v", err)
+	}
 	return run, nil
+}
+
+// baselineID is the id of the cell c is compared with, "" for none.
+func baselineID(m *matrices.Matrix, c matrices.Cell) string {
+	if b, ok := m.BaselineOf(c); ok && b.ID != c.ID {
+		return b.ID
+	}
+	return ""
 }
 
 type cellRun struct {
@@ -186,7 +200,7 @@ func (r *cellRun) run(ctx context.Context) {
 	defer passTurn()
 	c, mc := r.c, r.mc
 	*c = results.Cell{ID: mc.ID, Kernel: mc.Kernel.Name, Patchset: mc.Patchset.Name, Config: mc.Config.Name,
-		Started: time.Now().UTC(), Timings: map[string]float64{}}
+		Baseline: baselineID(r.o.Matrix, mc), Started: time.Now().UTC(), Timings: map[string]float64{}}
 	defer func() { c.Finished = time.Now().UTC() }()
 	r.dir = filepath.Join(r.o.Out, "cells", mc.ID)
 	if err := os.MkdirAll(r.dir, 0o755); err != nil {

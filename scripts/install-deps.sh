@@ -9,6 +9,7 @@ pkgs=(
 	linux-source-6.12 linux-source-6.1
 	build-essential flex bison bc libelf-dev libssl-dev
 	cpio kmod ccache xz-utils patch git
+	chromium # the report's browser test (headless)
 )
 missing=()
 for p in "${pkgs[@]}"; do

@@ -1,0 +1,81 @@
+package report
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+
+	"github.com/kvmtest/kvmtest/matrices"
+	"github.com/kvmtest/kvmtest/results"
+)
+
+// Files written into a run directory.
+const (
+	MarkdownFile = "report.md"
+	HTMLFile     = "report.html"
+	JUnitFile    = "junit.xml"
+)
+
+// WriteAll writes DIR/report.md, DIR/report.html and DIR/junit.xml for the
+// run stored in dir, and when GITHUB_ACTIONS is "true" appends the report
+// to $GITHUB_STEP_SUMMARY and prints ::error annotations to standard
+// output. m may be nil: each cell's recorded Baseline then says what it is
+// compared with.
+func WriteAll(dir string, run *results.Run, m *matrices.Matrix) error {
+	r := Build(dir, run, m)
+	err := WriteFiles(dir, r, run)
+	if os.Getenv("GITHUB_ACTIONS") == "true" {
+		err = errors.Join(err, r.GitHub(os.Stdout, os.Getenv("GITHUB_STEP_SUMMARY")))
+	}
+	return err
+}
+
+// WriteFiles writes the report files of r (built from run) into dir,
+// each atomically.
+func WriteFiles(dir string, r *Report, run *results.Run) error {
+	var errs []error
+	for _, f := range []struct {
+		name  string
+		write func(io.Writer) error
+	}{
+		{MarkdownFile, r.Markdown},
+		{HTMLFile, r.HTML},
+		{JUnitFile, func(w io.Writer) error { return JUnit(w, dir, run) }},
+	} {
+		var b bytes.Buffer
+		if err := f.write(&b); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", f.name, err))
+			continue
+		}
+		if err := writeAtomic(filepath.Join(dir, f.name), b.Bytes()); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// JSON writes the report as indented JSON (schema Schema).
+func (r *Report) JSON(w io.Writer) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(r); err != nil {
+		return fmt.Errorf("encoding the report: %w", err)
+	}
+	return nil
+}
+
+func writeAtomic(path string, data []byte) error {
+	tmp := filepath.Join(filepath.Dir(path), "."+filepath.Base(path)+".tmp")
+	if err := os.WriteFile(tmp, data, 0o644); err != nil {
+		return fmt.Errorf("writing %s: %w", path, err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("writing %s: %w", path, err)
+	}
+	return nil
+}
