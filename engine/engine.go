@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -56,6 +57,9 @@ type Options struct {
 	// kept as they are.
 	Previous *results.Run
 	Shard    string
+	// ConsoleTap, when set, returns a writer that also receives a cell's
+	// console as it streams (--verbose), or nil.
+	ConsoleTap func(cell string) io.Writer
 	// KeepInitramfs keeps cells/ID/initramfs.cpio of passed cells too
 	// (failed cells always keep it, to reproduce by hand).
 	KeepInitramfs bool
@@ -124,7 +128,23 @@ func Run(ctx context.Context, o Options) (*results.Run, error) {
 		return guest, guestErr
 	}
 
-	b := &builder.Builder{Cache: o.Cache, Logf: o.Progress.Logf}
+	// Builds are one at a time, so the builder's phase reports belong to
+	// the cell whose build is under way.
+	var buildingMu sync.Mutex
+	var building *cellRun
+	setBuilding := func(r *cellRun) {
+		buildingMu.Lock()
+		building = r
+		buildingMu.Unlock()
+	}
+	b := &builder.Builder{Cache: o.Cache, Logf: o.Progress.Logf, Phase: func(_, phase string) {
+		buildingMu.Lock()
+		r := building
+		buildingMu.Unlock()
+		if r != nil {
+			r.buildPhase(phase)
+		}
+	}}
 	// Builds run one at a time (each uses every core) in matrix order, so
 	// that a base kernel is built before its patched variants and these
 	// rebuild only what their patches change; boots of built cells overlap
@@ -145,8 +165,10 @@ func Run(ctx context.Context, o Options) (*results.Run, error) {
 		wg.Add(1)
 		go func(i int, mc matrices.Cell) {
 			defer wg.Done()
-			c := cells[i]
-			r := &cellRun{o: o, mc: mc, c: c, b: b, accel: accel, myTurn: turns[i], nextTurn: turns[i+1], bootSem: bootSem, guest: getGuest}
+			// The cell is filled privately and published when done:
+			// save() may marshal the run at any time.
+			c := &results.Cell{}
+			r := &cellRun{o: o, mc: mc, c: c, b: b, setBuilding: setBuilding, accel: accel, myTurn: turns[i], nextTurn: turns[i+1], bootSem: bootSem, guest: getGuest}
 			r.run(ctx)
 			mu.Lock()
 			cells[i] = c
@@ -182,6 +204,23 @@ type cellRun struct {
 	bootSem  chan struct{}   // one token per VM allowed at once
 	guest    func() (*guestSet, error)
 	dir      string
+
+	setBuilding func(*cellRun)
+	phaseName   string    // the builder phase under way
+	phaseStart  time.Time // and since when
+}
+
+// buildPhase records the time spent in each builder phase (source
+// preparation, patching, config, compile) as timings build.PHASE.
+func (r *cellRun) buildPhase(phase string) {
+	now := time.Now()
+	if r.phaseName != "" {
+		r.c.Timings["build."+r.phaseName] += now.Sub(r.phaseStart).Seconds()
+	}
+	r.phaseName, r.phaseStart = phase, now
+	if phase != "" {
+		r.o.Progress.Phase(r.mc.ID, "build: "+phase)
+	}
 }
 
 func (r *cellRun) fail(status, reason string) {
@@ -225,7 +264,10 @@ func (r *cellRun) run(ctx context.Context) {
 	}
 	r.o.Progress.Phase(mc.ID, "build")
 	t0 := time.Now()
+	r.setBuilding(r)
 	art, err := r.build(ctx)
+	r.setBuilding(nil)
+	r.buildPhase("")
 	passTurn()
 	c.Timings["build"] = time.Since(t0).Seconds()
 	if err != nil {
@@ -341,7 +383,7 @@ func (r *cellRun) boot(ctx context.Context, art *builder.Artifact, initrd string
 		ExtraArgs:   vm.QEMUArgs,
 		BootTimeout: vm.BootTimeout,
 		RunTimeout:  runTimeout,
-		Console:     consoleF,
+		Console:     r.consoleWriter(consoleF),
 		OnEvent: func(e proto.Event) {
 			enc.Encode(e)
 			col.Add(e)
@@ -426,6 +468,17 @@ func (r *cellRun) boot(ctx context.Context, art *builder.Artifact, initrd string
 	default:
 		c.Status = results.StatusPassed
 	}
+}
+
+// consoleWriter is where a cell's console goes: its console.log, and the
+// --verbose tap when there is one.
+func (r *cellRun) consoleWriter(log io.Writer) io.Writer {
+	if r.o.ConsoleTap != nil {
+		if tap := r.o.ConsoleTap(r.mc.ID); tap != nil {
+			return io.MultiWriter(log, tap)
+		}
+	}
+	return log
 }
 
 func unexpectedSummary(suites []*results.Suite) string {

@@ -13,7 +13,7 @@ import (
 // FS holds the shipped matrices (*.yaml) and the files they name
 // (configs/...), so that `kvmtest run NAME` works with no checkout.
 //
-//go:embed *.yaml configs
+//go:embed *.yaml configs patches
 var FS embed.FS
 
 // Builtin returns the names of the embedded matrices (file names without

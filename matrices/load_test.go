@@ -176,16 +176,27 @@ func TestDefaultMatrix(t *testing.T) {
 	if ms, _ := filepath.Glob("../guest/tests/vmsplice/*_test.go"); len(ms) == 0 {
 		t.Skip("../guest/tests/vmsplice has no Go test files (yet)")
 	}
-	if _, err := os.Stat("/usr/src/linux-source-6.12.tar.xz"); err != nil {
-		t.Skip(err)
+	for _, f := range []string{"/usr/src/linux-source-6.12.tar.xz", "/usr/src/linux-source-6.1.tar.xz"} {
+		if _, err := os.Stat(f); err != nil {
+			t.Skip(err)
+		}
 	}
 	m, err := Load("default.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}
 	cells := m.Cells()
-	if len(cells) != 1 || cells[0].ID != "6.12-base-minimal" || cells[0].Skip != "" {
-		t.Fatalf("cells: %+v", cells)
+	var ids []string
+	for _, c := range cells {
+		id := c.ID
+		if c.Skip != "" {
+			id += " (skip)"
+		}
+		ids = append(ids, id)
+	}
+	want := "6.12-base-minimal 6.12-vmsplice-v1-minimal 6.12-vmsplice-v2-minimal 6.1-base-minimal 6.1-vmsplice-v1-minimal (skip) 6.1-vmsplice-v2-minimal (skip)"
+	if strings.Join(ids, " ") != want {
+		t.Fatalf("cells: %s\nwant:  %s", strings.Join(ids, " "), want)
 	}
 	if m.Name != "default" || m.VM.MemoryMiB != 512 || m.VM.BootTimeout != time.Minute || m.Suites[0].Timeout != 5*time.Minute {
 		t.Errorf("matrix: %+v", m)
@@ -212,7 +223,7 @@ func TestEmbedded(t *testing.T) {
 	}
 	// Only the files that live outside matrices/ may be missing.
 	for _, e := range err.(ErrorList) {
-		if !strings.Contains(e.Msg, "guest/tests/vmsplice") && !strings.Contains(e.Msg, "linux-source-6.12.tar.xz") {
+		if !strings.Contains(e.Msg, "guest/tests/vmsplice") && !strings.Contains(e.Msg, "linux-source-6.1") {
 			t.Errorf("unexpected problem in the embedded default matrix: %v", e)
 		}
 	}
@@ -220,8 +231,10 @@ func TestEmbedded(t *testing.T) {
 	suite := filepath.Join(dir, "guest/tests/vmsplice")
 	os.MkdirAll(suite, 0o755)
 	os.WriteFile(filepath.Join(suite, "x_test.go"), []byte("package vmsplice\n"), 0o644)
-	if _, err := os.Stat("/usr/src/linux-source-6.12.tar.xz"); err != nil {
-		t.Skip("no /usr/src/linux-source-6.12.tar.xz")
+	for _, f := range []string{"/usr/src/linux-source-6.12.tar.xz", "/usr/src/linux-source-6.1.tar.xz"} {
+		if _, err := os.Stat(f); err != nil {
+			t.Skip(err)
+		}
 	}
 	m, err = LoadBuiltin("default", filepath.Join(dir, "matrices"))
 	if err != nil {

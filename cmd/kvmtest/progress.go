@@ -3,25 +3,103 @@ package main
 import (
 	"fmt"
 	"io"
+	"os"
 	"strings"
 	"sync"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/kvmtest/kvmtest/results"
 )
 
-// progress prints one timestamped line per phase change: readable in a
-// terminal and in CI logs alike (no control characters).
+// progress reports what a run does. When its writer is not a terminal
+// (CI logs, pipes) it prints one timestamped line per phase change and
+// nothing else: no control characters. On a terminal it keeps, below the
+// log lines, one live line per running cell (its phase and elapsed time)
+// and an overall bar, redrawn in place.
 type progress struct {
 	mu    sync.Mutex
 	w     io.Writer
 	quiet bool
+	tty   bool
 	start time.Time
 	since map[string]time.Time
+	phase map[string]string // running cells: current phase
+	order []string          // running cells, in start order
+	done  int
+	total int
+	drawn int // live lines currently on screen
+	stop  chan struct{}
 }
 
 func newProgress(w io.Writer, quiet bool) *progress {
-	return &progress{w: w, quiet: quiet, start: time.Now(), since: map[string]time.Time{}}
+	return &progress{w: w, quiet: quiet, start: time.Now(), since: map[string]time.Time{}, phase: map[string]string{}}
+}
+
+// live turns on the in-place display for a run of total cells when w is a
+// terminal. It returns a function that stops it.
+func (p *progress) live(total int) func() {
+	f, ok := p.w.(*os.File)
+	if p.quiet || !ok || !isTerminal(f) {
+		return func() {}
+	}
+	p.mu.Lock()
+	p.tty, p.total, p.stop = true, total, make(chan struct{})
+	p.mu.Unlock()
+	go func() {
+		t := time.NewTicker(time.Second)
+		defer t.Stop()
+		for {
+			select {
+			case <-t.C:
+				p.mu.Lock()
+				p.redraw()
+				p.mu.Unlock()
+			case <-p.stop:
+				return
+			}
+		}
+	}()
+	return func() {
+		close(p.stop)
+		p.mu.Lock()
+		p.clear()
+		p.tty = false
+		p.mu.Unlock()
+	}
+}
+
+func isTerminal(f *os.File) bool {
+	_, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
+	return err == nil
+}
+
+// clear erases the live lines (caller holds mu).
+func (p *progress) clear() {
+	for ; p.drawn > 0; p.drawn-- {
+		fmt.Fprint(p.w, "\x1b[1A\x1b[2K")
+	}
+}
+
+// redraw repaints the live lines (caller holds mu).
+func (p *progress) redraw() {
+	if !p.tty {
+		return
+	}
+	p.clear()
+	for _, id := range p.order {
+		fmt.Fprintf(p.w, "  %-30s %-20s %s\n", id, p.phase[id], time.Since(p.since[id]).Round(time.Second))
+		p.drawn++
+	}
+	const width = 30
+	filled := 0
+	if p.total > 0 {
+		filled = width * p.done / p.total
+	}
+	fmt.Fprintf(p.w, "  [%s%s] %d/%d cells, %s\n", strings.Repeat("#", filled), strings.Repeat("-", width-filled),
+		p.done, p.total, time.Since(p.start).Round(time.Second))
+	p.drawn++
 }
 
 func (p *progress) printf(format string, args ...any) {
@@ -30,22 +108,42 @@ func (p *progress) printf(format string, args ...any) {
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	p.clear()
 	fmt.Fprintf(p.w, "%s %s\n", time.Now().Format("15:04:05"), fmt.Sprintf(format, args...))
+	p.redraw()
 }
 
 func (p *progress) Phase(cell, phase string) {
 	p.mu.Lock()
 	if _, ok := p.since[cell]; !ok {
 		p.since[cell] = time.Now()
+		p.order = append(p.order, cell)
 	}
+	p.phase[cell] = phase
 	el := time.Since(p.since[cell]).Round(time.Second)
+	tty := p.tty
+	if tty {
+		p.redraw()
+	}
 	p.mu.Unlock()
-	p.printf("%-28s %-16s (+%s)", cell, phase, el)
+	if !tty {
+		p.printf("%-28s %-16s (+%s)", cell, phase, el)
+	}
 }
 
 func (p *progress) Logf(format string, args ...any) { p.printf(format, args...) }
 
 func (p *progress) CellDone(c *results.Cell) {
+	p.mu.Lock()
+	p.done++
+	delete(p.phase, c.ID)
+	for i, id := range p.order {
+		if id == c.ID {
+			p.order = append(p.order[:i], p.order[i+1:]...)
+			break
+		}
+	}
+	p.mu.Unlock()
 	msg := c.Status
 	if c.Reason != "" {
 		msg += ": " + firstLine(c.Reason)
@@ -122,4 +220,39 @@ func printSummary(w io.Writer, run *results.Run, out string) {
 		}
 	}
 	fmt.Fprintf(w, "results: %s/run.json\n", out)
+}
+
+// prefixWriter passes complete lines to the progress output, each with a
+// prefix (the console of a cell under --verbose). Control characters
+// from the guest are replaced, so a guest cannot drive the terminal.
+type prefixWriter struct {
+	p      *progress
+	prefix string
+	buf    []byte
+}
+
+func (w *prefixWriter) Write(b []byte) (int, error) {
+	w.buf = append(w.buf, b...)
+	for {
+		i := strings.IndexByte(string(w.buf), '\n')
+		if i < 0 {
+			if len(w.buf) > 4096 {
+				i = len(w.buf)
+			} else {
+				break
+			}
+		}
+		line := strings.Map(func(r rune) rune {
+			if r < 0x20 && r != '\t' || r == 0x7f {
+				return -1
+			}
+			return r
+		}, string(w.buf[:i]))
+		w.p.printf("%s%s", w.prefix, line)
+		if i < len(w.buf) {
+			i++
+		}
+		w.buf = w.buf[i:]
+	}
+	return len(b), nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -37,15 +38,16 @@ continues).`,
 }
 
 var (
-	runOut    = runCmd.Flags.String("out", "", "results directory (default ./kvmtest-results/TIMESTAMP)")
-	runJobs   = runCmd.Flags.Int("jobs", 0, "VMs at once (default: as many as cores and memory allow; kernel builds run one at a time, each on every core, overlapping other cells' boots)")
-	runCell   = runCmd.Flags.String("cell", "", "run only cells whose id matches this glob (e.g. '6.12-*')")
-	runShard  = runCmd.Flags.String("shard", "", "run one deterministic share I/N of the cells (1 <= I <= N)")
-	runAccel  = runCmd.Flags.String("accel", "", "accelerator: auto, kvm or tcg (default: the matrix's vm.accel)")
-	runResume = runCmd.Flags.String("resume", "", "continue the interrupted run in DIR: finished cells are kept")
-	runQuiet  = runCmd.Flags.Bool("quiet", false, "print only the summary")
-	runList   = runCmd.Flags.Bool("list", false, "list the shipped matrices and exit")
-	runKeep   = runCmd.Flags.Bool("keep-initramfs", false, "keep every cell's initramfs.cpio (failed cells always keep theirs)")
+	runOut     = runCmd.Flags.String("out", "", "results directory (default ./kvmtest-results/TIMESTAMP)")
+	runJobs    = runCmd.Flags.Int("jobs", 0, "VMs at once (default: as many as cores and memory allow; kernel builds run one at a time, each on every core, overlapping other cells' boots)")
+	runCell    = runCmd.Flags.String("cell", "", "run only cells whose id matches this glob (e.g. '6.12-*')")
+	runShard   = runCmd.Flags.String("shard", "", "run one deterministic share I/N of the cells (1 <= I <= N)")
+	runAccel   = runCmd.Flags.String("accel", "", "accelerator: auto, kvm or tcg (default: the matrix's vm.accel)")
+	runResume  = runCmd.Flags.String("resume", "", "continue the interrupted run in DIR: finished cells are kept")
+	runQuiet   = runCmd.Flags.Bool("quiet", false, "print only the summary")
+	runVerbose = runCmd.Flags.Bool("verbose", false, "also stream the console of running cells (to stderr, each line prefixed with its cell)")
+	runList    = runCmd.Flags.Bool("list", false, "list the shipped matrices and exit")
+	runKeep    = runCmd.Flags.Bool("keep-initramfs", false, "keep every cell's initramfs.cpio (failed cells always keep theirs)")
 )
 
 func init() {
@@ -102,10 +104,16 @@ func runRun(cmd *Command, args []string) int {
 	defer stop()
 	p := newProgress(os.Stderr, *runQuiet)
 	p.Logf("matrix %s (%s): %d cell(s), results in %s", m.Name, file, len(cells), out)
-	run, err := engine.Run(ctx, engine.Options{
+	opts := engine.Options{
 		Matrix: m, Cells: cells, Out: out, Jobs: *runJobs, Accel: *runAccel,
 		Cache: cache, SourceDir: srcDir, Progress: p, Previous: prev, Shard: *runShard, KeepInitramfs: *runKeep,
-	})
+	}
+	if *runVerbose {
+		opts.ConsoleTap = func(cell string) io.Writer { return &prefixWriter{p: p, prefix: "[" + cell + "] "} }
+	}
+	stopLive := p.live(len(cells))
+	run, err := engine.Run(ctx, opts)
+	stopLive()
 	if err != nil {
 		return fatalf(3, "%v", err)
 	}
