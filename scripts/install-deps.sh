@@ -8,7 +8,7 @@ pkgs=(
 	qemu-system-x86
 	linux-source-6.12 linux-source-6.1
 	build-essential flex bison bc libelf-dev libssl-dev
-	cpio kmod ccache xz-utils patch git
+	cpio kmod ccache xz-utils patch git procps
 	chromium # the report's browser test (headless)
 )
 missing=()
