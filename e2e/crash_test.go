@@ -1,8 +1,6 @@
 package e2e
 
 import (
-	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -30,16 +28,7 @@ func main() {
 func TestCrashDetection(t *testing.T) {
 	requireE2E(t)
 	bin := kvmtestBinary(t)
-	dir := t.TempDir()
-	os.WriteFile(filepath.Join(dir, "main.go"), []byte(provokeProgram), 0o644)
-	os.WriteFile(filepath.Join(dir, "go.mod"), []byte("module provoke\ngo 1.26\n"), 0o644)
-	build := exec.Command("go", "build", "-o", "provoke", ".")
-	build.Dir = dir
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("building provoke: %v\n%s", err, out)
-	}
-	prog := filepath.Join(dir, "provoke")
+	prog := buildGuestProgram(t, provokeProgram)
 	matrix := filepath.Join(repoRoot(t), "e2e", "testdata", "crash.yaml")
 	cases := []struct {
 		kind, verdict, finding string

@@ -216,16 +216,7 @@ func main() {
 func TestBootProgramAndCrash(t *testing.T) {
 	requireE2E(t)
 	bin := kvmtestBinary(t)
-	dir := t.TempDir()
-	os.WriteFile(filepath.Join(dir, "main.go"), []byte(guestProgram), 0o644)
-	os.WriteFile(filepath.Join(dir, "go.mod"), []byte("module guestprog\ngo 1.26\n"), 0o644)
-	build := exec.Command("go", "build", "-o", "prog", ".")
-	build.Dir = dir
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("building the guest program: %v\n%s", err, out)
-	}
-	prog := filepath.Join(dir, "prog")
+	prog := buildGuestProgram(t, guestProgram)
 
 	code, out := runKvmtest(t, bin, "boot", "--cell", "6.12-base-minimal", "--", prog)
 	if code != 3 || !strings.Contains(out, "guest says: Linux version 6.12") {
@@ -255,27 +246,9 @@ func TestInfrastructureFailures(t *testing.T) {
 	requireE2E(t)
 	bin := kvmtestBinary(t)
 	out := filepath.Join(t.TempDir(), "results")
-	cmd := exec.Command(bin, "run", "quick", "--out", out)
-	cmd.Dir = t.TempDir()
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	sc := bufio.NewScanner(stderr)
-	for sc.Scan() {
-		if strings.Contains(sc.Text(), "suite vmsplice") {
-			exec.Command("pkill", "-9", "-f", "qemu-system.*"+out).Run()
-			break
-		}
-	}
-	go func() {
-		for sc.Scan() {
-		}
-	}()
-	err = cmd.Wait()
+	cmd := startRun(t, bin, out)
+	exec.Command("pkill", "-9", "-f", "qemu-system.*"+out).Run()
+	err := cmd.Wait()
 	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 3 {
 		t.Errorf("QEMU killed mid-run: %v, want exit status 3", err)
 	}
@@ -293,4 +266,48 @@ func TestInfrastructureFailures(t *testing.T) {
 	if code != 3 || !strings.Contains(msg, "infrastructure") {
 		t.Errorf("boot of a non-kernel: exit %d, want 3 with an infrastructure error", code)
 	}
+}
+
+// buildGuestProgram compiles a one-file Go program as a static binary for
+// the guest and returns its path.
+func buildGuestProgram(t *testing.T, source string) string {
+	t.Helper()
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "main.go"), []byte(source), 0o644)
+	os.WriteFile(filepath.Join(dir, "go.mod"), []byte("module guestprog\ngo 1.26\n"), 0o644)
+	build := exec.Command("go", "build", "-o", "prog", ".")
+	build.Dir = dir
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("building the guest program: %v\n%s", err, out)
+	}
+	return filepath.Join(dir, "prog")
+}
+
+// startRun starts `kvmtest run quick --out out` and returns once the guest
+// runs its suite; the caller signals it and collects it with Wait.
+func startRun(t *testing.T, bin, out string) *exec.Cmd {
+	t.Helper()
+	cmd := exec.Command(bin, "run", "quick", "--out", out)
+	cmd.Dir = t.TempDir()
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	sc := bufio.NewScanner(stderr)
+	for sc.Scan() {
+		if strings.Contains(sc.Text(), "suite vmsplice") {
+			go func() {
+				for sc.Scan() {
+				}
+			}()
+			return cmd
+		}
+	}
+	cmd.Wait()
+	t.Fatal("the run never reached the suite")
+	return nil
 }

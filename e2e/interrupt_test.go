@@ -1,10 +1,8 @@
 package e2e
 
 import (
-	"bufio"
 	"os/exec"
 	"path/filepath"
-	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -19,33 +17,9 @@ func TestInterruptAndResume(t *testing.T) {
 	requireE2E(t)
 	bin := kvmtestBinary(t)
 	out := filepath.Join(t.TempDir(), "results")
-	cmd := exec.Command(bin, "run", "quick", "--out", out)
-	cmd.Dir = t.TempDir()
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	sc := bufio.NewScanner(stderr)
-	running := false
-	for sc.Scan() {
-		if strings.Contains(sc.Text(), "suite vmsplice") {
-			running = true
-			break
-		}
-	}
-	if !running {
-		cmd.Wait()
-		t.Fatal("the run never reached the suite")
-	}
+	cmd := startRun(t, bin, out)
 	cmd.Process.Signal(syscall.SIGINT)
-	go func() {
-		for sc.Scan() {
-		}
-	}()
-	err = cmd.Wait()
+	err := cmd.Wait()
 	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 130 {
 		t.Fatalf("after SIGINT: %v, want exit status 130", err)
 	}

@@ -4,12 +4,12 @@ import (
 	"fmt"
 	"os"
 	"path"
-	"strconv"
 	"strings"
 
 	"github.com/kvmtest/kvmtest"
 	"github.com/kvmtest/kvmtest/builder"
 	"github.com/kvmtest/kvmtest/matrices"
+	"github.com/kvmtest/kvmtest/results"
 )
 
 // openCache opens the kernel cache ($KVMTEST_CACHE or ~/.cache/kvmtest).
@@ -79,17 +79,11 @@ func selectCells(cells []matrices.Cell, glob, shard string) ([]matrices.Cell, er
 	return mine, nil
 }
 
-// parseShard parses "I/N" with 1 <= I <= N.
+// parseShard parses --shard I/N (1 <= I <= N).
 func parseShard(s string) (i, n int, err error) {
-	a, b, ok := strings.Cut(s, "/")
-	if ok {
-		i, err = strconv.Atoi(a)
-		if err == nil {
-			n, err = strconv.Atoi(b)
-		}
-	}
-	if !ok || err != nil || n < 1 || i < 1 || i > n {
-		return 0, 0, fmt.Errorf("--shard %q: want I/N with 1 <= I <= N, e.g. 2/4", s)
+	i, n, err = results.ParseShard(s)
+	if err != nil {
+		return 0, 0, fmt.Errorf("--%w, e.g. 2/4", err)
 	}
 	return i, n, nil
 }
