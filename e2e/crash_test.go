@@ -48,3 +48,19 @@ func TestCrashDetection(t *testing.T) {
 		})
 	}
 }
+
+// TestKernelHang: LKDTM's LOOP spins in the kernel with interrupts on, on
+// the only CPU of a non-preemptible kernel, so nothing in the guest runs
+// again. The host's deadline ends it: the cell is timed out, and QEMU's
+// view of the machine (registers) is taken over QMP before QEMU is stopped.
+func TestKernelHang(t *testing.T) {
+	requireE2E(t)
+	bin := kvmtestBinary(t)
+	prog := buildGuestProgram(t, provokeProgram)
+	matrix := filepath.Join(repoRoot(t), "e2e", "testdata", "crash.yaml")
+	code, out := runKvmtest(t, bin, "boot", "--matrix", matrix, "--cell", "6.12-base-lkdtm", "--timeout", "5s", "--", prog, "LOOP")
+	if code != 1 || !strings.Contains(out, "kvmtest: timeout (the guest did not finish within the run timeout") ||
+		!strings.Contains(out, "(qemu) info registers") || !strings.Contains(out, "RIP=") {
+		t.Errorf("LOOP: exit %d, want 1 with a timeout verdict and QMP register diagnostics", code)
+	}
+}
