@@ -8,6 +8,7 @@
 #   patched/cold-build  build time of a variant changing only fs/splice.c / cold base build  [<= 0.08]
 #   cell/raw-qemu       kvmtest run of one cached cell / the raw QEMU command on the same kernel and initramfs
 #   jobs2/jobs1         two cached cells with --jobs 2 / with --jobs 1
+# and, as a figure, the time from a panic seen on the console to QEMU gone  [< 1 s]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -78,6 +79,20 @@ t0=$(now); "$kt" run --quiet "$work/m/bench.yaml" --jobs 1 --out "$work/j1" >/de
 j1=$(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }')
 t0=$(now); "$kt" run --quiet "$work/m/bench.yaml" --jobs 2 --out "$work/j2" >/dev/null || true; t1=$(now)
 j2=$(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }')
+
+echo "== crash detection: panic on the console to QEMU gone"
+mkdir -p "$work/crash"
+cat >"$work/crash/main.go" <<'GO'
+package main
+
+import "os"
+
+func main() { os.WriteFile("/proc/sysrq-trigger", []byte("c"), 0) }
+GO
+printf 'module crash\ngo 1.26\n' >"$work/crash/go.mod"
+(cd "$work/crash" && CGO_ENABLED=0 go build -o crash .)
+crashline=$("$kt" boot --cell 6.12-base-minimal -- "$work/crash/crash" 2>&1 | grep "crash seen on the console to QEMU gone" || true)
+echo "   $crashline"
 
 echo
 echo "ratio rerun/cold          $(ratio "$warm" "$cold")   (${warm}s / ${cold}s)"

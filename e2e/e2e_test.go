@@ -223,7 +223,8 @@ func TestBootProgramAndCrash(t *testing.T) {
 		t.Errorf("boot: exit %d, want the program's 3 and its output", code)
 	}
 	code, out = runKvmtest(t, bin, "boot", "--cell", "6.12-base-minimal", "--", prog, "crash")
-	if code != 1 || !strings.Contains(out, "kvmtest: crashed") || !strings.Contains(out, "sysrq triggered crash") {
+	if code != 1 || !strings.Contains(out, "kvmtest: crashed") || !strings.Contains(out, "sysrq triggered crash") ||
+		!strings.Contains(out, "crash seen on the console to QEMU gone") {
 		t.Errorf("boot crash: exit %d, want 1 with a crash verdict naming the sysrq panic", code)
 	}
 	// A program that hangs is killed by the agent at its deadline; the VM

@@ -89,6 +89,9 @@ type Result struct {
 	Findings    []triage.Finding
 	Diagnostics string // QMP diagnostics taken before a hung machine was killed
 	ToHello     time.Duration
+	// CrashToGone is the time from the first fatal console finding to
+	// QEMU's exit (0 when there was none).
+	CrashToGone time.Duration
 	Wall        time.Duration
 	Events      int
 	BadEvents   int    // lines on the event channel that were not valid events
@@ -215,7 +218,8 @@ func run(ctx context.Context, spec Spec, accel, why string) (*Result, error) {
 	}
 	exited := make(chan struct{})
 	var waitErr error
-	go func() { waitErr = cmd.Wait(); close(exited) }()
+	var exitedAt time.Time
+	go func() { waitErr = cmd.Wait(); exitedAt = time.Now(); close(exited) }()
 	kill := func() {
 		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
 		<-exited
@@ -346,6 +350,7 @@ func run(ctx context.Context, spec Spec, accel, why string) (*Result, error) {
 	silT := time.NewTimer(silence)
 	defer silT.Stop()
 	var graceT <-chan time.Time
+	var fatalAt time.Time
 	hello, done := false, false
 	var ending Outcome
 	var reason string
@@ -398,6 +403,7 @@ loop:
 			silT.Reset(silence)
 		case <-fatal:
 			if graceT == nil {
+				fatalAt = time.Now()
 				graceT = time.After(spec.CrashGrace)
 			}
 		case <-graceT:
@@ -463,6 +469,9 @@ loop:
 	}
 	wg.Wait()
 	res.Wall = time.Since(start)
+	if !fatalAt.IsZero() {
+		res.CrashToGone = exitedAt.Sub(fatalAt)
+	}
 	scanner.Flush()
 	res.Findings = scanner.Findings()
 	res.QEMUStderr = stderr.String()

@@ -110,6 +110,9 @@ func runBoot(cmd *Command, args []string) int {
 	for _, f := range vr.Findings {
 		fmt.Fprintf(os.Stderr, "kvmtest: console: %s (%s)\n", f.Title, f.Class)
 	}
+	if vr.CrashToGone > 0 {
+		fmt.Fprintf(os.Stderr, "kvmtest: crash seen on the console to QEMU gone: %.3fs\n", vr.CrashToGone.Seconds())
+	}
 	if vr.Diagnostics != "" {
 		fmt.Fprintf(os.Stderr, "kvmtest: QEMU's view of the hung machine, taken before it was stopped:\n%s", vr.Diagnostics)
 	}
