@@ -15,6 +15,7 @@ import (
 	"path"
 	"path/filepath"
 	"sort"
+	"time"
 )
 
 //go:embed go.mod go.sum guest matrices/*.yaml matrices/configs matrices/patches
@@ -58,6 +59,8 @@ func Materialize(cacheDir string) (string, error) {
 	}
 	dir := filepath.Join(cacheDir, "self", d)
 	if _, err := os.Stat(filepath.Join(dir, ".complete")); err == nil {
+		now := time.Now()
+		os.Chtimes(dir, now, now) // used: kept by cache gc
 		return dir, nil
 	}
 	tmp, err := os.MkdirTemp(filepath.Join(cacheDir), "self-tmp-")

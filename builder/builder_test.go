@@ -311,3 +311,25 @@ func TestSeriesFiles(t *testing.T) {
 		t.Errorf("missing quilt patch: err = %v, want one naming series:1", err)
 	}
 }
+
+func TestGCDropsIdleGuestPrograms(t *testing.T) {
+	c, err := OpenCache(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.MkdirAll(c.Path("guest"), 0o755)
+	old := writeFile(t, c.Path("guest"), "old", "x")
+	fresh := writeFile(t, c.Path("guest"), "fresh", "y")
+	long := time.Now().Add(-30 * 24 * time.Hour)
+	os.Chtimes(old, long, long)
+	removed, err := c.GC(10, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(removed, ",") != "guest/old" {
+		t.Errorf("removed %v, want [guest/old]", removed)
+	}
+	if _, err := os.Stat(fresh); err != nil {
+		t.Error("a recently used program was removed")
+	}
+}

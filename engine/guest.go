@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/kvmtest/kvmtest/guest/proto"
 	"github.com/kvmtest/kvmtest/matrices"
@@ -102,6 +103,8 @@ func (c *goCache) build(ctx context.Context, dir, out string, args ...string) (s
 	}
 	cached := filepath.Join(c.dir, key)
 	if fi, err := os.Stat(cached); err == nil && fi.Mode().IsRegular() {
+		now := time.Now()
+		os.Chtimes(cached, now, now) // used: kept by cache gc
 		return cached, nil
 	}
 	if err := os.MkdirAll(c.dir, 0o755); err != nil {
