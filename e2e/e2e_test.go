@@ -312,3 +312,23 @@ func startRun(t *testing.T, bin, out string) *exec.Cmd {
 	t.Fatal("the run never reached the suite")
 	return nil
 }
+
+// TestBootShell: `kvmtest boot` with no program gives busybox's shell on
+// the guest's console; a script piped in runs there, its output comes
+// back, and the shell's exit status is kvmtest's.
+func TestBootShell(t *testing.T) {
+	requireE2E(t)
+	if _, err := os.Stat("/bin/busybox"); err != nil {
+		t.Fatal("/bin/busybox missing: run scripts/install-deps.sh (busybox-static)")
+	}
+	bin := kvmtestBinary(t)
+	cmd := exec.Command(bin, "boot", "--cell", "6.12-base-minimal")
+	cmd.Dir = t.TempDir()
+	cmd.Stdin = strings.NewReader("echo hello-$((6*7)) from $(uname -r); exit 3\n")
+	out, err := cmd.CombinedOutput()
+	t.Logf("kvmtest boot (shell):\n%s", out)
+	ee, ok := err.(*exec.ExitError)
+	if !ok || ee.ExitCode() != 3 || !strings.Contains(string(out), "hello-42 from 6.12.") {
+		t.Errorf("shell: %v, want exit status 3 and the script's output from the guest", err)
+	}
+}

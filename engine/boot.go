@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"github.com/kvmtest/kvmtest/guest/proto"
@@ -27,6 +28,9 @@ type BootOptions struct {
 	Accel     string
 	Output    io.Writer // the program's output lines
 	Console   io.Writer // the kernel console (may be nil)
+	// Input, with Format proto.FormatConsole, is the program's terminal
+	// input (an interactive shell); it is sent once the program started.
+	Input io.Reader
 }
 
 // BootResult is what an ad-hoc boot did.
@@ -66,6 +70,8 @@ func Boot(ctx context.Context, o BootOptions) (*BootResult, error) {
 		return nil, err
 	}
 	res := &BootResult{ExitCode: -1}
+	started := make(chan struct{})
+	var startOnce sync.Once
 	out := o.Output
 	if out == nil {
 		out = io.Discard
@@ -74,8 +80,12 @@ func Boot(ctx context.Context, o BootOptions) (*BootResult, error) {
 		Kernel: o.Kernel, Initrd: initrd, MemoryMiB: o.VM.MemoryMiB, CPUs: o.VM.CPUs, Accel: o.Accel,
 		Cmdline: o.VM.Cmdline, ExtraArgs: o.VM.QEMUArgs, BootTimeout: o.VM.BootTimeout,
 		RunTimeout: suite.Timeout + 30*time.Second, Console: o.Console,
+		ConsoleInput: o.Input,
+		InputGate:    started,
 		OnEvent: func(e proto.Event) {
 			switch e.Kind {
+			case proto.KindSuiteStart:
+				startOnce.Do(func() { close(started) })
 			case proto.KindOutput:
 				fmt.Fprintln(out, e.Output)
 			case proto.KindTest:

@@ -9,6 +9,7 @@ pkgs=(
 	linux-source-6.12 linux-source-6.1
 	build-essential flex bison bc libelf-dev libssl-dev
 	cpio kmod ccache xz-utils patch git procps
+	busybox-static # the shell of `kvmtest boot` with no program
 	chromium # the report's browser test (headless)
 )
 missing=()

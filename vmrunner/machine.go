@@ -63,6 +63,11 @@ type Spec struct {
 	OnEvent func(proto.Event)
 	// OnState is told the machine's state changes (booting, running). May be nil.
 	OnState func(state string)
+	// ConsoleInput, when set, is copied to the guest's console (ttyS0)
+	// once InputGate is closed (or at once when InputGate is nil): input
+	// sent before anything in the guest opened the line would be lost.
+	ConsoleInput io.Reader
+	InputGate    <-chan struct{}
 }
 
 // Outcome says how a machine ended.
@@ -333,6 +338,21 @@ func run(ctx context.Context, spec Spec, accel, why string) (*Result, error) {
 
 	if err := mon.run(ctx, "cont", nil, nil); err != nil {
 		return infra(err)
+	}
+	if spec.ConsoleInput != nil {
+		go func() {
+			if spec.InputGate != nil {
+				select {
+				case <-spec.InputGate:
+				case <-exited:
+					return
+				}
+				// The gate opens when the guest says it starts the
+				// program; give it a moment to open the line.
+				time.Sleep(300 * time.Millisecond)
+			}
+			io.Copy(conC, spec.ConsoleInput)
+		}()
 	}
 	if spec.OnState != nil {
 		spec.OnState("booting")

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"debug/elf"
 	"flag"
 	"fmt"
 	"os"
@@ -10,15 +11,18 @@ import (
 	"syscall"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/kvmtest/kvmtest/builder"
 	"github.com/kvmtest/kvmtest/engine"
+	"github.com/kvmtest/kvmtest/guest/proto"
 	"github.com/kvmtest/kvmtest/matrices"
 	"github.com/kvmtest/kvmtest/vmrunner"
 )
 
 var bootCmd = &Command{
 	Name:      "boot",
-	UsageLine: "boot (--kernel PATH | --cell ID [--matrix MATRIX]) [--accel A] [--timeout D] [--console] [--] PROGRAM [ARGS...]",
+	UsageLine: "boot (--kernel PATH | --cell ID [--matrix MATRIX]) [--accel A] [--timeout D] [--console] [--] [PROGRAM [ARGS...]]",
 	Short:     "boot one kernel and run one program in it",
 	Flags:     flag.NewFlagSet("boot", flag.ContinueOnError),
 	Long: `
@@ -27,6 +31,12 @@ PROGRAM in it, printing its output. PROGRAM is a host file (a static
 binary or a script the guest can run), copied into the initramfs, or a
 path that exists in the guest. The kernel is a bzImage (--kernel) or the
 cached kernel of a matrix cell (--cell, built if needed).
+
+With no PROGRAM, boot gives an interactive shell on the serial console:
+Debian's static busybox (/bin/busybox, package busybox-static) is copied
+in and runs as the console's session; the kernel's messages appear there
+too. Leave with "exit" (the VM powers off). Standard input may also be a
+script piped in.
 
 Exit status: the program's exit status; 3 when the VM could not boot or
 the program could not run; 1 when the kernel crashed or timed out.`,
@@ -47,8 +57,13 @@ func init() {
 }
 
 func runBoot(cmd *Command, args []string) int {
-	if len(args) == 0 {
-		return fatalf(2, "boot: name a PROGRAM to run")
+	shell := len(args) == 0
+	if shell {
+		bb, err := staticBusybox()
+		if err != nil {
+			return fatalf(2, "boot: no PROGRAM, and no shell to give: %v", err)
+		}
+		args = []string{bb, "sh"}
 	}
 	if (*bootKernel == "") == (*bootCell == "") {
 		return fatalf(2, "boot: give exactly one of --kernel and --cell")
@@ -101,6 +116,16 @@ func runBoot(cmd *Command, args []string) int {
 	if *bootConsole {
 		o.Console = os.Stderr
 	}
+	if shell {
+		o.Format, o.Input, o.Console = proto.FormatConsole, os.Stdin, os.Stdout
+		if *bootTimeout == 5*time.Minute {
+			o.Timeout = 24 * time.Hour // a person is at the keyboard
+		}
+		if restore, err := rawTerminal(os.Stdin); err == nil {
+			defer restore()
+			fmt.Fprintln(os.Stderr, "kvmtest: shell on the guest's console; leave with exit")
+		}
+	}
 	res, err := engine.Boot(ctx, o)
 	if err != nil {
 		return fatalf(3, "%v", err)
@@ -128,4 +153,47 @@ func runBoot(cmd *Command, args []string) int {
 		return 3
 	}
 	return res.ExitCode
+}
+
+// staticBusybox returns the path of a statically linked busybox.
+func staticBusybox() (string, error) {
+	for _, p := range []string{"/bin/busybox", "/usr/bin/busybox"} {
+		f, err := elf.Open(p)
+		if err != nil {
+			continue
+		}
+		static := true
+		for _, prog := range f.Progs {
+			if prog.Type == elf.PT_INTERP {
+				static = false
+			}
+		}
+		f.Close()
+		if static {
+			return p, nil
+		}
+	}
+	return "", fmt.Errorf("no statically linked busybox (apt-get install busybox-static)")
+}
+
+// rawTerminal puts a terminal in raw mode (keys go to the guest as typed,
+// Ctrl-C included) and returns the function that restores it. It fails
+// when f is not a terminal (a script piped in).
+func rawTerminal(f *os.File) (func(), error) {
+	fd := int(f.Fd())
+	old, err := unix.IoctlGetTermios(fd, unix.TCGETS)
+	if err != nil {
+		return nil, err
+	}
+	raw := *old
+	raw.Iflag &^= unix.IGNBRK | unix.BRKINT | unix.PARMRK | unix.ISTRIP | unix.INLCR | unix.IGNCR | unix.ICRNL | unix.IXON
+	raw.Oflag &^= unix.OPOST
+	raw.Lflag &^= unix.ECHO | unix.ECHONL | unix.ICANON | unix.ISIG | unix.IEXTEN
+	raw.Cflag &^= unix.CSIZE | unix.PARENB
+	raw.Cflag |= unix.CS8
+	raw.Cc[unix.VMIN], raw.Cc[unix.VTIME] = 1, 0
+	if err := unix.IoctlSetTermios(fd, unix.TCSETS, &raw); err != nil {
+		return nil, err
+	}
+	return func() { unix.IoctlSetTermios(fd, unix.TCSETS, old) }, nil
 }

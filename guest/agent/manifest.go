@@ -54,7 +54,7 @@ func checkManifest(m *proto.Manifest) error {
 			errs = append(errs, fmt.Errorf("%s: negative timeout", where))
 		}
 		switch s.Format {
-		case "", proto.FormatExitCode, proto.FormatTAP, proto.FormatKTAP:
+		case "", proto.FormatExitCode, proto.FormatTAP, proto.FormatKTAP, proto.FormatConsole:
 		case proto.FormatGo:
 			if m.Test2JSON == "" && s.Skip == "" {
 				errs = append(errs, fmt.Errorf("%s: format %q needs the manifest's test2json path", where, s.Format))

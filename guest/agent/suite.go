@@ -224,6 +224,9 @@ func (r *runner) exec(ctx context.Context, s proto.Suite) (outcome, string) {
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	cmd.Cancel = func() error { return killGroup(cmd.Process.Pid) }
 	cmd.WaitDelay = waitDelay
+	if s.Format == proto.FormatConsole {
+		return r.execConsole(ctx, cmd, o, timeout)
+	}
 
 	// The output goes to pipes we own rather than through exec's copying
 	// goroutines: Wait then returns as soon as the process exits, even if
@@ -366,4 +369,36 @@ func killGroup(pgid int) error {
 		return fmt.Errorf("killing process group %d: %w", pgid, err)
 	}
 	return nil
+}
+
+// execConsole runs cmd in a new session with the serial console as its
+// controlling terminal and standard streams (an interactive shell), and
+// waits for it within the suite's deadline.
+func (r *runner) execConsole(ctx context.Context, cmd *exec.Cmd, o outcome, timeout time.Duration) (outcome, string) {
+	tty, err := os.OpenFile(proto.ConsoleDevice, os.O_RDWR, 0)
+	if err != nil {
+		o.startErr = fmt.Errorf("opening the console: %w", err)
+		return o, o.startErr.Error()
+	}
+	defer tty.Close()
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = tty, tty, tty
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0}
+	if err := cmd.Start(); err != nil {
+		o.startErr = fmt.Errorf("starting %s: %w", cmd.Path, err)
+		return o, o.startErr.Error()
+	}
+	cmd.Wait()
+	o.timedOut = errors.Is(ctx.Err(), context.DeadlineExceeded)
+	_ = killGroup(cmd.Process.Pid)
+	if ps := cmd.ProcessState; ps != nil {
+		if ws, ok := ps.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+			o.signal = ws.Signal().String()
+		} else {
+			o.exited, o.exitCode = true, ps.ExitCode()
+		}
+	}
+	if o.timedOut {
+		return o, fmt.Sprintf("timed out after %v; session killed", timeout)
+	}
+	return o, ""
 }

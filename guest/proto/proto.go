@@ -14,6 +14,8 @@ const (
 	ManifestPath = "/kvmtest/manifest.json"
 	// EventsDevice is the serial line the agent writes events to.
 	EventsDevice = "/dev/ttyS1"
+	// ConsoleDevice is the serial line of the kernel console.
+	ConsoleDevice = "/dev/ttyS0"
 	// GuestEnv is set to "1" in the environment of every suite the agent runs,
 	// so that guest test packages can refuse to run on a host.
 	GuestEnv = "KVMTEST_GUEST"
@@ -27,6 +29,10 @@ const (
 	FormatTAP      = "tap"       // TAP output on stdout
 	FormatKTAP     = "ktap"      // KTAP output on stdout
 	FormatExitCode = "exit-code" // pass iff the program exits 0
+	// FormatConsole runs the program on the serial console (ConsoleDevice)
+	// as its controlling terminal: an interactive shell for `kvmtest boot`.
+	// Pass iff it exits 0; its output is not sent as events.
+	FormatConsole = "console"
 )
 
 // Manifest tells the agent what to run, in order.
