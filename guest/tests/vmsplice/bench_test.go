@@ -90,3 +90,58 @@ func BenchmarkTee64K(b *testing.B) {
 		drainTo(r1, n)
 	}
 }
+
+// benchSpliceFileToUnix measures the page-cache path the series leaves
+// alone: splice(2) from a tmpfs file into a pipe, then from the pipe into
+// an AF_UNIX stream socket, whose peer reads and discards. It runs in one
+// goroutine, in turns of at most the pipe's capacity, so no call waits.
+func benchSpliceFileToUnix(b *testing.B, chunk int) {
+	f, err := os.CreateTemp(b.TempDir(), "splice-src")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := f.Write(make([]byte, chunk)); err != nil {
+		b.Fatal(err)
+	}
+	fd := int(f.Fd())
+	r, w := newPipe(b, 0)
+	capacity := pipeSize(b, w)
+	socks, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer unix.Close(socks[0])
+	defer unix.Close(socks[1])
+	unix.SetsockoptInt(socks[0], unix.SOL_SOCKET, unix.SO_SNDBUF, 2*capacity)
+	unix.SetsockoptInt(socks[1], unix.SOL_SOCKET, unix.SO_RCVBUF, 2*capacity)
+	sink := make([]byte, capacity)
+	b.SetBytes(int64(chunk))
+	for b.Loop() {
+		for off := int64(0); off < int64(chunk); {
+			in := off
+			n, err := unix.Splice(fd, &in, w, nil, min(chunk-int(off), capacity), 0)
+			if err != nil || n == 0 {
+				b.Fatalf("splice file to pipe at %d: %d, %v", off, n, err)
+			}
+			off += n
+			for left := n; left > 0; {
+				m, err := unix.Splice(r, nil, socks[0], nil, int(left), 0)
+				if err != nil {
+					b.Fatalf("splice pipe to socket: %v", err)
+				}
+				left -= m
+				for got := int64(0); got < m; {
+					k, err := unix.Read(socks[1], sink[:m-got])
+					if err != nil || k == 0 {
+						b.Fatalf("reading the socket: %d, %v", k, err)
+					}
+					got += int64(k)
+				}
+			}
+		}
+	}
+}
+
+func BenchmarkSpliceFileToUnix64K(b *testing.B) { benchSpliceFileToUnix(b, 64<<10) }
+func BenchmarkSpliceFileToUnix1M(b *testing.B)  { benchSpliceFileToUnix(b, 1<<20) }
