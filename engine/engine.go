@@ -154,7 +154,7 @@ func Run(ctx context.Context, o Options) (*results.Run, error) {
 		turns[i] = make(chan struct{})
 	}
 	close(turns[0])
-	bootSem := make(chan struct{}, o.Jobs)
+	sched := newHostScheduler(o.Jobs, o.Matrix.VM, o.Progress.Logf)
 	var wg sync.WaitGroup
 	for i, mc := range o.Cells {
 		if cells[i].Status != results.StatusInterrupted {
@@ -168,7 +168,7 @@ func Run(ctx context.Context, o Options) (*results.Run, error) {
 			// The cell is filled privately and published when done:
 			// save() may marshal the run at any time.
 			c := &results.Cell{}
-			r := &cellRun{o: o, mc: mc, c: c, b: b, setBuilding: setBuilding, accel: accel, myTurn: turns[i], nextTurn: turns[i+1], bootSem: bootSem, guest: getGuest}
+			r := &cellRun{o: o, mc: mc, c: c, b: b, setBuilding: setBuilding, accel: accel, myTurn: turns[i], nextTurn: turns[i+1], sched: sched, guest: getGuest}
 			r.run(ctx)
 			mu.Lock()
 			cells[i] = c
@@ -201,7 +201,7 @@ type cellRun struct {
 	accel    string
 	myTurn   <-chan struct{} // closed when this cell may build
 	nextTurn chan struct{}   // closed when this cell's build phase is over
-	bootSem  chan struct{}   // one token per VM allowed at once
+	sched    *Scheduler      // admits VMs within the host's budget
 	guest    func() (*guestSet, error)
 	dir      string
 
@@ -301,15 +301,15 @@ func (r *cellRun) run(ctx context.Context) {
 	}
 	c.Timings["initramfs"] = time.Since(t0).Seconds()
 
-	// Boot and run, when a VM slot is free.
-	select {
-	case r.bootSem <- struct{}{}:
-	case <-ctx.Done():
+	// Boot and run, when the VM fits the host's budget.
+	slot, err := r.sched.AcquireVM(ctx, r.o.Matrix.VM, func() { r.o.Progress.Phase(mc.ID, "queue") })
+	if err != nil {
 		r.fail(results.StatusInterrupted, "interrupted before the boot")
 		return
 	}
+	c.Timings["queue"] = slot.Waited.Seconds()
 	r.boot(ctx, art, initrd)
-	<-r.bootSem
+	slot.Release()
 	if c.Status == results.StatusPassed && !r.o.KeepInitramfs {
 		os.Remove(initrd) // kept only where it helps reproduce a problem
 	}
@@ -522,25 +522,18 @@ func copyFile(src, dst string) error {
 	return os.WriteFile(dst, b, 0o644)
 }
 
-// DefaultJobs is how many VMs of this shape fit on the machine at once: no
-// more vCPUs than cores, and no more memory than 80 % of what is
-// available, counting 256 MiB of QEMU overhead per VM.
+// DefaultJobs is how many VMs of this shape fit on the machine at once,
+// the default of Options.Jobs:
+//
+//	max(1, min(cores / vCPUs, usable / (memory + 256 MiB)))
+//
+// where cores is runtime.NumCPU, 256 MiB is QEMU's own memory per VM, and
+// usable is MemAvailable less a reserve of max(1 GiB, a quarter) for the
+// kernel builds and the host (see usableMemMiB); when MemAvailable is
+// unknown, only cores count. The Scheduler enforces the same budget, so
+// this is also what it admits of VMs of this shape.
 func DefaultJobs(vm matrices.VM) int {
-	cpus := vm.CPUs
-	if cpus <= 0 {
-		cpus = 1
-	}
-	n := runtime.NumCPU() / cpus
-	if avail := memAvailableMiB(); avail > 0 {
-		mem := vm.MemoryMiB
-		if mem <= 0 {
-			mem = 512
-		}
-		if m := int(float64(avail) * 0.8 / float64(mem+256)); m < n {
-			n = m
-		}
-	}
-	return max(n, 1)
+	return defaultJobs(vm, runtime.NumCPU(), memAvailableMiB())
 }
 
 // memAvailableMiB reads MemAvailable from /proc/meminfo (0 if unknown).
