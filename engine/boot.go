@@ -66,7 +66,7 @@ func Boot(ctx context.Context, o BootOptions) (*BootResult, error) {
 	suites := []*matrices.Suite{suite}
 	man, _ := json.Marshal(manifestFor("boot", suites, nil))
 	initrd := filepath.Join(o.WorkDir, "initramfs.cpio")
-	if _, err := writeInitramfs(initrd, g, suites, man); err != nil {
+	if _, err := writeInitramfs(initrd, g, nil, suites, man); err != nil {
 		return nil, err
 	}
 	res := &BootResult{ExitCode: -1}

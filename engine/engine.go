@@ -205,6 +205,11 @@ type cellRun struct {
 	guest    func() (*guestSet, error)
 	dir      string
 
+	// suiteErr holds, per suite, why it could not be prepared for this
+	// cell (a kselftest that did not build): it is left out of the boot
+	// and reported as an error, the other suites run.
+	suiteErr map[string]string
+
 	setBuilding func(*cellRun)
 	phaseName   string    // the builder phase under way
 	phaseStart  time.Time // and since when
@@ -266,6 +271,14 @@ func (r *cellRun) run(ctx context.Context) {
 	t0 := time.Now()
 	r.setBuilding(r)
 	art, err := r.build(ctx)
+	var cg *cellGuest
+	var skip map[string]string
+	if err == nil {
+		// The kselftests come from this cell's tree, built in the same turn
+		// while the build slot holds it.
+		skip = r.requirements(art)
+		cg = r.cellGuest(ctx, skip)
+	}
 	r.setBuilding(nil)
 	r.buildPhase("")
 	passTurn()
@@ -292,10 +305,10 @@ func (r *cellRun) run(ctx context.Context) {
 		r.fail(results.StatusBootFailed, "preparing the guest: "+err.Error())
 		return
 	}
-	skip := r.requirements(art)
-	man, _ := json.MarshalIndent(manifestFor(mc.ID, r.o.Matrix.Suites, skip), "", "  ")
+	suites := r.runnableSuites()
+	man, _ := json.MarshalIndent(manifestFor(mc.ID, suites, skip), "", "  ")
 	initrd := filepath.Join(r.dir, "initramfs.cpio")
-	if _, err := writeInitramfs(initrd, g, r.o.Matrix.Suites, man); err != nil {
+	if _, err := writeInitramfs(initrd, g, cg, suites, man); err != nil {
 		r.fail(results.StatusBootFailed, "initramfs: "+err.Error())
 		return
 	}
@@ -454,7 +467,11 @@ func (r *cellRun) boot(ctx context.Context, art *builder.Artifact, initrd string
 			found = found || got.Name == s.Name
 		}
 		if !found {
-			c.Suites = append(c.Suites, &results.Suite{Name: s.Name, Status: results.Error, Message: "the guest never ran this suite"})
+			msg := "the guest never ran this suite"
+			if e, ok := r.suiteErr[s.Name]; ok {
+				msg = e
+			}
+			c.Suites = append(c.Suites, &results.Suite{Name: s.Name, Status: results.Error, Message: msg})
 		}
 	}
 	ok := results.Judge(c.Suites, func(suite, test string) (string, bool) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -16,19 +17,21 @@ func TestManifestFor(t *testing.T) {
 		{Name: "go", GoTest: "/x", Args: []string{"-test.v"}, Timeout: time.Minute},
 		{Name: "cmd", Command: []string{"/bin/busybox", "true"}, Timeout: time.Second, Format: "tap"},
 		{Name: "bin", Binary: "/host/b", Timeout: time.Second},
+		{Name: "ks", Kselftest: &matrices.Kselftest{Dir: "splice", Tests: []string{"a.sh", "b"}, Extra: []string{"helper"}}, Timeout: time.Minute, Format: "ktap"},
 	}
 	m := manifestFor("c1", suites, map[string]string{"bin": "requires CONFIG_X"})
-	if m.Cell != "c1" || len(m.Suites) != 3 {
+	if m.Cell != "c1" || len(m.Suites) != 4 {
 		t.Fatalf("manifest %+v", m)
 	}
 	want := []proto.Suite{
 		{Name: "go", Argv: []string{"/kvmtest/suites/go", "-test.v"}, Timeout: proto.Duration(time.Minute), Format: proto.FormatGo},
 		{Name: "cmd", Argv: []string{"/bin/busybox", "true"}, Timeout: proto.Duration(time.Second), Format: "tap"},
 		{Name: "bin", Argv: []string{"/kvmtest/suites/bin"}, Timeout: proto.Duration(time.Second), Format: proto.FormatExitCode, Skip: "requires CONFIG_X"},
+		{Name: "ks", Argv: []string{"/init", "kselftest-run", "/kvmtest/kselftest/ks/a.sh", "/kvmtest/kselftest/ks/b"}, Timeout: proto.Duration(time.Minute), Format: "ktap"},
 	}
 	for i, w := range want {
 		g := m.Suites[i]
-		if g.Name != w.Name || g.Format != w.Format || g.Skip != w.Skip || g.Timeout != w.Timeout || len(g.Argv) != len(w.Argv) || g.Argv[0] != w.Argv[0] {
+		if g.Name != w.Name || g.Format != w.Format || g.Skip != w.Skip || g.Timeout != w.Timeout || strings.Join(g.Argv, " ") != strings.Join(w.Argv, " ") {
 			t.Errorf("suite %d = %+v, want %+v", i, g, w)
 		}
 	}

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/kvmtest/kvmtest/builder"
 	"github.com/kvmtest/kvmtest/guest/proto"
 	"github.com/kvmtest/kvmtest/matrices"
 	"github.com/kvmtest/kvmtest/vmrunner/initramfs"
@@ -185,6 +186,17 @@ func moduleRoot(dir string) (string, error) {
 // guestSuitePath is where a suite's program lives in the guest.
 func guestSuitePath(name string) string { return "/kvmtest/suites/" + name }
 
+// guestKselftestPath is where a kselftest suite's program (or script, or
+// helper) lives in the guest: the programs of one suite share a directory,
+// the one they run in.
+func guestKselftestPath(suite, name string) string {
+	return "/kvmtest/kselftest/" + suite + "/" + name
+}
+
+// kselftestRunner is the agent's kselftest runner mode: it runs programs
+// one after another and prints one KTAP document.
+const kselftestRunner = "kselftest-run"
+
 // manifestFor returns the agent's manifest for a cell; skip maps suite
 // names to the reason they cannot run in this cell.
 func manifestFor(cellID string, suites []*matrices.Suite, skip map[string]string) proto.Manifest {
@@ -194,6 +206,11 @@ func manifestFor(cellID string, suites []*matrices.Suite, skip map[string]string
 		switch {
 		case len(s.Command) > 0:
 			argv = append(argv, s.Command...)
+		case s.Kselftest != nil:
+			argv = append(argv, "/init", kselftestRunner)
+			for _, t := range s.Kselftest.Tests {
+				argv = append(argv, guestKselftestPath(s.Name, t))
+			}
 		default:
 			argv = append(argv, guestSuitePath(s.Name))
 		}
@@ -216,9 +233,19 @@ func manifestFor(cellID string, suites []*matrices.Suite, skip map[string]string
 	return m
 }
 
+// cellGuest is what one cell adds to the guest programs every cell shares.
+type cellGuest struct {
+	// Kselftests maps "DIR/NAME" to the host path of a kselftest program
+	// built from this cell's tree.
+	Kselftests map[string]string
+	// Busybox is the host path of a static busybox, installed as /bin/sh
+	// and its applets for the kselftest scripts ("" for none).
+	Busybox string
+}
+
 // writeInitramfs writes the cell's initramfs: the agent as /init, test2json,
 // the suite programs, extra files and the manifest.
-func writeInitramfs(path string, g *guestSet, suites []*matrices.Suite, man []byte) (string, error) {
+func writeInitramfs(path string, g *guestSet, cg *cellGuest, suites []*matrices.Suite, man []byte) (string, error) {
 	var a initramfs.Archive
 	a.AddBaseDevices() // the Go runtime aborts without /dev/null or /dev/console
 	if err := a.AddHostFile("/init", g.Agent, 0o755); err != nil {
@@ -241,6 +268,22 @@ func writeInitramfs(path string, g *guestSet, suites []*matrices.Suite, man []by
 				return "", fmt.Errorf("suite %s: %w", s.Name, err)
 			}
 		}
+		if ks := s.Kselftest; ks != nil && cg != nil {
+			for _, name := range append(append([]string(nil), ks.Tests...), ks.Extra...) {
+				p, ok := cg.Kselftests[ks.Dir+"/"+name]
+				if !ok {
+					return "", fmt.Errorf("suite %s: kselftest %s/%s was not built", s.Name, ks.Dir, name)
+				}
+				if err := a.AddHostFile(guestKselftestPath(s.Name, name), p, 0o755); err != nil {
+					return "", fmt.Errorf("suite %s: %w", s.Name, err)
+				}
+			}
+		}
+	}
+	if cg != nil && cg.Busybox != "" {
+		if err := addBusybox(&a, cg.Busybox); err != nil {
+			return "", err
+		}
 	}
 	a.AddFile(proto.ManifestPath, 0o644, man)
 	f, err := os.Create(path)
@@ -252,4 +295,62 @@ func writeInitramfs(path string, g *guestSet, suites []*matrices.Suite, man []by
 		return "", fmt.Errorf("writing initramfs: %w", err)
 	}
 	return a.Digest(), f.Close()
+}
+
+// cellGuest builds what this cell's suites need from its own kernel tree:
+// the kselftest programs. A suite whose programs do not build is recorded
+// in r.suiteErr; the others go on.
+func (r *cellRun) cellGuest(ctx context.Context, skip map[string]string) *cellGuest {
+	cg := &cellGuest{Kselftests: map[string]string{}}
+	var tests []builder.Kselftest
+	var names []string
+	for _, s := range r.o.Matrix.Suites {
+		if s.Kselftest == nil || skip[s.Name] != "" {
+			continue
+		}
+		tests = append(tests, builder.Kselftest{Dir: s.Kselftest.Dir, Names: append(append([]string(nil), s.Kselftest.Tests...), s.Kselftest.Extra...)})
+		names = append(names, s.Name)
+	}
+	if len(tests) == 0 {
+		return cg
+	}
+	if bb, err := StaticBusybox(); err == nil {
+		cg.Busybox = bb
+	}
+	r.buildPhase(builder.PhaseKselftest)
+	logf, err := os.OpenFile(filepath.Join(r.dir, "build.log"), os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+	if err == nil {
+		defer logf.Close()
+	}
+	req, err := BuildRequest(r.mc)
+	if err == nil {
+		if logf != nil {
+			req.Log = logf
+		}
+		var set *builder.KselftestSet
+		set, err = r.b.BuildKselftests(ctx, req, tests)
+		if err == nil {
+			cg.Kselftests = set.Files
+			return cg
+		}
+	}
+	if r.suiteErr == nil {
+		r.suiteErr = map[string]string{}
+	}
+	for _, n := range names {
+		r.suiteErr[n] = "building the kselftests: " + err.Error()
+	}
+	return cg
+}
+
+// runnableSuites are the matrix's suites this cell can boot with: all but
+// those that could not be prepared.
+func (r *cellRun) runnableSuites() []*matrices.Suite {
+	var out []*matrices.Suite
+	for _, s := range r.o.Matrix.Suites {
+		if _, bad := r.suiteErr[s.Name]; !bad {
+			out = append(out, s)
+		}
+	}
+	return out
 }

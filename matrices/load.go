@@ -26,10 +26,11 @@ var (
 	gitFields      = []string{"repo", "ref"}
 	patchsetFields = []string{"name", "description", "series", "applies-to"}
 	configFields   = []string{"name", "description", "base", "fragments", "options"}
-	suiteFields    = []string{"name", "description", "go-test", "binary", "command", "args", "timeout", "format", "requires", "files"}
+	suiteFields    = []string{"name", "description", "go-test", "binary", "command", "kselftest", "args", "timeout", "format", "requires", "files"}
 	requiresFields = []string{"kernel", "config"}
+	ksftFields     = []string{"dir", "tests", "extra"}
 	fileFields     = []string{"src", "dst"}
-	vmFields       = []string{"memory", "cpus", "accel", "boot-timeout", "cmdline", "qemu-args"}
+	vmFields       = []string{"memory", "cpus", "accel", "boot-timeout", "silence-timeout", "cmdline", "qemu-args"}
 	ruleFields     = []string{"kernel", "patchset", "config", "reason"}
 	expectFields   = []string{"kernel", "patchset", "config", "suite", "test", "status", "reason"}
 	baselineFields = []string{"patchset", "cell"}
@@ -42,6 +43,9 @@ const (
 	DefaultCPUs         = 1
 	DefaultAccel        = "auto"
 	DefaultBootTimeout  = 60 * time.Second
+	// DefaultSilenceTimeout ends a VM from which nothing came (console
+	// bytes, agent events, its heartbeat included) for this long.
+	DefaultSilenceTimeout = 30 * time.Second
 )
 
 // nameRE: names become parts of file names and of cell ids.
@@ -333,7 +337,7 @@ func (f *file) parseMatrix(root *yaml.Node) bool {
 	if !f.top {
 		return true
 	}
-	l.m.VM = VM{MemoryMiB: DefaultMemoryMiB, CPUs: DefaultCPUs, Accel: DefaultAccel, BootTimeout: DefaultBootTimeout}
+	l.m.VM = VM{MemoryMiB: DefaultMemoryMiB, CPUs: DefaultCPUs, Accel: DefaultAccel, BootTimeout: DefaultBootTimeout, SilenceTimeout: DefaultSilenceTimeout}
 	if o.has("vm") {
 		f.parseVM(o.fields["vm"].val)
 	}
@@ -840,7 +844,7 @@ func (f *file) parseSuite(n *yaml.Node) *Suite {
 		s.Description = d
 	}
 	var kinds []string
-	for _, k := range []string{"go-test", "binary", "command"} {
+	for _, k := range []string{"go-test", "binary", "command", "kselftest"} {
 		if o.has(k) {
 			kinds = append(kinds, k)
 		}
@@ -848,11 +852,11 @@ func (f *file) parseSuite(n *yaml.Node) *Suite {
 	switch len(kinds) {
 	case 0:
 		if o.unknown == 0 {
-			f.errAt(o.n, "suite needs one of go-test, binary or command")
+			f.errAt(o.n, "suite needs one of go-test, binary, command or kselftest")
 		}
 	case 1:
 	default:
-		f.errAt(o.n, "suite must have exactly one of go-test, binary or command; found %s", strings.Join(kinds, " and "))
+		f.errAt(o.n, "suite must have exactly one of go-test, binary, command or kselftest; found %s", strings.Join(kinds, " and "))
 	}
 	if v, vn, ok := o.nonEmpty("go-test"); ok && len(kinds) == 1 {
 		p := f.path(v)
@@ -888,7 +892,15 @@ func (f *file) parseSuite(n *yaml.Node) *Suite {
 			s.Command = argv
 		}
 	}
-	if args, _, _ := o.strList("args"); args != nil {
+	if o.has("kselftest") {
+		if ks := f.parseKselftest(o.val("kselftest")); ks != nil && len(kinds) == 1 {
+			s.Kselftest = ks
+		}
+	}
+	if args, an, _ := o.strList("args"); args != nil {
+		if o.has("kselftest") {
+			f.errAt(an[0], "a kselftest suite takes no args: its programs run as the kernel's run_kselftest.sh runs them")
+		}
 		s.Args = args
 	}
 	if d, _, ok := o.duration("timeout"); ok {
@@ -899,7 +911,13 @@ func (f *file) parseSuite(n *yaml.Node) *Suite {
 	} else {
 		s.Format = "exit-code"
 	}
-	if v, _, ok := o.enum("format", Formats); ok {
+	if o.has("kselftest") {
+		s.Format = "ktap"
+	}
+	if v, vn, ok := o.enum("format", Formats); ok {
+		if o.has("kselftest") && v != "ktap" {
+			f.errAt(vn, "a kselftest suite reports KTAP: format must be ktap or left out")
+		}
 		s.Format = v
 	}
 	if o.has("requires") {
@@ -976,6 +994,65 @@ func (f *file) parseSuite(n *yaml.Node) *Suite {
 	return s
 }
 
+// ksftName matches a kselftest directory or program name.
+var ksftName = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.+-]*$`)
+
+func (f *file) parseKselftest(n *yaml.Node) *Kselftest {
+	o := f.object(n, "kselftest", ksftFields)
+	if o == nil {
+		return nil
+	}
+	ks := &Kselftest{}
+	ok := true
+	if d, dn, good := o.required("dir"); good {
+		parts := strings.Split(d, "/")
+		for _, p := range parts {
+			if !ksftName.MatchString(p) {
+				f.errAt(dn, "kselftest dir %q is not a directory under tools/testing/selftests such as mm or net/forwarding", d)
+				ok = false
+				break
+			}
+		}
+		ks.Dir = d
+	} else {
+		ok = false
+	}
+	seen := map[string]bool{}
+	names := func(key string) []string {
+		vals, nodes, good := o.strList(key)
+		if !good {
+			ok = false
+			return nil
+		}
+		for i, v := range vals {
+			switch {
+			case !ksftName.MatchString(v):
+				f.errAt(nodes[i], "kselftest %s entry %q is not a program name in the kselftest dir (such as cow or short_splice_read.sh)", key, v)
+				ok = false
+			case seen[v]:
+				f.errAt(nodes[i], "kselftest %s entry %q is listed twice", key, v)
+				ok = false
+			}
+			seen[v] = true
+		}
+		return vals
+	}
+	if !o.has("tests") {
+		o.missing("tests")
+		ok = false
+	} else if ks.Tests = names("tests"); ok && len(ks.Tests) == 0 {
+		f.errAt(o.val("tests"), "kselftest tests is empty: name the programs to run, such as [cow]")
+		ok = false
+	}
+	if o.has("extra") {
+		ks.Extra = names("extra")
+	}
+	if !ok {
+		return nil
+	}
+	return ks
+}
+
 func (f *file) parseVM(n *yaml.Node) {
 	o := f.object(n, "vm", vmFields)
 	if o == nil {
@@ -997,6 +1074,9 @@ func (f *file) parseVM(n *yaml.Node) {
 	}
 	if v, _, ok := o.duration("boot-timeout"); ok {
 		vm.BootTimeout = v
+	}
+	if v, _, ok := o.duration("silence-timeout"); ok {
+		vm.SilenceTimeout = v
 	}
 	if words, nodes, _ := o.strList("cmdline"); words != nil {
 		for i, w := range words {

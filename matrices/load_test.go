@@ -134,6 +134,9 @@ func dump(t *testing.T, m *Matrix) string {
 	for _, s := range m.Suites {
 		p("suite %s %s go-test=%s binary=%s command=%q args=%q timeout=%s format=%s requires=%+v files=%+v",
 			s.Name, s.Kind(), s.GoTest, s.Binary, s.Command, s.Args, s.Timeout, s.Format, s.Requires, s.Files)
+		if s.Kselftest != nil {
+			p("  kselftest %+v", *s.Kselftest)
+		}
 	}
 	p("vm %+v", m.VM)
 	for _, r := range m.Include {

@@ -137,9 +137,10 @@ func (c *Config) IsTarget() bool {
 type Suite struct {
 	Name        string
 	Description string
-	GoTest      string   // absolute directory of a Go test package (compiled with `go test -c`), or ""
-	Binary      string   // absolute path of a prebuilt static binary, or ""
-	Command     []string // argv of a program already in the initramfs, or nil
+	GoTest      string     // absolute directory of a Go test package (compiled with `go test -c`), or ""
+	Binary      string     // absolute path of a prebuilt static binary, or ""
+	Command     []string   // argv of a program already in the initramfs, or nil
+	Kselftest   *Kselftest // kernel selftests built from each cell's own tree, or nil
 	Args        []string
 	Timeout     time.Duration // default 5m
 	Format      string        // "go" (default for go-test), "tap", "ktap", "exit-code" (default otherwise)
@@ -151,7 +152,17 @@ type Suite struct {
 // Suite formats.
 var Formats = []string{"go", "tap", "ktap", "exit-code"}
 
-// Kind returns "go-test", "binary" or "command".
+// Kselftest names programs of one directory of the kernel's selftests
+// (tools/testing/selftests/DIR). They are built on the host, statically,
+// from the source tree of each cell (its patches applied), and run in the
+// guest one after another; their KTAP output gives one result per case.
+type Kselftest struct {
+	Dir   string   // relative to tools/testing/selftests, such as "mm"
+	Tests []string // programs run in order: make targets (cow) or scripts in DIR (short_splice_read.sh)
+	Extra []string // built or copied next to them but not run (helpers the scripts call)
+}
+
+// Kind returns "go-test", "binary", "command" or "kselftest".
 func (s *Suite) Kind() string {
 	switch {
 	case s.GoTest != "":
@@ -160,6 +171,8 @@ func (s *Suite) Kind() string {
 		return "binary"
 	case len(s.Command) > 0:
 		return "command"
+	case s.Kselftest != nil:
+		return "kselftest"
 	}
 	return ""
 }
@@ -219,8 +232,11 @@ type VM struct {
 	CPUs        int           // default 1
 	Accel       string        // auto|kvm|tcg, default auto
 	BootTimeout time.Duration // default 60s
-	Cmdline     []string      // extra kernel command line words
-	QEMUArgs    []string      // extra QEMU argv (a list, never a shell string)
+	// SilenceTimeout ends a VM that sends nothing (no console byte, no
+	// event: the agent's heartbeat stops when the kernel hangs); default 30s.
+	SilenceTimeout time.Duration
+	Cmdline        []string // extra kernel command line words
+	QEMUArgs       []string // extra QEMU argv (a list, never a shell string)
 }
 
 // Accels are the valid values of vm.accel.

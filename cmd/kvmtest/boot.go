@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"debug/elf"
 	"flag"
 	"fmt"
 	"os"
@@ -59,7 +58,7 @@ func init() {
 func runBoot(cmd *Command, args []string) int {
 	shell := len(args) == 0
 	if shell {
-		bb, err := staticBusybox()
+		bb, err := engine.StaticBusybox()
 		if err != nil {
 			return fatalf(2, "boot: no PROGRAM, and no shell to give: %v", err)
 		}
@@ -153,27 +152,6 @@ func runBoot(cmd *Command, args []string) int {
 		return 3
 	}
 	return res.ExitCode
-}
-
-// staticBusybox returns the path of a statically linked busybox.
-func staticBusybox() (string, error) {
-	for _, p := range []string{"/bin/busybox", "/usr/bin/busybox"} {
-		f, err := elf.Open(p)
-		if err != nil {
-			continue
-		}
-		static := true
-		for _, prog := range f.Progs {
-			if prog.Type == elf.PT_INTERP {
-				static = false
-			}
-		}
-		f.Close()
-		if static {
-			return p, nil
-		}
-	}
-	return "", fmt.Errorf("no statically linked busybox (apt-get install busybox-static)")
 }
 
 // rawTerminal puts a terminal in raw mode (keys go to the guest as typed,
