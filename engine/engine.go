@@ -46,7 +46,7 @@ type Options struct {
 	Matrix *matrices.Matrix
 	Cells  []matrices.Cell // the cells to run (already filtered and sharded)
 	Out    string          // results directory
-	Jobs   int             // cells booted at once; default 1
+	Jobs   int             // at most this many VMs at once (the scheduler also budgets vCPUs and memory); default DefaultJobs
 	Accel  string          // overrides the matrix's vm.accel when not ""
 	Cache  *builder.Cache
 	// SourceDir is kvmtest's materialized source tree (see kvmtest.Materialize),

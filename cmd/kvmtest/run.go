@@ -39,7 +39,7 @@ continues).`,
 
 var (
 	runOut     = runCmd.Flags.String("out", "", "results directory (default ./kvmtest-results/TIMESTAMP)")
-	runJobs    = runCmd.Flags.Int("jobs", 0, "VMs at once (default: as many as cores and memory allow; kernel builds run one at a time, each on every core, overlapping other cells' boots)")
+	runJobs    = runCmd.Flags.Int("jobs", 0, "at most N VMs at once, within the host's vCPU and memory budget (default: as many as cores and memory allow; kernel builds run one at a time, each on every core, overlapping other cells' boots)")
 	runCell    = runCmd.Flags.String("cell", "", "run only cells whose id matches this glob (e.g. '6.12-*')")
 	runShard   = runCmd.Flags.String("shard", "", "run one deterministic share I/N of the cells (1 <= I <= N)")
 	runAccel   = runCmd.Flags.String("accel", "", "accelerator: auto, kvm or tcg (default: the matrix's vm.accel)")
