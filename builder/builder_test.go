@@ -322,12 +322,16 @@ func TestGCDropsIdleGuestPrograms(t *testing.T) {
 	fresh := writeFile(t, c.Path("guest"), "fresh", "y")
 	long := time.Now().Add(-30 * 24 * time.Hour)
 	os.Chtimes(old, long, long)
+	oldSet := c.Path("kselftest", "oldset")
+	os.MkdirAll(oldSet, 0o755)
+	os.MkdirAll(c.Path("kselftest", "newset"), 0o755)
+	os.Chtimes(oldSet, long, long)
 	removed, err := c.GC(10, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if strings.Join(removed, ",") != "guest/old" {
-		t.Errorf("removed %v, want [guest/old]", removed)
+	if strings.Join(removed, ",") != "guest/old,kselftest/oldset" {
+		t.Errorf("removed %v, want [guest/old kselftest/oldset]", removed)
 	}
 	if _, err := os.Stat(fresh); err != nil {
 		t.Error("a recently used program was removed")

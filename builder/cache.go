@@ -237,14 +237,14 @@ func (c *Cache) GC(keep int, maxAge time.Duration) ([]string, error) {
 		}
 		removed = append(removed, a.Key)
 	}
-	// Compiled guest programs and materialized kvmtest sources are keyed by
-	// content and touched when used: drop those unused for a week (or
-	// maxAge, when shorter).
+	// Compiled guest programs, kselftest sets and materialized kvmtest
+	// sources are keyed by content and touched when used: drop those unused
+	// for a week (or maxAge, when shorter).
 	idle := 7 * 24 * time.Hour
 	if maxAge > 0 && maxAge < idle {
 		idle = maxAge
 	}
-	for _, sub := range []string{"guest", "self"} {
+	for _, sub := range []string{"guest", "kselftest", "self"} {
 		ents, _ := os.ReadDir(c.Path(sub))
 		for _, e := range ents {
 			fi, err := e.Info()

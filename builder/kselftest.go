@@ -125,7 +125,7 @@ func loadKselftests(dir string) *KselftestSet {
 		set.Files[name] = p
 	}
 	now := time.Now()
-	os.Chtimes(filepath.Join(dir, "meta.json"), now, now) // used: kept by cache gc
+	os.Chtimes(dir, now, now) // used: kept by cache gc
 	return set
 }
 
