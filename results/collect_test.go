@@ -51,6 +51,61 @@ func TestCollector(t *testing.T) {
 	}
 }
 
+// TestCollectorTAPCases feeds the events the agent derives from a KTAP
+// suite (the kselftest runner running mm/cow) and checks the cases.
+func TestCollectorTAPCases(t *testing.T) {
+	const first = "cow/vmsplice() + unmap in child ... with base page"
+	te := func(action, test, output string) proto.Event {
+		return ev(proto.KindTest, "mm", &proto.TestEvent{Action: action, Package: "mm", Test: test, Output: output})
+	}
+	one := 1
+	c := NewCollector()
+	for _, e := range []proto.Event{
+		ev(proto.KindSuiteStart, "mm", nil),
+		{Kind: proto.KindOutput, Suite: "mm", Output: "KTAP version 1"},
+		{Kind: proto.KindOutput, Suite: "mm", Output: "1..2"},
+		te("run", "cow", ""),
+		te("output", "cow", "  # Subtest: cow\n"),
+		te("run", first, ""),
+		te("output", first, "  # [RUN] vmsplice() + unmap in child ... with base page\n"),
+		te("output", first, "  ok 3 No leak from child into parent\n"),
+		te("pass", first, ""),
+		te("run", "cow/Basic COW after fork() ... with hugetlb (2048 kB)", ""),
+		te("skip", "cow/Basic COW after fork() ... with hugetlb (2048 kB)", ""),
+		te("run", "cow/test 5", ""),
+		te("output", "cow/test 5", "kvmtest: planned 5 tests, got 4; no result line for test 5\n"),
+		te("fail", "cow/test 5", ""),
+		te("output", "cow", "not ok 1 cow # exit=1\n"),
+		te("fail", "cow", ""),
+		te("run", "gup_longterm", ""),
+		te("run", "gup_longterm/R/O longterm GUP pin ... with memfd", ""),
+		{Kind: proto.KindSuiteEnd, Suite: "mm", Status: proto.StatusTimeout, ExitCode: &one},
+	} {
+		c.Add(e)
+	}
+	if len(c.Suites) != 1 || len(c.Logs) != 0 {
+		t.Fatalf("%d suites, logs %q", len(c.Suites), c.Logs)
+	}
+	s := c.Suites[0]
+	want := []struct{ name, status, output string }{
+		{"cow", Fail, "  # Subtest: cow\nnot ok 1 cow # exit=1\n"},
+		{first, Pass, "  # [RUN] vmsplice() + unmap in child ... with base page\n  ok 3 No leak from child into parent\n"},
+		{"cow/Basic COW after fork() ... with hugetlb (2048 kB)", Skip, ""},
+		{"cow/test 5", Fail, "kvmtest: planned 5 tests, got 4; no result line for test 5\n"},
+		// Running when the suite timed out.
+		{"gup_longterm", Timeout, ""},
+		{"gup_longterm/R/O longterm GUP pin ... with memfd", Timeout, ""},
+	}
+	if len(s.Tests) != len(want) {
+		t.Fatalf("%d tests, want %d: %+v", len(s.Tests), len(want), s.Tests)
+	}
+	for i, w := range want {
+		if got := s.Tests[i]; got.Name != w.name || got.Status != w.status || got.Output != w.output {
+			t.Errorf("test %d: %q %s %q, want %q %s %q", i, got.Name, got.Status, got.Output, w.name, w.status, w.output)
+		}
+	}
+}
+
 func TestJudge(t *testing.T) {
 	mk := func(status string, tests ...*Test) []*Suite {
 		return []*Suite{{Name: "s", Status: status, Tests: tests}}

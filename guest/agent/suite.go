@@ -64,7 +64,8 @@ type outcome struct {
 	exitCode  int    // valid if exited
 	signal    string // the signal that killed it, if not exited
 	pkgAction string // FormatGo: Action of the last package-level pass/fail/skip event
-	notOK     int    // FormatTAP, FormatKTAP: failing test lines
+	notOK     int    // FormatTAP, FormatKTAP: failures (tapParser.Failures)
+	tapSkip   bool   // FormatTAP, FormatKTAP: the plan was 1..0
 }
 
 // deriveStatus maps an outcome to a proto status.
@@ -87,30 +88,14 @@ func deriveStatus(o outcome) string {
 		}
 		return proto.StatusFail
 	case proto.FormatTAP, proto.FormatKTAP:
-		if o.notOK > 0 {
+		switch {
+		case o.notOK > 0:
 			return proto.StatusFail
+		case o.tapSkip:
+			return proto.StatusSkip
 		}
 	}
 	return proto.StatusPass
-}
-
-// isTAPFailure reports whether a TAP or KTAP line is a failing test line:
-// "not ok" (indented for KTAP subtests), without a TODO or SKIP directive.
-func isTAPFailure(line string) bool {
-	l := strings.TrimLeft(line, " \t")
-	if !strings.HasPrefix(l, "not ok") {
-		return false
-	}
-	if rest := l[len("not ok"):]; rest != "" && rest[0] != ' ' && rest[0] != '\t' {
-		return false // "not okay", not a test line
-	}
-	if i := strings.IndexByte(l, '#'); i >= 0 {
-		d := strings.ToUpper(strings.TrimSpace(l[i+1:]))
-		if strings.HasPrefix(d, "TODO") || strings.HasPrefix(d, "SKIP") {
-			return false
-		}
-	}
-	return true
 }
 
 // readLines calls fn for every line of r, without its line terminator
@@ -270,9 +255,16 @@ func (r *runner) exec(ctx context.Context, s proto.Suite) (outcome, string) {
 	}
 
 	var wg sync.WaitGroup
-	var mu sync.Mutex // guards o.pkgAction, o.notOK
+	var mu sync.Mutex // guards o.pkgAction
+	// The TAP parser is used by the reader, then, once it is done, by
+	// this goroutine.
+	var tap *tapParser
+	if s.Format == proto.FormatTAP || s.Format == proto.FormatKTAP {
+		tap = newTAPParser(time.Now, func(e tapEvent) { r.sendTAPEvent(s.Name, e) })
+	}
 	wg.Go(func() {
-		if s.Format == proto.FormatGo {
+		switch {
+		case s.Format == proto.FormatGo:
 			readLines(outR, maxJSONLine, func(line []byte) {
 				if a := r.sendTestLine(s.Name, line); a != "" {
 					mu.Lock()
@@ -280,17 +272,13 @@ func (r *runner) exec(ctx context.Context, s proto.Suite) (outcome, string) {
 					mu.Unlock()
 				}
 			})
-			return
+		case tap != nil:
+			readLines(outR, maxOutputLine, func(line []byte) { tap.Line(string(line)) })
+		default:
+			readLines(outR, maxOutputLine, func(line []byte) {
+				_ = r.sink.Send(proto.Event{Kind: proto.KindOutput, Suite: s.Name, Output: string(line)})
+			})
 		}
-		tap := s.Format == proto.FormatTAP || s.Format == proto.FormatKTAP
-		readLines(outR, maxOutputLine, func(line []byte) {
-			if tap && isTAPFailure(string(line)) {
-				mu.Lock()
-				o.notOK++
-				mu.Unlock()
-			}
-			_ = r.sink.Send(proto.Event{Kind: proto.KindOutput, Suite: s.Name, Output: string(line)})
-		})
 	})
 	if errR != nil {
 		wg.Go(func() {
@@ -336,7 +324,33 @@ func (r *runner) exec(ctx context.Context, s proto.Suite) (outcome, string) {
 	if s.Format == proto.FormatGo && !o.timedOut && o.pkgAction == "" {
 		msgs = append(msgs, "test2json reported no package result")
 	}
+	if tap != nil {
+		tap.Finish(o.timedOut)
+		o.notOK = tap.Failures()
+		if skipped, reason := tap.Skipped(); skipped {
+			o.tapSkip = true
+			if reason == "" {
+				reason = "no tests planned (1..0)"
+			}
+			msgs = append(msgs, "skipped: "+reason)
+		}
+	}
 	return o, strings.Join(msgs, "; ")
+}
+
+// sendTAPEvent sends what the TAP parser of suite reports: a line of the
+// suite itself as an output event, anything about a test case as a test
+// event, the way test2json reports a Go test.
+func (r *runner) sendTAPEvent(suite string, e tapEvent) {
+	if e.Test == "" {
+		_ = r.sink.Send(proto.Event{Kind: proto.KindOutput, Suite: suite, Output: e.Output})
+		return
+	}
+	te := &proto.TestEvent{Time: e.Time.UTC(), Action: e.Action, Package: suite, Test: e.Test, Elapsed: e.Elapsed}
+	if e.Action == "output" {
+		te.Output = e.Output + "\n"
+	}
+	_ = r.sink.Send(proto.Event{Kind: proto.KindTest, Suite: suite, Test: te})
 }
 
 // sendTestLine sends one line of test2json output as a test event, or as

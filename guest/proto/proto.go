@@ -77,11 +77,20 @@ func (d *Duration) UnmarshalText(b []byte) error {
 }
 
 // Event kinds.
+//
+// A suite's output is sent once, line by line. For FormatGo, test2json's
+// events are KindTest events. For FormatTAP and FormatKTAP the agent parses
+// the output and reports each test case as test2json would: KindTest
+// events with Action "run", "output" (one line of the case, newline
+// included) and "pass", "fail" or "skip" (with Elapsed), Package the suite
+// name and Test the case name (parent/child for subtests); the lines of no
+// case (version, plan, preamble) are KindOutput events. Other formats send
+// every line as a KindOutput event.
 const (
 	KindHello      = "hello"       // agent started; Message holds the kernel release (uname -r)
 	KindSuiteStart = "suite-start" // Suite started
-	KindTest       = "test"        // Test holds one test2json event of Suite
-	KindOutput     = "output"      // Output holds a line of Suite's output (non-Go formats)
+	KindTest       = "test"        // Test holds one test2json event of Suite, or one the agent derived from TAP
+	KindOutput     = "output"      // Output holds a line of Suite's output that belongs to no test case
 	KindSuiteEnd   = "suite-end"   // Suite ended: Status, ExitCode, Elapsed, Message
 	KindTaint      = "taint"       // Taint holds /proc/sys/kernel/tainted after Suite
 	KindLog        = "log"         // Message is a diagnostic from the agent itself
