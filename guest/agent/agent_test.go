@@ -33,6 +33,11 @@ const (
 var toolDir string // holds test2json once built
 
 func TestMain(m *testing.M) {
+	// The kselftest runner and its guard run this binary with their
+	// subcommand.
+	if code, ok := subcommand(os.Args[1:]); ok {
+		os.Exit(code)
+	}
 	if os.Getenv(envBeAgent) == "1" {
 		if os.Getenv(envCrash) == "1" && slices.Contains(os.Args, "-worker") {
 			os.Exit(42)

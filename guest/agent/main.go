@@ -12,6 +12,13 @@
 //
 // With -subreaper it runs the suites in a worker process and reaps orphans
 // as PID 1 does, as a child subreaper. The agent is Linux-only.
+//
+// Not as PID 1, the binary has one more mode, which suites use:
+//
+//	/init kselftest-run [-timeout DURATION] PROG...
+//
+// runs kernel selftests as run_kselftest.sh does and prints one KTAP
+// document (see kselftest.go).
 package main
 
 import (
@@ -28,6 +35,11 @@ import (
 )
 
 func main() {
+	if os.Getpid() != 1 {
+		if code, ok := subcommand(os.Args[1:]); ok {
+			os.Exit(code)
+		}
+	}
 	if os.Getpid() == 1 {
 		// The kernel passes unknown boot parameters to init as arguments:
 		// PID 1 takes none.
