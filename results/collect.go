@@ -12,7 +12,8 @@ const maxTestOutput = 16 << 10
 
 // Collector turns the guest's event stream into suite and test results.
 // It never trusts the guest: unknown kinds and actions are ignored, and
-// output is capped.
+// output is capped. Heartbeats are ignored too: they leave no trace in
+// the results or the logs.
 type Collector struct {
 	Suites []*Suite
 	// Bench holds benchmark result lines in Go benchmark format (for
@@ -42,6 +43,9 @@ func (c *Collector) Add(e proto.Event) {
 	switch e.Kind {
 	case proto.KindHello:
 		c.Release = e.Message
+	case proto.KindHeartbeat:
+		// The guest is alive; that is all, and the VM runner has used it
+		// (any event resets its silence timer). Nothing to record.
 	case proto.KindDone:
 		c.Done = true
 	case proto.KindLog:

@@ -69,6 +69,7 @@ func TestCollectorTAPCases(t *testing.T) {
 		te("run", first, ""),
 		te("output", first, "  # [RUN] vmsplice() + unmap in child ... with base page\n"),
 		te("output", first, "  ok 3 No leak from child into parent\n"),
+		{Kind: proto.KindHeartbeat},
 		te("pass", first, ""),
 		te("run", "cow/Basic COW after fork() ... with hugetlb (2048 kB)", ""),
 		te("skip", "cow/Basic COW after fork() ... with hugetlb (2048 kB)", ""),
@@ -103,6 +104,39 @@ func TestCollectorTAPCases(t *testing.T) {
 		if got := s.Tests[i]; got.Name != w.name || got.Status != w.status || got.Output != w.output {
 			t.Errorf("test %d: %q %s %q, want %q %s %q", i, got.Name, got.Status, got.Output, w.name, w.status, w.output)
 		}
+	}
+}
+
+// TestCollectorIgnoresHeartbeats checks that heartbeats, wherever they
+// come, change nothing: the same events with and without them give the
+// same results, and no log.
+func TestCollectorIgnoresHeartbeats(t *testing.T) {
+	zero := 0
+	events := []proto.Event{
+		{Kind: proto.KindHello, Message: "6.12.117"},
+		ev(proto.KindSuiteStart, "s", nil),
+		ev(proto.KindTest, "s", &proto.TestEvent{Action: "run", Test: "TestA"}),
+		ev(proto.KindTest, "s", &proto.TestEvent{Action: "output", Test: "TestA", Output: "partial "}),
+		ev(proto.KindTest, "s", &proto.TestEvent{Action: "output", Test: "TestA", Output: "line\n"}),
+		ev(proto.KindTest, "s", &proto.TestEvent{Action: "pass", Test: "TestA"}),
+		{Kind: proto.KindSuiteEnd, Suite: "s", Status: proto.StatusPass, ExitCode: &zero},
+		{Kind: proto.KindDone},
+	}
+	plain := NewCollector()
+	beating := NewCollector()
+	beating.Add(proto.Event{Kind: proto.KindHeartbeat}) // before hello, too
+	for _, e := range events {
+		plain.Add(e)
+		beating.Add(e)
+		beating.Add(proto.Event{Kind: proto.KindHeartbeat, Suite: "s", Message: "x"})
+	}
+	a, _ := json.Marshal(plain)
+	b, _ := json.Marshal(beating)
+	if string(a) != string(b) {
+		t.Errorf("with heartbeats:\n%s\nwithout:\n%s", b, a)
+	}
+	if len(beating.Logs) != 0 || len(beating.Suites) != 1 || beating.Current != "" || !beating.Done {
+		t.Errorf("collector %+v", beating)
 	}
 }
 

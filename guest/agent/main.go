@@ -2,8 +2,9 @@
 // initramfs. As PID 1 it mounts what tests need (proc, sys, dev, tmp),
 // opens the event channel (proto.EventsDevice, in raw mode), runs every
 // suite of the manifest (proto.ManifestPath) with a deadline in its own
-// process group, streams events to the host as JSON lines, reaps orphans,
-// and powers the VM off.
+// process group, streams events to the host as JSON lines (with a
+// heartbeat at the manifest's interval), reaps orphans, and powers the VM
+// off.
 //
 // Run as an ordinary program it does the same without mounting, reaping or
 // rebooting, which is how it is tested on a host:
@@ -77,10 +78,14 @@ func initMain() {
 	}
 	sink := newLineSink(events)
 	_ = sink.Send(proto.Event{Kind: proto.KindHello, Message: kernelRelease()})
+	// PID 1 sends the heartbeats, not the worker: they say the kernel
+	// still runs user space and the event channel still works.
+	stopHeartbeat := startHeartbeat(sink, heartbeatInterval(proto.ManifestPath))
 	for _, w := range warnings {
 		logf(sink, "setup: %s", w)
 	}
 	runSupervised(sink, events, proto.ManifestPath, "/tmp")
+	stopHeartbeat()
 	_ = sink.Send(proto.Event{Kind: proto.KindDone})
 	drain(events)
 }
@@ -126,11 +131,13 @@ func hostMain(args []string, stderr io.Writer) int {
 	defer events.Close()
 	sink := newLineSink(events)
 	_ = sink.Send(proto.Event{Kind: proto.KindHello, Message: kernelRelease()})
+	stopHeartbeat := startHeartbeat(sink, heartbeatInterval(*manifest))
 	if *subreaper {
 		runSupervised(sink, events, *manifest, *dir)
 	} else {
 		_ = work(sink, *manifest, *dir)
 	}
+	stopHeartbeat()
 	if err := sink.Send(proto.Event{Kind: proto.KindDone}); err != nil {
 		fmt.Fprintf(stderr, "agent: %v\n", err)
 		return 1

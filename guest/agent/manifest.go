@@ -41,6 +41,9 @@ func loadManifest(file string) (*proto.Manifest, error) {
 // checkManifest returns every problem of m, joined.
 func checkManifest(m *proto.Manifest) error {
 	var errs []error
+	if m.Heartbeat < 0 {
+		errs = append(errs, errors.New("negative heartbeat interval"))
+	}
 	seen := map[string]bool{}
 	for i, s := range m.Suites {
 		where := fmt.Sprintf("suite %d (%q)", i, s.Name)

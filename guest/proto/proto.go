@@ -4,6 +4,13 @@
 //
 // The event channel is JSON lines (one Event per line, at most MaxLineBytes
 // each) on the guest's /dev/ttyS1, which QEMU connects to a host socket.
+//
+// When the manifest asks for them (Manifest.Heartbeat), the agent also
+// sends a KindHeartbeat event at that interval, from its hello until its
+// done, whatever the suites do. The host ends a VM that stays silent too
+// long; heartbeats let it tell a guest whose kernel hung (no more events
+// at all) from a slow test that prints nothing (heartbeats go on). They
+// carry nothing else and are not part of any result.
 package proto
 
 import "time"
@@ -43,6 +50,9 @@ type Manifest struct {
 	Suites []Suite `json:"suites"`
 	// Test2JSON is the path of the test2json binary inside the initramfs.
 	Test2JSON string `json:"test2json,omitempty"`
+	// Heartbeat is the interval of the agent's KindHeartbeat events; 0
+	// sends none.
+	Heartbeat Duration `json:"heartbeat,omitempty"`
 }
 
 // Suite is one program to run in the guest.
@@ -95,6 +105,9 @@ const (
 	KindTaint      = "taint"       // Taint holds /proc/sys/kernel/tainted after Suite
 	KindLog        = "log"         // Message is a diagnostic from the agent itself
 	KindDone       = "done"        // all suites ran; the agent powers off next
+	// KindHeartbeat says the guest is alive: sent every Manifest.Heartbeat
+	// from hello until done, with no other field than Time.
+	KindHeartbeat = "heartbeat"
 )
 
 // Suite statuses reported in KindSuiteEnd events.
