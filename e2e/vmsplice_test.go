@@ -115,6 +115,38 @@ func TestDefaultMatrix(t *testing.T) {
 			}
 		}
 	}
+	// The kernel's own selftests, built from each cell's tree: mm/cow's
+	// vmsplice cases pass with and without the series (no data leaks
+	// across fork either way), splice's default_file_splice_read passes,
+	// and 6.1 (no mm/cow) skips the mm suite with the reason.
+	cowCases := []string{
+		"cow/vmsplice() + unmap in child ... with base page",
+		"cow/vmsplice() before fork(), unmap in parent after fork() ... with base page",
+		"cow/Basic COW after fork() ... with base page",
+		"cow",
+	}
+	for _, id := range []string{"6.12-base-minimal", "6.12-vmsplice-v1-minimal", "6.12-vmsplice-v2-minimal"} {
+		got, _ := testOutcomes(t, out, id, "kselftest-mm")
+		for _, name := range cowCases {
+			if got[name] != "pass" {
+				t.Errorf("%s: kselftest-mm %q = %q, want pass (all cases: %v)", id, name, got[name], got)
+			}
+		}
+		if got["cow/R/O GUP pin on R/O-mapped shared page ... with base page"] != "skip" {
+			t.Errorf("%s: the gup_test case (no CONFIG_GUP_TEST) = %q, want skip", id, got["cow/R/O GUP pin on R/O-mapped shared page ... with base page"])
+		}
+	}
+	for _, id := range []string{"6.12-base-minimal", "6.12-vmsplice-v2-minimal", "6.1-base-minimal"} {
+		got, _ := testOutcomes(t, out, id, "kselftest-splice")
+		if got["default_file_splice_read.sh"] != "pass" {
+			t.Errorf("%s: kselftest-splice default_file_splice_read.sh = %q, want pass (all: %v)", id, got["default_file_splice_read.sh"], got)
+		}
+	}
+	for _, s := range run.Cell("6.1-base-minimal").Suites {
+		if s.Name == "kselftest-mm" && (s.Status != results.Skip || !strings.Contains(s.Message, ">= 6.3")) {
+			t.Errorf("6.1: kselftest-mm %s (%s), want skipped for requiring >= 6.3", s.Status, s.Message)
+		}
+	}
 	// Benchmarks ran in every booted cell and their lines were kept.
 	for _, id := range []string{"6.12-base-minimal", "6.12-vmsplice-v2-minimal"} {
 		c := run.Cell(id)

@@ -387,17 +387,21 @@ func (r *cellRun) boot(ctx context.Context, art *builder.Artifact, initrd string
 	}
 	runTimeout += 30 * time.Second
 	spec := vmrunner.Spec{
-		Kernel:      art.Kernel,
-		Initrd:      initrd,
-		MemoryMiB:   vm.MemoryMiB,
-		CPUs:        vm.CPUs,
-		Accel:       r.accel,
-		Cmdline:     vm.Cmdline,
-		ExtraArgs:   vm.QEMUArgs,
-		BootTimeout: vm.BootTimeout,
-		RunTimeout:  runTimeout,
-		Console:     r.consoleWriter(consoleF),
+		Kernel:         art.Kernel,
+		Initrd:         initrd,
+		MemoryMiB:      vm.MemoryMiB,
+		CPUs:           vm.CPUs,
+		Accel:          r.accel,
+		Cmdline:        vm.Cmdline,
+		ExtraArgs:      vm.QEMUArgs,
+		BootTimeout:    vm.BootTimeout,
+		RunTimeout:     runTimeout,
+		Console:        r.consoleWriter(consoleF),
+		SilenceTimeout: vm.SilenceTimeout,
 		OnEvent: func(e proto.Event) {
+			if e.Kind == proto.KindHeartbeat {
+				return // it kept the silence timeout away; nothing to keep
+			}
 			enc.Encode(e)
 			col.Add(e)
 			if e.Kind == proto.KindSuiteStart {

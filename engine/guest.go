@@ -193,6 +193,11 @@ func guestKselftestPath(suite, name string) string {
 	return "/kvmtest/kselftest/" + suite + "/" + name
 }
 
+// heartbeat is how often the agent says it is alive: a guest that sends
+// nothing for vm.silence-timeout (many heartbeats) has a hung kernel, not
+// a slow test.
+const heartbeat = 5 * time.Second
+
 // kselftestRunner is the agent's kselftest runner mode: it runs programs
 // one after another and prints one KTAP document.
 const kselftestRunner = "kselftest-run"
@@ -200,7 +205,7 @@ const kselftestRunner = "kselftest-run"
 // manifestFor returns the agent's manifest for a cell; skip maps suite
 // names to the reason they cannot run in this cell.
 func manifestFor(cellID string, suites []*matrices.Suite, skip map[string]string) proto.Manifest {
-	m := proto.Manifest{Cell: cellID, Test2JSON: "/kvmtest/bin/test2json"}
+	m := proto.Manifest{Cell: cellID, Test2JSON: "/kvmtest/bin/test2json", Heartbeat: proto.Duration(heartbeat)}
 	for _, s := range suites {
 		var argv []string
 		switch {
@@ -238,6 +243,9 @@ type cellGuest struct {
 	// Kselftests maps "DIR/NAME" to the host path of a kselftest program
 	// built from this cell's tree.
 	Kselftests map[string]string
+	// Built names the kselftest suites whose programs are in Kselftests
+	// (not those the cell skips).
+	Built map[string]bool
 	// Busybox is the host path of a static busybox, installed as /bin/sh
 	// and its applets for the kselftest scripts ("" for none).
 	Busybox string
@@ -268,7 +276,7 @@ func writeInitramfs(path string, g *guestSet, cg *cellGuest, suites []*matrices.
 				return "", fmt.Errorf("suite %s: %w", s.Name, err)
 			}
 		}
-		if ks := s.Kselftest; ks != nil && cg != nil {
+		if ks := s.Kselftest; ks != nil && cg != nil && cg.Built[s.Name] {
 			for _, name := range append(append([]string(nil), ks.Tests...), ks.Extra...) {
 				p, ok := cg.Kselftests[ks.Dir+"/"+name]
 				if !ok {
@@ -301,7 +309,7 @@ func writeInitramfs(path string, g *guestSet, cg *cellGuest, suites []*matrices.
 // the kselftest programs. A suite whose programs do not build is recorded
 // in r.suiteErr; the others go on.
 func (r *cellRun) cellGuest(ctx context.Context, skip map[string]string) *cellGuest {
-	cg := &cellGuest{Kselftests: map[string]string{}}
+	cg := &cellGuest{Kselftests: map[string]string{}, Built: map[string]bool{}}
 	var tests []builder.Kselftest
 	var names []string
 	for _, s := range r.o.Matrix.Suites {
@@ -331,6 +339,9 @@ func (r *cellRun) cellGuest(ctx context.Context, skip map[string]string) *cellGu
 		set, err = r.b.BuildKselftests(ctx, req, tests)
 		if err == nil {
 			cg.Kselftests = set.Files
+			for _, n := range names {
+				cg.Built[n] = true
+			}
 			return cg
 		}
 	}

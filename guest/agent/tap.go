@@ -241,6 +241,11 @@ type tapCase struct {
 	// the case itself).
 	held     []tapEvent
 	subtests bool // held holds events of subtests
+	// runName is X of a "# [RUN] X" line that will name the case once
+	// anything else of it comes (output or its result); a [RUN] line
+	// followed at once by another is a heading, not a case (mm/cow's
+	// "[RUN] Non-anonymous memory tests in private mappings").
+	runName string
 	// names counts the names of its subtests, to make repeats unique
 	// across all the levels of subtests it may have.
 	names map[string]int
@@ -465,8 +470,10 @@ func (p *tapParser) endDocument(l *tapLevel, interrupted bool, t time.Time) {
 	got := func() string { return fmt.Sprintf("planned %d tests, got %d", l.plan, l.results) }
 	if c := l.cur; c != nil {
 		switch {
-		case c.name != "" || c.subtests:
-			if c.name == "" {
+		case c.name != "" || c.subtests || c.runName != "":
+			if c.name == "" && c.runName != "" {
+				p.resolve(c) // announced, then the program stopped
+			} else if c.name == "" {
 				p.name(c, provisionalName(l))
 			}
 			l.last++
@@ -590,11 +597,13 @@ func (p *tapParser) Line(line string) {
 		}
 		if l.name != "" && l.indent == lv.indent {
 			p.run(lv, l.name, t)
+			p.output(p.current(lv), line, t)
+			break
 		}
-		p.output(p.current(lv), line, t)
+		p.output(p.resolve(p.current(lv)), line, t)
 	default:
 		lv := p.levelFor(l.indent, false, false, t)
-		p.output(p.current(lv), line, t)
+		p.output(p.resolve(p.current(lv)), line, t)
 	}
 	p.bound()
 }
@@ -614,16 +623,30 @@ func (p *tapParser) lineOfLevel(lv *tapLevel, line string, t time.Time) {
 	p.output(lv.owner, line, t)
 }
 
-// run handles "# [RUN] X" at lv: the case under way is X. One already
-// named by an earlier [RUN] line ended without a result line.
+// run handles "# [RUN] X" at lv: the case under way will be X. One
+// already named by an earlier [RUN] line and followed by output ended
+// without a result line; an earlier [RUN] line followed by nothing was a
+// heading, output of the level's owner.
 func (p *tapParser) run(lv *tapLevel, name string, t time.Time) {
 	if c := lv.cur; c != nil && c.name != "" {
 		p.note(c, "no result line for this case before the next [RUN] line", t)
 		p.finish(c, "fail", t)
 	}
-	if c := p.current(lv); c.name == "" {
-		p.name(c, name)
+	if c := lv.cur; c != nil && c.name == "" && c.runName != "" && !c.subtests {
+		p.release(c)
 	}
+	if c := p.current(lv); c.name == "" {
+		c.runName = strings.TrimSpace(name)
+	}
+}
+
+// resolve names a case announced by a [RUN] line, now that something
+// other than another [RUN] line came for it.
+func (p *tapParser) resolve(c *tapCase) *tapCase {
+	if c.name == "" && c.runName != "" {
+		p.name(c, c.runName)
+	}
+	return c
 }
 
 // result handles an "ok" or "not ok" line.
@@ -638,7 +661,7 @@ func (p *tapParser) result(l tapLine, line string, t time.Time) {
 	}
 	lv.last = max(lv.last, num)
 	lv.results++
-	c := p.current(lv)
+	c := p.resolve(p.current(lv))
 	if c.name == "" {
 		name := l.desc
 		if name == "" {

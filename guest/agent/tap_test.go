@@ -341,12 +341,23 @@ ok 1 example
 		},
 		{
 			name:    "a [RUN] line without a result",
-			in:      "1..1\n# [RUN] first\n# [RUN] second\nok 1 done\n",
+			in:      "1..1\n# [RUN] first\n# it starts\n# [RUN] second\nok 1 done\n",
 			results: []string{"first=fail", "second=pass"},
 			outputs: map[string][]string{
-				"first": {"# [RUN] first", "kvmtest: no result line for this case before the next [RUN] line"},
+				"first": {"# [RUN] first", "# it starts", "kvmtest: no result line for this case before the next [RUN] line"},
 			},
 			failures: 1,
+		},
+		{
+			// mm/cow: "[RUN] Non-anonymous memory tests in private
+			// mappings" heads the cases that follow.
+			name:    "a [RUN] heading",
+			in:      "1..2\n# [RUN] Section\n# [RUN] first\nok 1 fine\n# [RUN] Other section\n# [RUN] second\nok 2 # SKIP nope\n",
+			results: []string{"first=pass", "second=skip"},
+			outputs: map[string][]string{
+				"first":  {"# [RUN] first", "ok 1 fine"},
+				"second": {"# [RUN] second", "ok 2 # SKIP nope"},
+			},
 		},
 		{
 			name:    "crash in a case",
