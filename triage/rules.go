@@ -74,6 +74,9 @@ type rule struct {
 	// ripFirst: the function of the title is the one in the RIP/PC line (the
 	// faulting instruction) rather than the top of the call trace.
 	ripFirst bool
+	// guess: when the trace has no reliable frame, the function is read
+	// from the frames the unwinder marked unreliable ("? foo+0x1/0x2").
+	guess bool
 	// keys are literals one of which is in every line header matches
 	// (computed from header, see keys.go); anyKey when there are none.
 	keys   keySet
@@ -104,6 +107,7 @@ func (x *rule) panic() *rule             { x.panics = true; x.cont = true; retur
 func (x *rule) rip() *rule               { x.ripFirst = true; return x }
 func (x *rule) atLine() *rule            { x.at = true; return x }
 func (x *rule) stalled() *rule           { x.stall = true; return x }
+func (x *rule) guessing() *rule          { x.guess = true; return x }
 func (x *rule) after(re string) *rule    { x.from = regexp.MustCompile(re); return x }
 func (x *rule) preferring(pairs ...string) *rule {
 	for i := 0; i+1 < len(pairs); i += 2 {
@@ -205,7 +209,7 @@ var rules = []*rule{
 	r(ClassSoftLockup, nonFatal, `BUG: workqueue lockup`, "BUG: workqueue lockup"),
 	r(ClassHardLockup, nonFatal, `Watchdog detected hard LOCKUP on cpu`, "BUG: hard lockup").rip(),
 	r(ClassHardLockup, nonFatal, `BUG: spinlock lockup suspected`, "BUG: spinlock lockup suspected").skipping("spin_"),
-	r(ClassHungTask, nonFatal, `INFO: task \S.* blocked .*for more than \d+ seconds`, "INFO: task hung").
+	r(ClassHungTask, nonFatal, `INFO: task \S.* blocked .*for more than \d+ seconds`, "INFO: task hung").guessing().
 		preferring("rtnl_lock", "rtnl_lock", "synchronize_rcu", "synchronize_rcu", "synchronize_srcu", "synchronize_rcu",
 			"synchronize_net", "synchronize_rcu", "synchronize_sched", "synchronize_rcu").
 		skipping("*sched", "*_lock", "*_slowlock", "*down", "*completion", "*wait", "*synchronize", "*cancel_delayed_work"),

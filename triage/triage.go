@@ -165,6 +165,7 @@ type report struct {
 	fnRIP    string   // the function of the faulting instruction
 	fnAt     string   // the function of the first lockdep "at:" line
 	frames   []string // call trace frames, outermost last
+	guessed  []string // frames the unwinder marked unreliable ("? foo+0x1/0x2")
 }
 
 // maxFrames bounds the frames kept per report for choosing its function.
@@ -347,15 +348,24 @@ func (s *Scanner) feed(rep *report, msg, ctx string) {
 	}
 	if rep.rule.from != nil && rep.rule.from.MatchString(msg) {
 		rep.frames = rep.frames[:0]
+		rep.guessed = rep.guessed[:0]
 	}
 	if containsAny(msg, traceStarts...) && !strings.Contains(msg, "stack backtrace:") {
 		rep.inTrace = true
-	} else if rep.inTrace && len(rep.frames) < maxFrames && !strings.Contains(msg, " ? ") &&
-		containsAny(msg, "+0x", ".c:", ".h:", ".S:", ".rs:") {
-		if m := frameLine.FindStringSubmatch(msg); m != nil {
-			if f := cleanFunc(strings.Clone(m[1])); f != "" {
-				rep.frames = append(rep.frames, f)
-				rep.retitle()
+	} else if rep.inTrace && containsAny(msg, "+0x", ".c:", ".h:", ".S:", ".rs:") {
+		if q, guess := strings.CutPrefix(strings.TrimLeft(msg, " "), "? "); !guess && len(rep.frames) < maxFrames && !strings.Contains(msg, " ? ") {
+			if m := frameLine.FindStringSubmatch(msg); m != nil {
+				if f := cleanFunc(strings.Clone(m[1])); f != "" {
+					rep.frames = append(rep.frames, f)
+					rep.retitle()
+				}
+			}
+		} else if guess && rep.rule.guess && len(rep.guessed) < maxFrames {
+			if m := frameLine.FindStringSubmatch(q); m != nil {
+				if f := cleanFunc(strings.Clone(m[1])); f != "" {
+					rep.guessed = append(rep.guessed, f)
+					rep.retitle()
+				}
 			}
 		}
 	}
@@ -422,12 +432,21 @@ func (rep *report) retitle() {
 // merely reporting the problem. For stalls it is the frame that called into
 // the looping code from a well-known entry point (a system call, a work
 // item, a timer), the same for every report of one stall.
+//
+// A kernel built with the guessing unwinder (UNWINDER_GUESS, what
+// tinyconfig gets) marks every frame unreliable ("? foo+0x1/0x2"): with no
+// reliable frame, a stall is titled after the looping code (RIP), and a
+// rule marked guess reads the unreliable frames.
 func (rep *report) function() string {
 	if rep.fnAt != "" {
 		return rep.fnAt
 	}
+	frames := rep.frames
+	if len(frames) == 0 {
+		frames = rep.guessed
+	}
 	for _, p := range rep.rule.prefer {
-		for _, f := range rep.frames {
+		for _, f := range frames {
 			if strings.HasPrefix(f, p[0]) {
 				return p[1]
 			}
@@ -437,6 +456,9 @@ func (rep *report) function() string {
 		if f := rep.anchored(); f != "" {
 			return f
 		}
+		if len(rep.frames) == 0 && rep.fnRIP != "" && !rep.skip(rep.fnRIP) {
+			return rep.fnRIP
+		}
 	}
 	var cands []string
 	if rep.fnHeader != "" {
@@ -445,7 +467,7 @@ func (rep *report) function() string {
 	if rep.rule.ripFirst && rep.fnRIP != "" {
 		cands = append(cands, rep.fnRIP)
 	}
-	for _, f := range append(cands, rep.frames...) {
+	for _, f := range append(cands, frames...) {
 		if !rep.skip(f) {
 			return f
 		}

@@ -366,3 +366,33 @@ func BenchmarkScanQuiet(b *testing.B) {
 		Scan(log)
 	}
 }
+
+// TestUnreliableFrames: a kernel with the guessing unwinder (tinyconfig's)
+// marks every frame "? ". A hung task is then titled from those frames, a
+// stall from its RIP; reliable frames, when there are any, still win; and
+// other reports do not read "? " frames at all.
+func TestUnreliableFrames(t *testing.T) {
+	hung := "INFO: task prog:39 blocked for more than 2 seconds.\n" +
+		"task:prog state:D stack:0 pid:39 tgid:37 ppid:33 flags:0x00000000\nCall Trace:\n <TASK>\n"
+	soft := "watchdog: BUG: soft lockup - CPU#0 stuck for 6s! [prog:37]\nRIP: 0010:lkdtm_SOFTLOCKUP+0x2/0x4\nCall Trace:\n <TASK>\n"
+	tests := []struct {
+		name, log, title string
+	}{
+		{"hung task, guessed frames", hung + " ? __schedule+0x434/0x46e\n ? schedule+0x23/0x34\n ? lkdtm_HUNG_TASK+0x15/0x17\n ? vfs_write+0x8b/0x13f\n </TASK>\n",
+			"INFO: task hung in lkdtm_HUNG_TASK"},
+		{"hung task, reliable frames win", hung + " __schedule+0x434/0x46e\n ? stale_junk+0x1/0x2\n pipe_read+0x15/0x17\n vfs_read+0x8b/0x13f\n </TASK>\n",
+			"INFO: task hung in pipe_read"},
+		{"soft lockup, guessed frames: RIP", soft + " ? lkdtm_do_action+0x18/0x1b\n ? full_proxy_poll+0x42/0x42\n ? vfs_write+0x8b/0x13f\n </TASK>\n",
+			"BUG: soft lockup in lkdtm_SOFTLOCKUP"},
+		{"soft lockup, reliable frames: the anchor's callee", soft + " lkdtm_SOFTLOCKUP+0x2/0x4\n direct_entry+0xa5/0xc4\n vfs_write+0x8b/0x13f\n </TASK>\n",
+			"BUG: soft lockup in direct_entry"},
+		{"panic, guessed frames ignored", "Kernel panic - not syncing: dumptest\nCall Trace:\n <TASK>\n ? panic+0xf3/0x278\n ? lkdtm_PANIC+0xc/0xc\n </TASK>\n",
+			"kernel panic: dumptest"},
+	}
+	for _, tt := range tests {
+		fs := Scan([]byte(tt.log))
+		if len(fs) != 1 || fs[0].Title != tt.title {
+			t.Errorf("%s: %+v, want one finding titled %q", tt.name, fs, tt.title)
+		}
+	}
+}

@@ -28,6 +28,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/digitalocean/go-qemu/qmp"
+
 	"github.com/kvmtest/kvmtest/guest/proto"
 	"github.com/kvmtest/kvmtest/triage"
 )
@@ -53,6 +55,11 @@ type Spec struct {
 	// CrashGrace is how long the console keeps being read after a fatal
 	// finding (panic, oops...) before the machine is stopped; default 3s.
 	CrashGrace time.Duration
+	// The three timeouts above and CrashGrace are written for KVM: Run
+	// multiplies them by Slowdown of the accelerator it really uses (after
+	// auto and the fallback to TCG), unless Unscaled is set, which makes
+	// them wall-clock as given (a user's explicit deadline).
+	Unscaled bool
 
 	// Console receives the console bytes (capped at ConsoleLimit, then a
 	// truncation marker). May be nil.
@@ -93,9 +100,23 @@ type Result struct {
 	Argv        []string // the QEMU command line
 	Findings    []triage.Finding
 	Diagnostics string // QMP diagnostics taken before a hung machine was killed
-	ToHello     time.Duration
-	// CrashToGone is the time from the first fatal console finding to
-	// QEMU's exit (0 when there was none).
+	// Slowdown is the factor the spec's timeouts were multiplied by for
+	// Accel (1 under KVM or with Spec.Unscaled); BootTimeout, RunTimeout,
+	// SilenceTimeout and CrashGrace are the values used.
+	Slowdown       float64
+	BootTimeout    time.Duration
+	RunTimeout     time.Duration
+	SilenceTimeout time.Duration
+	CrashGrace     time.Duration
+	// GuestPanicked says the guest told QEMU it panicked (the pvpanic
+	// device, QMP event GUEST_PANICKED). Only kernels with
+	// CONFIG_PVPANIC_PCI (which needs CONFIG_PCI) can; on others the
+	// console is the only sign of a panic.
+	GuestPanicked bool
+	ToHello       time.Duration
+	// CrashToGone is the time from the first sign of a crash (a fatal
+	// console finding, or GUEST_PANICKED) to QEMU's exit (0 when there was
+	// none).
 	CrashToGone time.Duration
 	Wall        time.Duration
 	Events      int
@@ -143,15 +164,19 @@ func (s *Spec) cmdline() string {
 }
 
 // argv builds QEMU's command line. Every value is its own argument: nothing
-// passes through a shell.
-func (s *Spec) argv(accel, dir string) []string {
+// passes through a shell. When QEMU has them (caps) and the machine has a
+// PCI bus, a pvpanic-pci device lets the guest report its panics, and
+// "-action panic=none" keeps QEMU from stopping the guest on that report
+// (its default, shutdown, would cut the console short: the kernel flushes
+// the rest of its report and reboots itself after its panic notifiers).
+func (s *Spec) argv(accel, dir string, caps qemuCaps) []string {
 	cpu := "max"
 	if accel == AccelKVM {
 		cpu = "host"
 	}
 	a := []string{s.QEMU,
 		"-machine", "pc", "-accel", accel, "-cpu", cpu,
-		"-m", fmt.Sprint(s.MemoryMiB), "-smp", fmt.Sprint(s.CPUs),
+		"-m", fmt.Sprint(s.MemoryMiB), "-smp", smp(s.CPUs),
 		"-nodefaults", "-no-user-config", "-display", "none", "-no-reboot", "-S",
 		"-kernel", s.Kernel, "-initrd", s.Initrd, "-append", s.cmdline(),
 		"-chardev", "socket,id=con,path=" + filepath.Join(dir, "con.sock"),
@@ -160,7 +185,18 @@ func (s *Spec) argv(accel, dir string) []string {
 		"-serial", "chardev:ev",
 		"-qmp", "unix:" + filepath.Join(dir, "qmp.sock") + ",server=on,wait=off",
 	}
+	if caps.pvpanicPCI && caps.action && machineHasPCI(s.ExtraArgs) {
+		a = append(a, "-device", "pvpanic-pci", "-action", "panic=none")
+	}
 	return append(a, s.ExtraArgs...)
+}
+
+// smp is QEMU's -smp value for n CPUs: one socket each. A kernel without
+// ACPI finds its CPUs in SeaBIOS's MP table, which lists one CPU per
+// socket: with QEMU's default topology (cores of one socket) it would see
+// only the first.
+func smp(n int) string {
+	return fmt.Sprintf("%d,sockets=%d,cores=1,threads=1", n, n)
 }
 
 // Run boots the machine and waits until it ends. It returns an error only
@@ -185,7 +221,10 @@ func Run(ctx context.Context, spec Spec) (*Result, error) {
 }
 
 func run(ctx context.Context, spec Spec, accel, why string) (*Result, error) {
-	res := &Result{Accel: accel, AccelReason: why}
+	base := spec
+	spec, factor := spec.scaled(accel)
+	res := &Result{Accel: accel, AccelReason: why, Slowdown: factor,
+		BootTimeout: spec.BootTimeout, RunTimeout: spec.RunTimeout, SilenceTimeout: spec.SilenceTimeout, CrashGrace: spec.CrashGrace}
 	for _, f := range []string{spec.Kernel, spec.Initrd} {
 		if _, err := os.Stat(f); err != nil {
 			return nil, &InfraError{err}
@@ -208,7 +247,7 @@ func run(ctx context.Context, spec Spec, accel, why string) (*Result, error) {
 	}
 	defer evL.Close()
 
-	res.Argv = spec.argv(accel, dir)
+	res.Argv = spec.argv(accel, dir, probeQEMU(spec.QEMU))
 	cmd := exec.Command(res.Argv[0], res.Argv[1:]...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{
 		Setpgid:   true,            // Ctrl-C reaches us, not QEMU: we stop it ourselves
@@ -371,6 +410,12 @@ func run(ctx context.Context, spec Spec, accel, why string) (*Result, error) {
 	defer silT.Stop()
 	var graceT <-chan time.Time
 	var fatalAt time.Time
+	crashSeen := func() {
+		if graceT == nil {
+			fatalAt = time.Now()
+			graceT = time.After(spec.CrashGrace)
+		}
+	}
 	hello, done := false, false
 	var ending Outcome
 	var reason string
@@ -378,6 +423,12 @@ func run(ctx context.Context, spec Spec, accel, why string) (*Result, error) {
 	finish := func(o Outcome, r string) {
 		if ending == "" {
 			ending, reason = o, r
+		}
+	}
+	qmpEvent := func(e qmp.Event) {
+		if e.Event == "GUEST_PANICKED" {
+			res.GuestPanicked = true
+			crashSeen()
 		}
 	}
 loop:
@@ -422,31 +473,29 @@ loop:
 			}
 			silT.Reset(silence)
 		case <-fatal:
-			if graceT == nil {
-				fatalAt = time.Now()
-				graceT = time.After(spec.CrashGrace)
-			}
+			crashSeen()
 		case <-graceT:
-			finish(OutcomeCrashed, "kernel crashed: "+firstFatal(scanner.Findings()))
+			finish(OutcomeCrashed, crashReason(scanner.Findings()))
 			break loop
 		case e, ok := <-mon.events:
 			if !ok {
 				mon.events = nil
 				continue
 			}
-			if e.Event == "GUEST_PANICKED" && graceT == nil {
-				graceT = time.After(spec.CrashGrace)
-			}
+			qmpEvent(e)
 		case <-exited:
 			break loop
 		case <-bootT.C:
-			finish(OutcomeBootTimeout, fmt.Sprintf("no hello from the guest agent within the boot timeout (%s, %s)", spec.BootTimeout, accel))
+			finish(OutcomeBootTimeout, fmt.Sprintf("no hello from the guest agent within the boot timeout (%s, %s)",
+				timeoutText(spec.BootTimeout, base.BootTimeout, factor, accel), accel))
 			break loop
 		case <-runT.C:
-			finish(OutcomeTimeout, fmt.Sprintf("the guest did not finish within the run timeout (%s)", spec.RunTimeout))
+			finish(OutcomeTimeout, fmt.Sprintf("the guest did not finish within the run timeout (%s)",
+				timeoutText(spec.RunTimeout, base.RunTimeout, factor, accel)))
 			break loop
 		case <-silT.C:
-			finish(OutcomeTimeout, fmt.Sprintf("no console output and no event for %s", silence))
+			finish(OutcomeTimeout, fmt.Sprintf("no console output and no event for %s",
+				timeoutText(silence, base.SilenceTimeout, factor, accel)))
 			break loop
 		case <-ctx.Done():
 			finish(OutcomeInterrupted, "interrupted")
@@ -470,6 +519,14 @@ loop:
 		}
 		kill()
 	}
+	// QMP events sent just before QEMU exited (a panic reported while the
+	// kernel reboots) may still be on their way: read them to the end.
+	for _, e := range drainEvents(mon.events, time.Second) {
+		if e.Event == "GUEST_PANICKED" {
+			res.GuestPanicked = true // too late to time it
+		}
+	}
+	mon.events = nil
 	conC.Close()
 	evC.Close()
 	// Drain the events that arrived before the end (the reader may be
@@ -498,14 +555,17 @@ loop:
 
 	switch {
 	case ending != "":
-	case scanner.Fatal():
-		finish(OutcomeCrashed, "kernel crashed: "+firstFatal(res.Findings))
+	case scanner.Fatal() || res.GuestPanicked:
+		finish(OutcomeCrashed, crashReason(res.Findings))
 	case done:
 		finish(OutcomeDone, "the agent finished and the VM stopped")
 	case !hello:
 		finish(OutcomeDied, fmt.Sprintf("the VM stopped before the guest agent started (%s)", exitText(waitErr)))
 	default:
 		finish(OutcomeDied, fmt.Sprintf("the VM stopped before the guest agent finished (%s)", exitText(waitErr)))
+	}
+	if ending == OutcomeCrashed && res.GuestPanicked {
+		reason += "; pvpanic: QEMU saw GUEST_PANICKED"
 	}
 	res.Outcome, res.Reason = ending, reason
 	// QEMU ending on its own with an error or a signal (killed from
@@ -517,16 +577,37 @@ loop:
 	return res, nil
 }
 
-func firstFatal(fs []triage.Finding) string {
-	for _, f := range fs {
-		if f.Fatal {
-			return f.Title
+// drainEvents returns what is left on a closing event channel, waiting at
+// most d for it to be closed. A nil channel has nothing left.
+func drainEvents(events <-chan qmp.Event, d time.Duration) []qmp.Event {
+	if events == nil {
+		return nil
+	}
+	var out []qmp.Event
+	t := time.NewTimer(d)
+	defer t.Stop()
+	for {
+		select {
+		case e, ok := <-events:
+			if !ok {
+				return out
+			}
+			out = append(out, e)
+		case <-t.C:
+			return out
 		}
 	}
-	if len(fs) > 0 {
-		return fs[0].Title
+}
+
+// crashReason is the verdict's reason for a crash: the first fatal
+// console finding, or, when only pvpanic reported the panic, that.
+func crashReason(fs []triage.Finding) string {
+	for _, f := range fs {
+		if f.Fatal {
+			return "kernel crashed: " + f.Title
+		}
 	}
-	return "guest panic reported by QEMU"
+	return "kernel crashed: the guest reported a panic and the console shows no crash report"
 }
 
 func exitText(err error) string {

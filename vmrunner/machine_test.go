@@ -10,7 +10,7 @@ import (
 func TestArgvKeepsValuesWhole(t *testing.T) {
 	s := Spec{Kernel: "/k/bz Image", Initrd: "/i/x;rm -rf", Cmdline: []string{"foo=$(id)"}, ExtraArgs: []string{"-device", "pvpanic"}}
 	s.defaults()
-	argv := s.argv(AccelTCG, "/tmp/d")
+	argv := s.argv(AccelTCG, "/tmp/d", qemuCaps{})
 	idx := func(v string) int {
 		for i, a := range argv {
 			if a == v {
@@ -37,10 +37,17 @@ func TestArgvKeepsValuesWhole(t *testing.T) {
 			t.Errorf("argv lacks %s", want)
 		}
 	}
+	if i := idx("-smp"); argv[i+1] != "1,sockets=1,cores=1,threads=1" {
+		t.Errorf("-smp %s", argv[i+1])
+	}
+	s.CPUs = 2
+	if a := s.argv(AccelTCG, "/tmp/d", qemuCaps{}); a[idx("-smp")+1] != "2,sockets=2,cores=1,threads=1" {
+		t.Errorf("2 CPUs: -smp %s, want one socket per CPU (the MP table lists sockets)", a[idx("-smp")+1])
+	}
 	if i := idx("-accel"); argv[i+1] != "tcg" || argv[idx("-cpu")+1] != "max" {
 		t.Errorf("tcg accel/cpu wrong: %q", argv)
 	}
-	if a := s.argv(AccelKVM, "/tmp/d"); a[idx("-cpu")+1] != "host" {
+	if a := s.argv(AccelKVM, "/tmp/d", qemuCaps{}); a[idx("-cpu")+1] != "host" {
 		t.Errorf("kvm should use -cpu host: %q", a)
 	}
 }

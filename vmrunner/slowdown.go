@@ -1,0 +1,87 @@
+package vmrunner
+
+import (
+	"fmt"
+	"math"
+	"os"
+	"strconv"
+	"time"
+)
+
+// DefaultTCGSlowdown is how many times longer the same guest work takes
+// under TCG than under KVM, which runs CPU and system call work at about
+// the host's native speed. It was measured by bench/accel-factor.sh (a
+// static Go program, CPU- and system-call-bound, natively and in a TCG
+// guest of the default kernel) on the 2-core development machine, and
+// rounded: see docs/architecture.md.
+const DefaultTCGSlowdown = 8
+
+// SlowdownEnv overrides DefaultTCGSlowdown (a number > 0, e.g. "12.5").
+const SlowdownEnv = "KVMTEST_TCG_SLOWDOWN"
+
+// Slowdown returns the factor by which a timeout written for KVM is
+// multiplied for a guest running under accel (an accelerator already
+// resolved: kvm or tcg): 1 for kvm, DefaultTCGSlowdown for tcg unless
+// $KVMTEST_TCG_SLOWDOWN holds a number > 0, and 1 for anything else.
+func Slowdown(accel string) float64 {
+	if accel != AccelTCG {
+		return 1
+	}
+	if f, err := slowdownFromEnv(); err == nil && f > 0 {
+		return f
+	}
+	return DefaultTCGSlowdown
+}
+
+// slowdownFromEnv parses $KVMTEST_TCG_SLOWDOWN; 0 when it is unset.
+func slowdownFromEnv() (float64, error) {
+	v := os.Getenv(SlowdownEnv)
+	if v == "" {
+		return 0, nil
+	}
+	f, err := strconv.ParseFloat(v, 64)
+	if err != nil || f <= 0 || math.IsInf(f, 0) || math.IsNaN(f) {
+		return 0, fmt.Errorf("%s=%q: want a number > 0", SlowdownEnv, v)
+	}
+	return f, nil
+}
+
+// scaleDuration multiplies d by f, saturating instead of overflowing.
+// Zero and negative durations (no limit, or a default still to apply)
+// are returned as they are.
+func scaleDuration(d time.Duration, f float64) time.Duration {
+	if d <= 0 || f == 1 {
+		return d
+	}
+	s := float64(d) * f
+	if s >= math.MaxInt64 {
+		return math.MaxInt64
+	}
+	return time.Duration(s)
+}
+
+// scaled returns the spec with its boot, run and silence timeouts and its
+// crash grace multiplied by the slowdown of accel, and the factor applied
+// (1 when the spec asks for wall-clock timeouts). The grace is scaled too:
+// after a panic the kernel finishes its report and reboots (a hard lockup
+// waits a second for the other CPUs first), all of it slower under TCG.
+func (s Spec) scaled(accel string) (Spec, float64) {
+	if s.Unscaled {
+		return s, 1
+	}
+	f := Slowdown(accel)
+	s.BootTimeout = scaleDuration(s.BootTimeout, f)
+	s.RunTimeout = scaleDuration(s.RunTimeout, f)
+	s.SilenceTimeout = scaleDuration(s.SilenceTimeout, f)
+	s.CrashGrace = scaleDuration(s.CrashGrace, f)
+	return s, f
+}
+
+// timeoutText describes a timeout for a verdict: the value used and, when
+// it was scaled, the value it was scaled from.
+func timeoutText(used, base time.Duration, factor float64, accel string) string {
+	if used == base {
+		return used.String()
+	}
+	return fmt.Sprintf("%s: %s ×%g for %s", used.Round(time.Millisecond), base, factor, accel)
+}
