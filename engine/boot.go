@@ -23,11 +23,17 @@ type BootOptions struct {
 	CacheDir  string   // where compiled guest programs are kept ("" = nowhere)
 	Argv      []string // the program: a host file (copied in) or a guest path
 	Format    string   // how to read its output; default exit-code
+	// Timeout is the program's, written for KVM and scaled like a suite's
+	// under TCG, unless WallClock: then it and the VM's timeouts are used
+	// as they are (a deadline the user gave).
 	Timeout   time.Duration
-	VM        matrices.VM
-	Accel     string
-	Output    io.Writer // the program's output lines
-	Console   io.Writer // the kernel console (may be nil)
+	WallClock bool
+	// ConsoleLimit caps what reaches Console (0: vmrunner's default).
+	ConsoleLimit int64
+	VM           matrices.VM
+	Accel        string
+	Output       io.Writer // the program's output lines
+	Console      io.Writer // the kernel console (may be nil)
 	// Input, with Format proto.FormatConsole, is the program's terminal
 	// input (an interactive shell); it is sent once the program started.
 	Input io.Reader
@@ -64,7 +70,11 @@ func Boot(ctx context.Context, o BootOptions) (*BootResult, error) {
 		suite.Timeout = 5 * time.Minute
 	}
 	suites := []*matrices.Suite{suite}
-	man, _ := json.Marshal(manifestFor("boot", suites, nil))
+	slowdown := 1.0
+	if accel, _, err := vmrunner.ResolveAccel(o.Accel); err == nil && !o.WallClock {
+		slowdown = vmrunner.Slowdown(accel)
+	}
+	man, _ := json.Marshal(manifestFor("boot", suites, nil, slowdown))
 	initrd := filepath.Join(o.WorkDir, "initramfs.cpio")
 	if _, err := writeInitramfs(initrd, g, nil, suites, man); err != nil {
 		return nil, err
@@ -79,7 +89,8 @@ func Boot(ctx context.Context, o BootOptions) (*BootResult, error) {
 	spec := vmrunner.Spec{
 		Kernel: o.Kernel, Initrd: initrd, MemoryMiB: o.VM.MemoryMiB, CPUs: o.VM.CPUs, Accel: o.Accel,
 		Cmdline: o.VM.Cmdline, ExtraArgs: o.VM.QEMUArgs, BootTimeout: o.VM.BootTimeout,
-		RunTimeout: suite.Timeout + 30*time.Second, Console: o.Console,
+		RunTimeout: suite.Timeout + 30*time.Second, Console: o.Console, Unscaled: o.WallClock,
+		ConsoleLimit: o.ConsoleLimit,
 		ConsoleInput: o.Input,
 		InputGate:    started,
 		OnEvent: func(e proto.Event) {

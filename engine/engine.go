@@ -91,8 +91,12 @@ func Run(ctx context.Context, o Options) (*results.Run, error) {
 	if err != nil {
 		return nil, err
 	}
-	run.Host.Accel, run.Host.AccelReason = accel, why
-	o.Progress.Logf("accelerator: %s (%s); up to %d VM(s) at once", accel, why, o.Jobs)
+	run.Host.Accel, run.Host.AccelReason, run.Host.Slowdown = accel, why, vmrunner.Slowdown(accel)
+	scale := ""
+	if f := run.Host.Slowdown; f != 1 {
+		scale = fmt.Sprintf("; timeouts ×%g (%s=N to change)", f, vmrunner.SlowdownEnv)
+	}
+	o.Progress.Logf("accelerator: %s (%s)%s; up to %d VM(s) at once", accel, why, scale, o.Jobs)
 
 	var mu sync.Mutex // guards run.Cells and run.json
 	cells := make([]*results.Cell, len(o.Cells))
@@ -306,7 +310,7 @@ func (r *cellRun) run(ctx context.Context) {
 		return
 	}
 	suites := r.runnableSuites()
-	man, _ := json.MarshalIndent(manifestFor(mc.ID, suites, skip), "", "  ")
+	man, _ := json.MarshalIndent(manifestFor(mc.ID, suites, skip, vmrunner.Slowdown(r.accel)), "", "  ")
 	initrd := filepath.Join(r.dir, "initramfs.cpio")
 	if _, err := writeInitramfs(initrd, g, cg, suites, man); err != nil {
 		r.fail(results.StatusBootFailed, "initramfs: "+err.Error())

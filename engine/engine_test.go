@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -19,7 +20,7 @@ func TestManifestFor(t *testing.T) {
 		{Name: "bin", Binary: "/host/b", Timeout: time.Second},
 		{Name: "ks", Kselftest: &matrices.Kselftest{Dir: "splice", Tests: []string{"a.sh", "b"}, Extra: []string{"helper"}}, Timeout: time.Minute, Format: "ktap"},
 	}
-	m := manifestFor("c1", suites, map[string]string{"bin": "requires CONFIG_X"})
+	m := manifestFor("c1", suites, map[string]string{"bin": "requires CONFIG_X"}, 1)
 	if m.Cell != "c1" || len(m.Suites) != 4 {
 		t.Fatalf("manifest %+v", m)
 	}
@@ -33,6 +34,25 @@ func TestManifestFor(t *testing.T) {
 		g := m.Suites[i]
 		if g.Name != w.Name || g.Format != w.Format || g.Skip != w.Skip || g.Timeout != w.Timeout || strings.Join(g.Argv, " ") != strings.Join(w.Argv, " ") {
 			t.Errorf("suite %d = %+v, want %+v", i, g, w)
+		}
+	}
+}
+
+// TestManifestScalesTimeouts: suite timeouts are written for KVM; under
+// TCG the guest gets them multiplied by the slowdown, and a factor of 1
+// or less changes nothing.
+func TestManifestScalesTimeouts(t *testing.T) {
+	suites := []*matrices.Suite{{Name: "go", GoTest: "/x", Timeout: 90 * time.Second}, {Name: "none", GoTest: "/y"}}
+	for _, tt := range []struct {
+		f          float64
+		want, none time.Duration
+	}{{1, 90 * time.Second, 0}, {8, 12 * time.Minute, 0}, {2.5, 225 * time.Second, 0}, {0.5, 90 * time.Second, 0}, {1e300, math.MaxInt64, 0}} {
+		m := manifestFor("c", suites, nil, tt.f)
+		if got := time.Duration(m.Suites[0].Timeout); got != tt.want {
+			t.Errorf("slowdown %g: timeout %s, want %s", tt.f, got, tt.want)
+		}
+		if got := time.Duration(m.Suites[1].Timeout); got != tt.none {
+			t.Errorf("slowdown %g: no timeout became %s", tt.f, got)
 		}
 	}
 }

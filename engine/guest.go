@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io/fs"
+	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -204,7 +205,11 @@ const kselftestRunner = "kselftest-run"
 
 // manifestFor returns the agent's manifest for a cell; skip maps suite
 // names to the reason they cannot run in this cell.
-func manifestFor(cellID string, suites []*matrices.Suite, skip map[string]string) proto.Manifest {
+//
+// Suite timeouts are written for KVM: each is multiplied by slowdown
+// (vmrunner.Slowdown of the accelerator the VM runs under), so that a
+// suite that fits its timeout under KVM is not killed under TCG.
+func manifestFor(cellID string, suites []*matrices.Suite, skip map[string]string, slowdown float64) proto.Manifest {
 	m := proto.Manifest{Cell: cellID, Test2JSON: "/kvmtest/bin/test2json", Heartbeat: proto.Duration(heartbeat)}
 	for _, s := range suites {
 		var argv []string
@@ -230,7 +235,7 @@ func manifestFor(cellID string, suites []*matrices.Suite, skip map[string]string
 		m.Suites = append(m.Suites, proto.Suite{
 			Name:    s.Name,
 			Argv:    argv,
-			Timeout: proto.Duration(s.Timeout),
+			Timeout: proto.Duration(scaleTimeout(s.Timeout, slowdown)),
 			Format:  format,
 			Skip:    skip[s.Name],
 		})
@@ -364,4 +369,16 @@ func (r *cellRun) runnableSuites() []*matrices.Suite {
 		}
 	}
 	return out
+}
+
+// scaleTimeout multiplies a timeout by f (f <= 1 leaves it as it is),
+// saturating rather than overflowing.
+func scaleTimeout(d time.Duration, f float64) time.Duration {
+	if d <= 0 || f <= 1 {
+		return d
+	}
+	if s := float64(d) * f; s < math.MaxInt64 {
+		return time.Duration(s)
+	}
+	return math.MaxInt64
 }

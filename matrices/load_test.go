@@ -201,7 +201,7 @@ func TestDefaultMatrix(t *testing.T) {
 	if strings.Join(ids, " ") != want {
 		t.Fatalf("cells: %s\nwant:  %s", strings.Join(ids, " "), want)
 	}
-	if m.Name != "default" || m.VM.MemoryMiB != 512 || m.VM.BootTimeout != time.Minute || m.Suites[0].Timeout != 5*time.Minute {
+	if m.Name != "default" || m.VM.MemoryMiB != 512 || m.VM.BootTimeout != 30*time.Second || m.Suites[0].Timeout != time.Minute {
 		t.Errorf("matrix: %+v", m)
 	}
 	if st, ok := m.Expected(cells[0], "vmsplice", "TestVmspliceBufferIsStable"); !ok || st != "fail" {

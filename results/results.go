@@ -59,9 +59,12 @@ type Host struct {
 	QEMU        string `json:"qemu,omitempty"`
 	Accel       string `json:"accel,omitempty"`
 	AccelReason string `json:"accel_reason,omitempty"`
-	CPUs        int    `json:"cpus"`
-	Kernel      string `json:"kernel,omitempty"` // the host's uname -r
-	Go          string `json:"go,omitempty"`
+	// Slowdown is the factor the matrix's timeouts (written for KVM) were
+	// multiplied by under Accel (vmrunner.Slowdown; 1 under KVM).
+	Slowdown float64 `json:"timeout_scale,omitempty"`
+	CPUs     int     `json:"cpus"`
+	Kernel   string  `json:"kernel,omitempty"` // the host's uname -r
+	Go       string  `json:"go,omitempty"`
 }
 
 // Cell is one (kernel, patchset, config) and everything that happened to it.

@@ -4,9 +4,12 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"math"
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -21,7 +24,7 @@ import (
 
 var bootCmd = &Command{
 	Name:      "boot",
-	UsageLine: "boot (--kernel PATH | --cell ID [--matrix MATRIX]) [--accel A] [--timeout D] [--console] [--] [PROGRAM [ARGS...]]",
+	UsageLine: "boot (--kernel PATH | --cell ID [--matrix MATRIX]) [--accel A] [--timeout D] [--console] [--console-limit SIZE] [--] [PROGRAM [ARGS...]]",
 	Short:     "boot one kernel and run one program in it",
 	Flags:     flag.NewFlagSet("boot", flag.ContinueOnError),
 	Long: `
@@ -46,8 +49,9 @@ var (
 	bootCell    = bootCmd.Flags.String("cell", "", "boot the kernel of this matrix cell")
 	bootMatrix  = bootCmd.Flags.String("matrix", "", "matrix for --cell (default: the default matrix)")
 	bootAccel   = bootCmd.Flags.String("accel", "auto", "auto, kvm or tcg")
-	bootTimeout = bootCmd.Flags.Duration("timeout", 5*time.Minute, "program timeout")
+	bootTimeout = bootCmd.Flags.Duration("timeout", 5*time.Minute, "program timeout: wall clock when given; the default is written for KVM and scaled under TCG")
 	bootConsole = bootCmd.Flags.Bool("console", false, "also print the kernel console (to stderr)")
+	bootConLim  = bootCmd.Flags.String("console-limit", "32M", "cap on the console printed by --console, then a truncation marker (bytes, or with a K, M or G suffix)")
 )
 
 func init() {
@@ -100,6 +104,10 @@ func runBoot(cmd *Command, args []string) int {
 		}
 		kernel = a.Kernel
 	}
+	conLimit, err := parseSize(*bootConLim)
+	if err != nil {
+		return fatalf(2, "boot: --console-limit: %v", err)
+	}
 	work, err := os.MkdirTemp("", "kvmtest-boot-")
 	if err != nil {
 		return fatalf(3, "%v", err)
@@ -111,7 +119,7 @@ func runBoot(cmd *Command, args []string) int {
 		}
 	}
 	o := engine.BootOptions{Kernel: kernel, SourceDir: srcDir, WorkDir: work, CacheDir: cache.Path("guest"), Argv: args,
-		Timeout: *bootTimeout, VM: vm, Accel: *bootAccel, Output: os.Stdout}
+		Timeout: *bootTimeout, WallClock: flagSet(cmd.Flags, "timeout"), ConsoleLimit: conLimit, VM: vm, Accel: *bootAccel, Output: os.Stdout}
 	if *bootConsole {
 		o.Console = os.Stderr
 	}
@@ -130,7 +138,11 @@ func runBoot(cmd *Command, args []string) int {
 		return fatalf(3, "%v", err)
 	}
 	vr := res.VM
-	fmt.Fprintf(os.Stderr, "kvmtest: %s (%s); %s, to agent %.2fs, wall %.2fs\n", vr.Outcome, vr.Reason, vr.Accel, vr.ToHello.Seconds(), vr.Wall.Seconds())
+	accel := vr.Accel
+	if vr.Slowdown != 1 {
+		accel += fmt.Sprintf(" (timeouts ×%g)", vr.Slowdown)
+	}
+	fmt.Fprintf(os.Stderr, "kvmtest: %s (%s); %s, to agent %.2fs, wall %.2fs\n", vr.Outcome, vr.Reason, accel, vr.ToHello.Seconds(), vr.Wall.Seconds())
 	for _, f := range vr.Findings {
 		fmt.Fprintf(os.Stderr, "kvmtest: console: %s (%s)\n", f.Title, f.Class)
 	}
@@ -145,7 +157,11 @@ func runBoot(cmd *Command, args []string) int {
 		return 130
 	case vr.Outcome == vmrunner.OutcomeCrashed || vr.Outcome == vmrunner.OutcomeTimeout || res.Status == "timeout":
 		if res.Status == "timeout" {
-			fmt.Fprintf(os.Stderr, "kvmtest: the program did not finish within --timeout %s; the agent killed it\n", *bootTimeout)
+			limit := bootTimeout.String()
+			if vr.Slowdown != 1 && !o.WallClock {
+				limit = fmt.Sprintf("%s ×%g for %s", limit, vr.Slowdown, vr.Accel)
+			}
+			fmt.Fprintf(os.Stderr, "kvmtest: the program did not finish within --timeout %s; the agent killed it\n", limit)
 		}
 		return 1
 	case vr.Outcome != vmrunner.OutcomeDone || res.Status == "error" || res.ExitCode < 0:
@@ -174,4 +190,33 @@ func rawTerminal(f *os.File) (func(), error) {
 		return nil, err
 	}
 	return func() { unix.IoctlSetTermios(fd, unix.TCSETS, old) }, nil
+}
+
+// flagSet reports whether the command line set the flag name.
+func flagSet(fs *flag.FlagSet, name string) bool {
+	set := false
+	fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	return set
+}
+
+// parseSize reads a byte count: digits with an optional K, M or G suffix
+// (powers of 1024, "KiB" and "MB" spellings accepted).
+func parseSize(s string) (int64, error) {
+	t := strings.TrimSuffix(strings.TrimSuffix(strings.ToUpper(strings.TrimSpace(s)), "B"), "I")
+	mult := int64(1)
+	if n := len(t); n > 0 {
+		switch t[n-1] {
+		case 'K':
+			mult, t = 1<<10, t[:n-1]
+		case 'M':
+			mult, t = 1<<20, t[:n-1]
+		case 'G':
+			mult, t = 1<<30, t[:n-1]
+		}
+	}
+	v, err := strconv.ParseInt(t, 10, 64)
+	if err != nil || v <= 0 || v > math.MaxInt64/mult {
+		return 0, fmt.Errorf("%q: want a size > 0 such as 65536, 64K or 32M", s)
+	}
+	return v * mult, nil
 }

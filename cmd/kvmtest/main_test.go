@@ -75,3 +75,16 @@ func TestShardsCoverEveryCellOnce(t *testing.T) {
 		t.Errorf("glob k-p1* selected %d cells, want 2 (p1, p10)", len(got))
 	}
 }
+
+func TestParseSize(t *testing.T) {
+	for _, tt := range []struct {
+		in   string
+		want int64
+	}{{"65536", 65536}, {"64K", 64 << 10}, {"64KiB", 64 << 10}, {"1m", 1 << 20}, {"32MB", 32 << 20}, {"2G", 2 << 30},
+		{"0", 0}, {"-1", 0}, {"", 0}, {"M", 0}, {"1.5M", 0}, {"9999999999999G", 0}} {
+		got, err := parseSize(tt.in)
+		if got != tt.want || (err != nil) != (tt.want == 0) {
+			t.Errorf("parseSize(%q) = %d, %v; want %d", tt.in, got, err, tt.want)
+		}
+	}
+}
