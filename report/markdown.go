@@ -20,6 +20,21 @@ func (r *Report) Markdown(w io.Writer) error {
 	} else {
 		fmt.Fprintf(&b, "%s\n\n", runLine(r.Run))
 	}
+	if len(r.Glance) > 0 {
+		b.WriteString("## At a glance\n\n")
+		for _, g := range r.Glance {
+			line := mdText(g.Text())
+			if g.Bad() {
+				line = "**" + line + "**"
+			}
+			title := g.Group
+			if g.Title != "" {
+				title += ", " + g.Title
+			}
+			fmt.Fprintf(&b, "- %s: %s\n", mdText(title), line)
+		}
+		b.WriteString("\n")
+	}
 
 	b.WriteString("## Cells\n\n")
 	if r.Kind == "compare" {

@@ -49,6 +49,9 @@ type Report struct {
 	// Groups are the comparisons: one per patchset against the baseline,
 	// or one for a comparison of two runs.
 	Groups []*Group `json:"comparisons"`
+	// Glance summarizes each comparison in one line, for the top of the
+	// report.
+	Glance []Glance `json:"glance"`
 	// Unmatched names, in a comparison, the cells only one run has.
 	Unmatched []string `json:"unmatched,omitempty"`
 	// Plot is the benchmark deltas drawn in report.html.
@@ -651,6 +654,7 @@ func (r *Report) finish(exit int) {
 	}
 	r.ExitCode = exit
 	r.Verdict = r.verdict()
+	r.Glance = r.glances()
 	r.Plot = newPlot(r)
 }
 
