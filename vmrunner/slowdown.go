@@ -8,12 +8,11 @@ import (
 	"time"
 )
 
-// DefaultTCGSlowdown is how many times longer the same guest work takes
-// under TCG than under KVM, which runs CPU and system call work at about
-// the host's native speed. It was measured by bench/accel-factor.sh (a
-// static Go program, CPU- and system-call-bound, natively and in a TCG
-// guest of the default kernel) on the 2-core development machine, and
-// rounded: see docs/architecture.md.
+// DefaultTCGSlowdown is how many times longer the same guest work is
+// assumed to take under TCG than under KVM, which runs CPU and system call
+// work at about the host's native speed. bench/accel-factor.sh measures
+// the real factor of a host (a static Go program natively and in a TCG
+// guest of the default kernel); see docs/architecture.md.
 const DefaultTCGSlowdown = 8
 
 // SlowdownEnv overrides DefaultTCGSlowdown (a number > 0, e.g. "12.5").
