@@ -12,7 +12,9 @@ import (
 // assumed to take under TCG than under KVM, which runs CPU and system call
 // work at about the host's native speed. bench/accel-factor.sh measures
 // the real factor of a host (a static Go program natively and in a TCG
-// guest of the default kernel); see docs/architecture.md.
+// guest of the default kernel): 5.4 in total, 5.9 for the worst phase on
+// the 2-core development machine; 8 leaves headroom for busier hosts. See
+// docs/architecture.md.
 const DefaultTCGSlowdown = 8
 
 // SlowdownEnv overrides DefaultTCGSlowdown (a number > 0, e.g. "12.5").
