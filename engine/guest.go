@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io/fs"
-	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -16,6 +15,7 @@ import (
 	"github.com/kvmtest/kvmtest/builder"
 	"github.com/kvmtest/kvmtest/guest/proto"
 	"github.com/kvmtest/kvmtest/matrices"
+	"github.com/kvmtest/kvmtest/vmrunner"
 	"github.com/kvmtest/kvmtest/vmrunner/initramfs"
 )
 
@@ -235,7 +235,7 @@ func manifestFor(cellID string, suites []*matrices.Suite, skip map[string]string
 		m.Suites = append(m.Suites, proto.Suite{
 			Name:    s.Name,
 			Argv:    argv,
-			Timeout: proto.Duration(scaleTimeout(s.Timeout, slowdown)),
+			Timeout: proto.Duration(vmrunner.ScaleTimeout(s.Timeout, slowdown)),
 			Format:  format,
 			Skip:    skip[s.Name],
 		})
@@ -369,16 +369,4 @@ func (r *cellRun) runnableSuites() []*matrices.Suite {
 		}
 	}
 	return out
-}
-
-// scaleTimeout multiplies a timeout by f (f <= 1 leaves it as it is),
-// saturating rather than overflowing.
-func scaleTimeout(d time.Duration, f float64) time.Duration {
-	if d <= 0 || f <= 1 {
-		return d
-	}
-	if s := float64(d) * f; s < math.MaxInt64 {
-		return time.Duration(s)
-	}
-	return math.MaxInt64
 }

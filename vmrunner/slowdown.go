@@ -47,11 +47,12 @@ func slowdownFromEnv() (float64, error) {
 	return f, nil
 }
 
-// scaleDuration multiplies d by f, saturating instead of overflowing.
-// Zero and negative durations (no limit, or a default still to apply)
-// are returned as they are.
-func scaleDuration(d time.Duration, f float64) time.Duration {
-	if d <= 0 || f == 1 {
+// ScaleTimeout multiplies a timeout written for KVM by f, saturating
+// instead of overflowing. Zero and negative durations (no limit, or a
+// default still to apply) are returned as they are, and so is d when f is
+// 1 or less: a slower accelerator never shortens a timeout.
+func ScaleTimeout(d time.Duration, f float64) time.Duration {
+	if d <= 0 || f <= 1 {
 		return d
 	}
 	s := float64(d) * f
@@ -71,10 +72,10 @@ func (s Spec) scaled(accel string) (Spec, float64) {
 		return s, 1
 	}
 	f := Slowdown(accel)
-	s.BootTimeout = scaleDuration(s.BootTimeout, f)
-	s.RunTimeout = scaleDuration(s.RunTimeout, f)
-	s.SilenceTimeout = scaleDuration(s.SilenceTimeout, f)
-	s.CrashGrace = scaleDuration(s.CrashGrace, f)
+	s.BootTimeout = ScaleTimeout(s.BootTimeout, f)
+	s.RunTimeout = ScaleTimeout(s.RunTimeout, f)
+	s.SilenceTimeout = ScaleTimeout(s.SilenceTimeout, f)
+	s.CrashGrace = ScaleTimeout(s.CrashGrace, f)
 	return s, f
 }
 

@@ -47,8 +47,8 @@ func TestScaleDuration(t *testing.T) {
 		{time.Duration(math.MaxInt64 / 2), 4, time.Duration(math.MaxInt64)},
 	}
 	for _, tt := range tests {
-		if got := scaleDuration(tt.d, tt.f); got != tt.want {
-			t.Errorf("scaleDuration(%s, %g) = %s, want %s", tt.d, tt.f, got, tt.want)
+		if got := ScaleTimeout(tt.d, tt.f); got != tt.want {
+			t.Errorf("ScaleTimeout(%s, %g) = %s, want %s", tt.d, tt.f, got, tt.want)
 		}
 	}
 }
@@ -77,7 +77,7 @@ func TestSpecScaled(t *testing.T) {
 			t.Errorf("%s: factor %g, boot %s, run %s, silence %s; want %g, %s, %s, %s",
 				tt.name, f, got.BootTimeout, got.RunTimeout, got.SilenceTimeout, tt.factor, tt.boot, tt.run, tt.silence)
 		}
-		if want := scaleDuration(tt.spec.CrashGrace, tt.factor); got.CrashGrace != want {
+		if want := ScaleTimeout(tt.spec.CrashGrace, tt.factor); got.CrashGrace != want {
 			t.Errorf("%s: CrashGrace %s, want %s", tt.name, got.CrashGrace, want)
 		}
 	}
