@@ -137,6 +137,10 @@ func (s *slot) checkout(ctx context.Context, b *Builder, patches, digests []stri
 	if err := s.saveState(slotState{Touched: sortedKeys(all), Dirty: true}); err != nil {
 		return err
 	}
+	// Say what the switch changes: make rebuilds what depends on these
+	// files, so a restored header explains a larger rebuild.
+	fmt.Fprintf(out, "kvmtest: slot switch: restoring %d file(s) the previous series touched [%s]; patching [%s]\n",
+		len(touched), strings.Join(sortedKeys(touched), " "), strings.Join(next, " "))
 	for f := range touched {
 		if err := s.restore(f); err != nil {
 			return err
