@@ -54,6 +54,9 @@ type Spec struct {
 	SilenceTimeout time.Duration
 	// CrashGrace is how long the console keeps being read after a fatal
 	// finding (panic, oops...) before the machine is stopped; default 3s.
+	// A kernel that goes on after its report (an oops with
+	// panic_on_oops=0) is stopped sooner, once its console has been quiet
+	// for a third of the grace: the report is complete by then.
 	CrashGrace time.Duration
 	// The three timeouts above and CrashGrace are written for KVM: Run
 	// multiplies them by Slowdown of the accelerator it really uses (after
@@ -325,6 +328,9 @@ func run(ctx context.Context, spec Spec, accel, why string) (*Result, error) {
 	var wg sync.WaitGroup
 	wg.Add(2)
 	fatal := make(chan struct{}, 1)
+	// Console bytes only (agent heartbeats do not count): after a fatal
+	// finding, a quiet console means the report is complete.
+	consoleActive := make(chan struct{}, 1)
 	go func() {
 		defer wg.Done()
 		out := &limitWriter{w: spec.Console, max: spec.ConsoleLimit}
@@ -342,6 +348,10 @@ func run(ctx context.Context, spec Spec, accel, why string) (*Result, error) {
 					}
 				}
 				poke()
+				select {
+				case consoleActive <- struct{}{}:
+				default:
+				}
 			}
 			if err != nil {
 				return
@@ -410,10 +420,19 @@ func run(ctx context.Context, spec Spec, accel, why string) (*Result, error) {
 	defer silT.Stop()
 	var graceT <-chan time.Time
 	var fatalAt time.Time
+	// After a fatal finding: the console must stay quiet this long for the
+	// report to be taken as complete and the kernel as going on.
+	quiet := spec.CrashGrace / 3
+	quietT := time.NewTimer(time.Hour)
+	quietT.Stop()
+	defer quietT.Stop()
+	var quietC <-chan time.Time
 	crashSeen := func() {
 		if graceT == nil {
 			fatalAt = time.Now()
 			graceT = time.After(spec.CrashGrace)
+			quietT.Reset(quiet)
+			quietC = quietT.C
 		}
 	}
 	hello, done := false, false
@@ -472,6 +491,27 @@ loop:
 				}
 			}
 			silT.Reset(silence)
+		case <-consoleActive:
+			if quietC != nil {
+				if !quietT.Stop() {
+					select {
+					case <-quietT.C:
+					default:
+					}
+				}
+				quietT.Reset(quiet)
+			}
+		case <-quietC:
+			fs := scanner.Findings()
+			if res.GuestPanicked || panicked(fs) {
+				// A panic in progress: QEMU ends it (panic=-1,
+				// -no-reboot); the grace is the bound.
+				quietC = nil
+				continue
+			}
+			finish(OutcomeCrashed, crashReason(fs)+
+				fmt.Sprintf("; the kernel went on after its report (no panic): stopped after %s of console quiet", quiet.Round(time.Millisecond)))
+			break loop
 		case <-fatal:
 			crashSeen()
 		case <-graceT:
@@ -601,6 +641,16 @@ func drainEvents(events <-chan qmp.Event, d time.Duration) []qmp.Event {
 
 // crashReason is the verdict's reason for a crash: the first fatal
 // console finding, or, when only pvpanic reported the panic, that.
+// panicked reports whether the console shows the kernel panicking.
+func panicked(fs []triage.Finding) bool {
+	for _, f := range fs {
+		if f.Panicked {
+			return true
+		}
+	}
+	return false
+}
+
 func crashReason(fs []triage.Finding) string {
 	for _, f := range fs {
 		if f.Fatal {

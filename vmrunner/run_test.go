@@ -122,6 +122,31 @@ func fakeQEMU(mode string, args []string) int {
 	case "pvpanic-only":
 		hello()
 		send(panicked)
+	case "oops-goes-on", "oops-then-panic":
+		hello()
+		for _, l := range []string{
+			"BUG: kernel NULL pointer dereference, address: 0000000000000000",
+			"Oops: 0000 [#1] SMP",
+			"RIP: 0010:fake_fn+0x1/0x2",
+			"Call Trace:",
+			" <TASK>",
+			" fake_fn+0x1/0x2",
+			" </TASK>",
+			"---[ end trace 0000000000000000 ]---",
+		} {
+			fmt.Fprintf(conC, "[    1.000000] %s\n", l)
+		}
+		if mode == "oops-then-panic" {
+			// A panic that never reboots: only the grace ends it.
+			fmt.Fprintln(conC, "[    1.000000] Kernel panic - not syncing: Fatal exception")
+		}
+		// The agent lives on: its heartbeats are not console output.
+		for {
+			time.Sleep(20 * time.Millisecond)
+			if _, err := fmt.Fprintf(evC, `{"time":"2026-01-01T00:00:00Z","kind":"heartbeat"}`+"\n"); err != nil {
+				return 0
+			}
+		}
 	case "flood":
 		hello()
 		line := bytes.Repeat([]byte("x"), 1023)
@@ -234,6 +259,33 @@ func TestRunGuestPanicked(t *testing.T) {
 			}
 			if i := slices.Index(res.Argv, "pvpanic-pci"); i < 0 || res.Argv[i-1] != "-device" {
 				t.Errorf("argv has no pvpanic-pci device: %q", res.Argv)
+			}
+		})
+	}
+}
+
+// TestRunOopsGoesOn: a kernel that oopses and goes on (panic_on_oops=0)
+// is stopped as crashed once its console has been quiet for a third of
+// the crash grace, whatever the agent still sends; one that panics but
+// never reboots is left to the grace.
+func TestRunOopsGoesOn(t *testing.T) {
+	tests := []struct {
+		mode, reason string
+	}{
+		{"oops-goes-on", "kernel crashed: BUG: unable to handle kernel NULL pointer dereference in fake_fn; the kernel went on after its report (no panic): stopped after 300ms of console quiet"},
+		{"oops-then-panic", "kernel crashed: BUG: unable to handle kernel NULL pointer dereference in fake_fn"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.mode, func(t *testing.T) {
+			spec := fakeSpec(t, tt.mode)
+			spec.Unscaled = true
+			spec.CrashGrace = 900 * time.Millisecond
+			res, err := Run(context.Background(), spec)
+			if err != nil {
+				t.Fatalf("Run: %v", err)
+			}
+			if res.Outcome != OutcomeCrashed || res.Reason != tt.reason {
+				t.Errorf("%s (%s); want crashed (%s)", res.Outcome, res.Reason, tt.reason)
 			}
 		})
 	}
