@@ -639,8 +639,6 @@ func drainEvents(events <-chan qmp.Event, d time.Duration) []qmp.Event {
 	}
 }
 
-// crashReason is the verdict's reason for a crash: the first fatal
-// console finding, or, when only pvpanic reported the panic, that.
 // panicked reports whether the console shows the kernel panicking.
 func panicked(fs []triage.Finding) bool {
 	for _, f := range fs {
@@ -651,6 +649,8 @@ func panicked(fs []triage.Finding) bool {
 	return false
 }
 
+// crashReason is the verdict's reason for a crash: the first fatal
+// console finding, or, when only pvpanic reported the panic, that.
 func crashReason(fs []triage.Finding) string {
 	for _, f := range fs {
 		if f.Fatal {
