@@ -174,8 +174,9 @@ type result struct {
 
 // guarded runs call, which may block. If it has not returned within
 // blockWait, it calls release, which must make call return (by draining or
-// filling the pipe; it gets a channel closed once call returned), and
-// reports blocked. A call that release cannot free fails the test.
+// filling the pipe; it gets a channel closed once call returned, and must
+// return soon after), and reports blocked once both are done. A call that
+// release cannot free fails the test.
 func guarded(t *testing.T, call func() (int, error), release func(done <-chan struct{})) (res result, blocked bool) {
 	t.Helper()
 	ch := make(chan result, 1)
@@ -191,9 +192,17 @@ func guarded(t *testing.T, call func() (int, error), release func(done <-chan st
 	case <-time.After(blockWait):
 	}
 	t.Logf("the call blocked for %v; releasing it", blockWait)
-	go release(done)
+	released := make(chan struct{})
+	go func() {
+		release(done)
+		close(released)
+	}()
 	select {
 	case res = <-ch:
+		// Wait for release to stop touching the fd: once the test ends
+		// its pipe is closed and the fd number is reused by the next
+		// test's pipe, which a late read would steal from.
+		<-released
 		return res, true
 	case <-time.After(5 * time.Second):
 		t.Fatalf("the call still blocks after being released")
