@@ -116,3 +116,58 @@ func gitOut(ctx context.Context, dir string, args ...string) (string, error) {
 	}
 	return strings.TrimSpace(string(out)), nil
 }
+
+// Commit is one commit of a range.
+type Commit struct {
+	Hash    string
+	Subject string
+}
+
+// RevList resolves good and bad in repo (a path or a URL, as for a git
+// source) and returns good followed by the commits after it up to bad, on
+// bad's first-parent line, oldest first: the states a bisection of the
+// range tests. Merges are stepped over as units, as `git bisect
+// --first-parent` does.
+func (c *Cache) RevList(ctx context.Context, repo, good, bad string, logf func(string, ...any)) ([]Commit, error) {
+	gitDir, err := c.gitRepo(ctx, repo, logf)
+	if err != nil {
+		return nil, err
+	}
+	resolve := func(ref string) (string, error) {
+		h, err := gitOut(ctx, gitDir, "rev-parse", "--verify", "--end-of-options", ref+"^{commit}")
+		if err != nil && isURL(repo) {
+			if _, ferr := gitOut(ctx, gitDir, "fetch", "--quiet", "origin", ref); ferr == nil {
+				h, err = gitOut(ctx, gitDir, "rev-parse", "--verify", "--end-of-options", "FETCH_HEAD^{commit}")
+			}
+		}
+		if err != nil {
+			return "", fmt.Errorf("git source %s: ref %q: %w", repo, ref, err)
+		}
+		return h, nil
+	}
+	g, err := resolve(good)
+	if err != nil {
+		return nil, err
+	}
+	b, err := resolve(bad)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := gitOut(ctx, gitDir, "merge-base", "--is-ancestor", g, b); err != nil {
+		return nil, fmt.Errorf("git source %s: %s is not an ancestor of %s", repo, good, bad)
+	}
+	out, err := gitOut(ctx, gitDir, "log", "--first-parent", "--reverse", "--format=%H %s", g+".."+b)
+	if err != nil {
+		return nil, err
+	}
+	subj, _ := gitOut(ctx, gitDir, "log", "-1", "--format=%s", g)
+	commits := []Commit{{Hash: g, Subject: subj}}
+	for _, l := range strings.Split(out, "\n") {
+		if l == "" {
+			continue
+		}
+		h, s, _ := strings.Cut(l, " ")
+		commits = append(commits, Commit{Hash: h, Subject: s})
+	}
+	return commits, nil
+}

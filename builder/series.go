@@ -76,3 +76,84 @@ func quiltSeries(file string) ([]string, error) {
 	}
 	return out, sc.Err()
 }
+
+// SeriesPatches lists a series one patch per file, in order, as bisecting
+// it needs: the files of SeriesFiles, except that a single mbox holding
+// several messages (as `b4 am` writes) is split into one file per message
+// under dir (created if needed).
+func SeriesPatches(series, dir string) ([]string, error) {
+	files, err := SeriesFiles(series)
+	if err != nil || len(files) != 1 {
+		return files, err
+	}
+	data, err := os.ReadFile(files[0])
+	if err != nil {
+		return nil, fmt.Errorf("patch series: %w", err)
+	}
+	msgs := splitMbox(string(data))
+	if len(msgs) < 2 {
+		return files, nil
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
+	var out []string
+	for i, m := range msgs {
+		p := filepath.Join(dir, fmt.Sprintf("%04d.patch", i+1))
+		if err := os.WriteFile(p, []byte(m), 0o644); err != nil {
+			return nil, err
+		}
+		out = append(out, p)
+	}
+	return out, nil
+}
+
+// splitMbox splits an mbox at its "From " separator lines (a line that
+// starts with "From " at the start of the file or after a blank line).
+func splitMbox(s string) []string {
+	lines := strings.SplitAfter(s, "\n")
+	var msgs []string
+	var cur strings.Builder
+	prevBlank := true
+	for _, l := range lines {
+		if strings.HasPrefix(l, "From ") && prevBlank && cur.Len() > 0 {
+			msgs = append(msgs, cur.String())
+			cur.Reset()
+		}
+		cur.WriteString(l)
+		prevBlank = strings.TrimSpace(l) == ""
+	}
+	if cur.Len() > 0 {
+		msgs = append(msgs, cur.String())
+	}
+	if len(msgs) > 0 && !strings.HasPrefix(msgs[0], "From ") {
+		return nil // not an mbox
+	}
+	return msgs
+}
+
+// PatchSubject returns a patch file's Subject header, unfolded, or "".
+func PatchSubject(file string) string {
+	f, err := os.Open(file)
+	if err != nil {
+		return ""
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	var subj string
+	in := false
+	for n := 0; sc.Scan() && n < 200; n++ {
+		l := sc.Text()
+		if in {
+			if strings.HasPrefix(l, " ") || strings.HasPrefix(l, "\t") {
+				subj += " " + strings.TrimSpace(l)
+				continue
+			}
+			return subj
+		}
+		if v, ok := strings.CutPrefix(l, "Subject: "); ok {
+			subj, in = strings.TrimSpace(v), true
+		}
+	}
+	return subj
+}
