@@ -7,6 +7,7 @@
 //	kvmtest run [MATRIX|NAME] [--out DIR] [--jobs N] [--cell GLOB] [--shard I/N] [--accel auto|kvm|tcg] [--resume DIR]
 //	kvmtest validate MATRIX...
 //	kvmtest build MATRIX [--cell GLOB]
+//	kvmtest bisect [MATRIX] --cell ID [--good REF] [--bad REF] [--test REGEX] [--runs N]
 //	kvmtest cache ls|gc|path
 //
 // Run `kvmtest help COMMAND` for a command's flags.
