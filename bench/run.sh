@@ -8,6 +8,7 @@
 #   patched/cold-build  build time of a variant changing only fs/splice.c / cold base build  [<= 0.08]
 #   cell/raw-qemu       kvmtest run of one cached cell / the raw QEMU command on the same kernel and initramfs  [<= 1.10]
 #   jobs2/jobs1         four cached cells with --jobs 2 / with --jobs 1      [<= 0.65 on 2 cores]
+#   bisect-steps/bound  states a bisection tests / 2 + ceil(log2(states-1))  [<= 1]
 # and, as a figure, the time from a panic seen on the console to QEMU gone  [< 1 s]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -115,7 +116,18 @@ printf 'module crash\ngo 1.26\n' >"$work/crash/go.mod"
 crashline=$("$kt" boot --matrix "$work/m/bench.yaml" --cell "$base" -- "$work/crash/crash" 2>&1 | grep "crash seen on the console to QEMU gone" || true)
 echo "   $crashline"
 
+echo "== bisect: which patch of the vmsplice v1 series (3 patches, default matrix) regresses the no-reader partial write"
+t0=$(now)
+"$kt" bisect --cell 6.12-vmsplice-v1-minimal --suite vmsplice --test 'vmsplice/TestVmsplicePartialWriteWithoutReader$' \
+	--out "$work/bisect" >"$work/bisect.txt" 2>&1 || true
+t1=$(now)
+bis=$(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }')
+grep '^first bad' "$work/bisect.txt" | sed 's/^/   /'
+read -r steps expected builds < <(python3 -c "import json,sys; r=json.load(open(sys.argv[1])); print(len(r['steps']), r['expected_steps'], r['builds'])" "$work/bisect/bisect.json")
+echo "   $steps states tested (bound: 2 ends + ceil(log2(range)) = $expected), $builds kernels built, wall ${bis}s"
+
 echo
+echo "ratio bisect-steps/bound  $(ratio "$steps" "$expected")   ($steps / $expected; builds $builds)"
 echo "ratio rerun/cold          $(ratio "$warm" "$cold")   (${warm}s / ${cold}s)"
 echo "ratio patched/cold-build  $(ratio "$patchb" "$coldb")   (${patchb}s / ${coldb}s)"
 echo "ratio cell/raw-qemu       $(ratio "$warm" "$raw")   (${warm}s / ${raw}s)"
