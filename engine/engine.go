@@ -350,11 +350,17 @@ func (r *cellRun) build(ctx context.Context) (*builder.Artifact, error) {
 func (r *cellRun) requirements(art *builder.Artifact) map[string]string {
 	skip := map[string]string{}
 	cfg, _ := os.ReadFile(art.Config)
+	// The built kernel's own release, when known: the matrix's version is
+	// the declared one, and a bisection builds other commits under it.
+	kv := r.mc.Kernel.Version
+	if art.Meta.Version != "" {
+		kv = art.Meta.Version
+	}
 	for _, s := range r.o.Matrix.Suites {
 		if s.Requires.Kernel != "" {
-			ok, err := kernelSatisfies(r.mc.Kernel.Version, s.Requires.Kernel)
+			ok, err := kernelSatisfies(kv, s.Requires.Kernel)
 			if err != nil || !ok {
-				skip[s.Name] = fmt.Sprintf("requires kernel %s, cell has %s", s.Requires.Kernel, r.mc.Kernel.Version)
+				skip[s.Name] = fmt.Sprintf("requires kernel %s, cell has %s", s.Requires.Kernel, kv)
 				continue
 			}
 		}
