@@ -63,6 +63,11 @@ type Options struct {
 	// KeepInitramfs keeps cells/ID/initramfs.cpio of passed cells too
 	// (failed cells always keep it, to reproduce by hand).
 	KeepInitramfs bool
+	// StopAfterFailure: once a cell ends not as expected (failed,
+	// crashed, timed out, not built or booted), cells that have not
+	// started building, or have not booted yet, are skipped with a reason
+	// naming it (run --keep-going=false). Cells already booted finish.
+	StopAfterFailure bool
 }
 
 // Run runs the cells and writes OUT/run.json after every cell, so that an
@@ -159,6 +164,24 @@ func Run(ctx context.Context, o Options) (*results.Run, error) {
 	}
 	close(turns[0])
 	sched := newHostScheduler(o.Jobs, o.Matrix.VM, o.Progress.Logf)
+	var stopMu sync.Mutex
+	var stopReason string
+	stopped := func() string {
+		stopMu.Lock()
+		defer stopMu.Unlock()
+		return stopReason
+	}
+	noteEnd := func(id, status string) {
+		if code := results.CellExitCode(status); !o.StopAfterFailure || code == results.ExitOK || code == results.ExitInterrupted {
+			return
+		}
+		stopMu.Lock()
+		defer stopMu.Unlock()
+		if stopReason == "" {
+			stopReason = fmt.Sprintf("not run: stopped after %s was %s (--keep-going=false)", id, status)
+			o.Progress.Logf("%s was %s: cells not yet started are skipped (--keep-going=false)", id, status)
+		}
+	}
 	var wg sync.WaitGroup
 	for i, mc := range o.Cells {
 		if cells[i].Status != results.StatusInterrupted {
@@ -172,8 +195,9 @@ func Run(ctx context.Context, o Options) (*results.Run, error) {
 			// The cell is filled privately and published when done:
 			// save() may marshal the run at any time.
 			c := &results.Cell{}
-			r := &cellRun{o: o, mc: mc, c: c, b: b, setBuilding: setBuilding, accel: accel, myTurn: turns[i], nextTurn: turns[i+1], sched: sched, guest: getGuest}
+			r := &cellRun{o: o, mc: mc, c: c, b: b, setBuilding: setBuilding, accel: accel, myTurn: turns[i], nextTurn: turns[i+1], sched: sched, guest: getGuest, stopped: stopped, noteEnd: noteEnd}
 			r.run(ctx)
+			noteEnd(c.ID, c.Status)
 			mu.Lock()
 			cells[i] = c
 			mu.Unlock()
@@ -215,8 +239,13 @@ type cellRun struct {
 	suiteErr map[string]string
 
 	setBuilding func(*cellRun)
-	phaseName   string    // the builder phase under way
-	phaseStart  time.Time // and since when
+	// stopped returns, once an earlier cell failed under
+	// StopAfterFailure, why this one is not run; "" otherwise.
+	stopped func() string
+	// noteEnd records a cell's final status for StopAfterFailure.
+	noteEnd    func(id, status string)
+	phaseName  string    // the builder phase under way
+	phaseStart time.Time // and since when
 }
 
 // buildPhase records the time spent in each builder phase (source
@@ -271,6 +300,10 @@ func (r *cellRun) run(ctx context.Context) {
 		r.fail(results.StatusInterrupted, "interrupted before the build")
 		return
 	}
+	if why := r.stopped(); why != "" {
+		r.fail(results.StatusSkipped, why)
+		return
+	}
 	r.o.Progress.Phase(mc.ID, "build")
 	t0 := time.Now()
 	r.setBuilding(r)
@@ -285,7 +318,6 @@ func (r *cellRun) run(ctx context.Context) {
 	}
 	r.setBuilding(nil)
 	r.buildPhase("")
-	passTurn()
 	c.Timings["build"] = time.Since(t0).Seconds()
 	if err != nil {
 		if ctx.Err() != nil {
@@ -297,8 +329,11 @@ func (r *cellRun) run(ctx context.Context) {
 			c.FirstError = be.FirstError
 		}
 		r.fail(results.StatusBuildFailed, err.Error())
+		// Before the next cell's turn (deferred): it must see this.
+		r.noteEnd(c.ID, c.Status)
 		return
 	}
+	passTurn()
 	c.ArtifactKey, c.BuildCached, c.KernelRelease = art.Key, art.Cached, art.Meta.Version
 	copyFile(art.Config, filepath.Join(r.dir, "kernel.config"))
 
@@ -325,6 +360,11 @@ func (r *cellRun) run(ctx context.Context) {
 		return
 	}
 	c.Timings["queue"] = slot.Waited.Seconds()
+	if why := r.stopped(); why != "" {
+		slot.Release()
+		r.fail(results.StatusSkipped, why)
+		return
+	}
 	r.boot(ctx, art, initrd)
 	slot.Release()
 	if c.Status == results.StatusPassed && !r.o.KeepInitramfs {

@@ -9,8 +9,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kvmtest/kvmtest/builder"
 	"github.com/kvmtest/kvmtest/guest/proto"
 	"github.com/kvmtest/kvmtest/matrices"
+	"github.com/kvmtest/kvmtest/results"
 )
 
 func TestManifestFor(t *testing.T) {
@@ -113,5 +115,50 @@ func TestGoCacheReusesBuild(t *testing.T) {
 	fi2, _ := os.Stat(p2)
 	if !os.SameFile(fi1, fi2) {
 		t.Error("the cached program was rebuilt (a new file replaced it)")
+	}
+}
+
+type quietProgress struct{}
+
+func (quietProgress) Phase(string, string)   {}
+func (quietProgress) Logf(string, ...any)    {}
+func (quietProgress) CellDone(*results.Cell) {}
+
+// TestStopAfterFailure: with StopAfterFailure, the cells after the first
+// that ends not as expected are skipped with a reason naming it; without
+// it every cell runs (a failed cell never hides the others).
+func TestStopAfterFailure(t *testing.T) {
+	cache, err := builder.OpenCache(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := &matrices.Config{Name: "minimal", Base: "tinyconfig"}
+	base := &matrices.Patchset{Name: "base"}
+	var cells []matrices.Cell
+	for _, k := range []string{"a", "b", "c"} {
+		kern := &matrices.Kernel{Name: k, Version: "6.12", Source: matrices.Source{Tarball: filepath.Join(t.TempDir(), "missing-"+k+".tar.xz")}}
+		cells = append(cells, matrices.Cell{ID: k + "-base-minimal", Kernel: kern, Patchset: base, Config: cfg})
+	}
+	m := &matrices.Matrix{Name: "t", VM: matrices.VM{Accel: "tcg", MemoryMiB: 256, CPUs: 1}}
+	for _, stop := range []bool{false, true} {
+		run, err := Run(context.Background(), Options{Matrix: m, Cells: cells, Out: t.TempDir(), Jobs: 1, Cache: cache,
+			Progress: quietProgress{}, StopAfterFailure: stop})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, c := range run.Cells {
+			got = append(got, c.Status)
+		}
+		want := "build-failed build-failed build-failed"
+		if stop {
+			want = "build-failed skipped skipped"
+			if r := run.Cells[2].Reason; r != "not run: stopped after a-base-minimal was build-failed (--keep-going=false)" {
+				t.Errorf("skipped cell's reason %q", r)
+			}
+		}
+		if strings.Join(got, " ") != want {
+			t.Errorf("StopAfterFailure=%v: %v, want %s", stop, got, want)
+		}
 	}
 }

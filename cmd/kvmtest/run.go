@@ -18,7 +18,7 @@ import (
 
 var runCmd = &Command{
 	Name:      "run",
-	UsageLine: "run [MATRIX|NAME] [--out DIR] [--jobs N] [--cell GLOB] [--shard I/N] [--accel auto|kvm|tcg] [--resume DIR] [--quiet]",
+	UsageLine: "run [MATRIX|NAME] [--out DIR] [--jobs N] [--cell GLOB] [--shard I/N] [--accel auto|kvm|tcg] [--resume DIR] [--keep-going=false] [--quiet]",
 	Short:     "build, boot and test every cell of a matrix",
 	Flags:     flag.NewFlagSet("run", flag.ContinueOnError),
 	Long: `
@@ -30,6 +30,11 @@ cells/ID/{build.log,kernel.config,console.log,events.jsonl,bench.txt}.
 
 MATRIX is a matrix file, or the name of a shipped matrix; with no argument
 the embedded default matrix runs.
+
+A cell that fails never hides the others: every cell runs (--keep-going,
+the default). With --keep-going=false, once a cell ends not as expected
+the cells that have not started building or booting are skipped, with a
+reason naming that cell; cells already running finish.
 
 Exit status: 0 every result as expected, 1 tests failed or a kernel
 crashed, 2 bad input, 3 infrastructure failure (a cell could not be built
@@ -48,6 +53,7 @@ var (
 	runVerbose = runCmd.Flags.Bool("verbose", false, "also stream the console of running cells (to stderr, each line prefixed with its cell)")
 	runList    = runCmd.Flags.Bool("list", false, "list the shipped matrices and exit")
 	runKeep    = runCmd.Flags.Bool("keep-initramfs", false, "keep every cell's initramfs.cpio (failed cells always keep theirs)")
+	runKeepGo  = runCmd.Flags.Bool("keep-going", true, "run every cell whatever the others do (the default); --keep-going=false skips the cells not yet started once one ends not as expected")
 )
 
 func init() {
@@ -107,6 +113,7 @@ func runRun(cmd *Command, args []string) int {
 	opts := engine.Options{
 		Matrix: m, Cells: cells, Out: out, Jobs: *runJobs, Accel: *runAccel,
 		Cache: cache, SourceDir: srcDir, Progress: p, Previous: prev, Shard: *runShard, KeepInitramfs: *runKeep,
+		StopAfterFailure: !*runKeepGo,
 	}
 	if *runVerbose {
 		opts.ConsoleTap = func(cell string) io.Writer { return &prefixWriter{p: p, prefix: "[" + cell + "] "} }
