@@ -25,14 +25,9 @@ func (c *Cache) prepareGit(ctx context.Context, repo, ref string, logf func(stri
 	if err != nil {
 		return nil, err
 	}
-	commit, err := gitOut(ctx, gitDir, "rev-parse", "--verify", "--end-of-options", ref+"^{commit}")
-	if err != nil && isURL(repo) {
-		if _, ferr := gitOut(ctx, gitDir, "fetch", "--quiet", "origin", ref); ferr == nil {
-			commit, err = gitOut(ctx, gitDir, "rev-parse", "--verify", "--end-of-options", "FETCH_HEAD^{commit}")
-		}
-	}
+	commit, err := resolveRef(ctx, gitDir, repo, ref)
 	if err != nil {
-		return nil, fmt.Errorf("git source %s: ref %q: %w", repo, ref, err)
+		return nil, err
 	}
 	digest := "git-" + commit
 	dir := c.Path("src", digest)
@@ -101,6 +96,22 @@ func (c *Cache) gitRepo(ctx context.Context, repo string, logf func(string, ...a
 	return dir, os.Rename(tmp, dir)
 }
 
+// resolveRef resolves ref to a commit hash in gitDir (repo's git
+// directory); a repository given as a URL is fetched when the ref is not
+// found.
+func resolveRef(ctx context.Context, gitDir, repo, ref string) (string, error) {
+	h, err := gitOut(ctx, gitDir, "rev-parse", "--verify", "--end-of-options", ref+"^{commit}")
+	if err != nil && isURL(repo) {
+		if _, ferr := gitOut(ctx, gitDir, "fetch", "--quiet", "origin", ref); ferr == nil {
+			h, err = gitOut(ctx, gitDir, "rev-parse", "--verify", "--end-of-options", "FETCH_HEAD^{commit}")
+		}
+	}
+	if err != nil {
+		return "", fmt.Errorf("git source %s: ref %q: %w", repo, ref, err)
+	}
+	return h, nil
+}
+
 func isURL(repo string) bool {
 	return strings.Contains(repo, "://") || (strings.Contains(repo, ":") && strings.Contains(repo, "@"))
 }
@@ -133,23 +144,11 @@ func (c *Cache) RevList(ctx context.Context, repo, good, bad string, logf func(s
 	if err != nil {
 		return nil, err
 	}
-	resolve := func(ref string) (string, error) {
-		h, err := gitOut(ctx, gitDir, "rev-parse", "--verify", "--end-of-options", ref+"^{commit}")
-		if err != nil && isURL(repo) {
-			if _, ferr := gitOut(ctx, gitDir, "fetch", "--quiet", "origin", ref); ferr == nil {
-				h, err = gitOut(ctx, gitDir, "rev-parse", "--verify", "--end-of-options", "FETCH_HEAD^{commit}")
-			}
-		}
-		if err != nil {
-			return "", fmt.Errorf("git source %s: ref %q: %w", repo, ref, err)
-		}
-		return h, nil
-	}
-	g, err := resolve(good)
+	g, err := resolveRef(ctx, gitDir, repo, good)
 	if err != nil {
 		return nil, err
 	}
-	b, err := resolve(bad)
+	b, err := resolveRef(ctx, gitDir, repo, bad)
 	if err != nil {
 		return nil, err
 	}
