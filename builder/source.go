@@ -195,3 +195,17 @@ func preparePath(dir string) (*prepared, error) {
 	}
 	return &prepared{Digest: "tree-" + hex.EncodeToString(h.Sum(nil)), Tree: dir}, nil
 }
+
+// SourceTree returns the pristine tree of src: a tarball is extracted into
+// the cache once, a git ref is checked out as a worktree once, a local tree
+// is itself. The tree is shared and must never be written.
+func (c *Cache) SourceTree(ctx context.Context, src Source, logf func(string, ...any)) (string, error) {
+	if logf == nil {
+		logf = func(string, ...any) {}
+	}
+	p, err := c.prepareSource(ctx, src, logf)
+	if err != nil {
+		return "", err
+	}
+	return p.Tree, nil
+}

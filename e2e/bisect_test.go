@@ -1,12 +1,16 @@
 package e2e
 
 import (
+	"context"
 	"encoding/json"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
+	"github.com/kvmtest/kvmtest/builder"
 	"github.com/kvmtest/kvmtest/results"
 )
 
@@ -102,5 +106,122 @@ func TestBisectSeries(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// gitKernel makes a bare git repository of Debian's 6.12 source (tag
+// v6.12.117) with the vmsplice v1 patches committed on top (tag v1), and
+// returns its path. Dates and names are fixed, so the commits are the same
+// on every run and their kernels are cached. The shared source tree is
+// only read (git add with it as the work tree; the patches go to the
+// index with git apply --cached).
+func gitKernel(t *testing.T) string {
+	t.Helper()
+	cache, err := builder.OpenCache(cacheDir(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tree, err := cache.SourceTree(context.Background(), builder.Source{Tarball: "/usr/src/linux-source-6.12.tar.xz"}, t.Logf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	repo := filepath.Join(t.TempDir(), "linux.git")
+	env := append(os.Environ(), "GIT_DIR="+repo, "GIT_WORK_TREE="+tree, "GIT_INDEX_FILE="+filepath.Join(t.TempDir(), "index"),
+		"GIT_AUTHOR_NAME=kvmtest", "GIT_AUTHOR_EMAIL=kvmtest@example.org", "GIT_AUTHOR_DATE=2026-06-15T10:00:00Z",
+		"GIT_COMMITTER_NAME=kvmtest", "GIT_COMMITTER_EMAIL=kvmtest@example.org", "GIT_COMMITTER_DATE=2026-06-15T10:00:00Z")
+	git := func(args ...string) {
+		t.Helper()
+		cmd := exec.Command("git", args...)
+		cmd.Env, cmd.Dir = env, tree
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("git %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+	}
+	if out, err := exec.Command("git", "init", "-q", "--bare", repo).CombinedOutput(); err != nil {
+		t.Fatalf("git init: %v\n%s", err, out)
+	}
+	// -f: Debian's top-level .gitignore ignores everything but debian/.
+	git("add", "-A", "-f", ".")
+	git("commit", "-q", "-m", "Linux 6.12.117 (Debian linux-source-6.12)")
+	git("tag", "v6.12.117")
+	patches, err := filepath.Glob(filepath.Join(repoRoot(t), "matrices", "patches", "vmsplice-v1", "*.patch"))
+	if err != nil || len(patches) != 3 {
+		t.Fatalf("v1 patches: %v, %v", patches, err)
+	}
+	for _, p := range patches {
+		git("apply", "--cached", p)
+		subj := regexp.MustCompile(`^\[PATCH \d+/\d+\] `).ReplaceAllString(builder.PatchSubject(p), "")
+		git("commit", "-q", "-m", subj)
+	}
+	git("tag", "v1")
+	return repo
+}
+
+// cacheDir is the kernel cache kvmtest uses ($KVMTEST_CACHE or the user
+// cache directory's kvmtest).
+func cacheDir(t *testing.T) string {
+	d, err := builder.DefaultCacheDir()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+// TestBisectGit bisects the same change as a git range: Debian's 6.12
+// source and the three v1 commits on top. Each commit is checked out as
+// a worktree, built and booted; the commit that regresses the partial
+// write is the second.
+func TestBisectGit(t *testing.T) {
+	requireE2E(t)
+	bin := kvmtestBinary(t)
+	repo := gitKernel(t)
+	dir := t.TempDir()
+	matrix := filepath.Join(dir, "git.yaml")
+	root := repoRoot(t)
+	yaml := `name: e2e-git-bisect
+kernels:
+  - name: "6.12"
+    source: {git: {repo: ` + repo + `, ref: v1}}
+patchsets:
+  - {name: base}
+configs:
+  - {name: minimal, base: tinyconfig, fragments: [` + filepath.Join(root, "matrices", "configs", "qemu-minimal.config") + `]}
+suites:
+  - {name: vmsplice, go-test: ` + filepath.Join(root, "guest", "tests", "vmsplice") + `, timeout: 1m}
+vm: {memory: 512M, cpus: 1, accel: auto, boot-timeout: 30s, cmdline: [secretmem.enable=1]}
+`
+	if err := os.WriteFile(matrix, []byte(yaml), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(dir, "bisect")
+	code, stdout := runKvmtest(t, bin, "bisect", matrix, "--cell", "6.12-base-minimal", "--good", "v6.12.117",
+		"--test", "vmsplice/TestVmsplicePartialWriteWithoutReader$", "--out", out)
+	first := regexp.MustCompile(`(?m)^first bad: 2/3 [0-9a-f]{12} "vmsplice: make vmsplice a trivial wrapper for pwritev2/preadv2"$`)
+	last := regexp.MustCompile(`(?m)^last good: 1/3 [0-9a-f]{12} "splice: drop the unused flags argument of link_pipe\(\)"$`)
+	if code != 0 || !first.MatchString(stdout) || !last.MatchString(stdout) {
+		t.Errorf("exit %d; want 0, %s and %s", code, first, last)
+	}
+	b, err := os.ReadFile(filepath.Join(out, "bisect.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rec bisectJSON
+	if err := json.Unmarshal(b, &rec); err != nil {
+		t.Fatal(err)
+	}
+	if rec.Mode != "git" || len(rec.Steps) != 4 || rec.FirstBad == nil || *rec.FirstBad != 2 {
+		t.Errorf("bisect.json: %s", b)
+	}
+	// Each state ran the kernel of its own commit.
+	releases := map[string]bool{}
+	for _, s := range rec.Steps {
+		run, err := results.Read(filepath.Join(out, s.Dirs[0]))
+		if err != nil {
+			t.Fatal(err)
+		}
+		releases[run.Cells[0].ArtifactKey] = true
+	}
+	if len(releases) != 4 {
+		t.Errorf("%d distinct kernels for 4 commits", len(releases))
 	}
 }
