@@ -195,7 +195,7 @@ func Run(ctx context.Context, o Options) (*results.Run, error) {
 			// The cell is filled privately and published when done:
 			// save() may marshal the run at any time.
 			c := &results.Cell{}
-			r := &cellRun{o: o, mc: mc, c: c, b: b, setBuilding: setBuilding, accel: accel, myTurn: turns[i], nextTurn: turns[i+1], sched: sched, guest: getGuest, stopped: stopped, noteEnd: noteEnd}
+			r := &cellRun{o: o, mc: mc, c: c, b: b, setBuilding: setBuilding, accel: accel, myTurn: turns[i], nextTurn: turns[i+1], sched: sched, rank: i, guest: getGuest, stopped: stopped, noteEnd: noteEnd}
 			r.run(ctx)
 			noteEnd(c.ID, c.Status)
 			mu.Lock()
@@ -230,6 +230,7 @@ type cellRun struct {
 	myTurn   <-chan struct{} // closed when this cell may build
 	nextTurn chan struct{}   // closed when this cell's build phase is over
 	sched    *Scheduler      // admits VMs within the host's budget
+	rank     int             // the cell's place in the run: VMs boot in this order
 	guest    func() (*guestSet, error)
 	dir      string
 
@@ -354,7 +355,7 @@ func (r *cellRun) run(ctx context.Context) {
 	c.Timings["initramfs"] = time.Since(t0).Seconds()
 
 	// Boot and run, when the VM fits the host's budget.
-	slot, err := r.sched.AcquireVM(ctx, r.o.Matrix.VM, func() { r.o.Progress.Phase(mc.ID, "queue") })
+	slot, err := r.sched.AcquireVM(ctx, r.o.Matrix.VM, r.rank, func() { r.o.Progress.Phase(mc.ID, "queue") })
 	if err != nil {
 		r.fail(results.StatusInterrupted, "interrupted before the boot")
 		return

@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"fmt"
+	"math"
 	"runtime"
 	"slices"
 	"sync"
@@ -23,9 +24,12 @@ type Budget struct {
 // memory fit next to those of the VMs already running and the count stays
 // within Budget.VMs.
 //
-// Admission is first come, first served: a VM that does not fit blocks the
-// ones asked for after it, even those that would fit, so a large VM is not
-// starved by a stream of small ones. A VM larger than the whole budget is
+// Admission is in order of rank (AcquireVM: the cell's place in the
+// matrix), then first come, first served: a VM that does not fit blocks
+// the ones behind it, even those that would fit, so a large VM is not
+// starved by a stream of small ones. Ranking by matrix order makes the
+// order of boots the same on every run, whichever cached build was ready
+// first. A VM larger than the whole budget is
 // admitted alone, once nothing else runs, rather than never.
 //
 // A Scheduler is safe for concurrent use.
@@ -41,6 +45,7 @@ type Scheduler struct {
 
 type waiter struct {
 	cpus, memMiB int
+	rank         int
 	ready        chan struct{} // closed once admitted
 }
 
@@ -63,24 +68,29 @@ func NewScheduler(b Budget) *Scheduler {
 // returns its reservation. When ctx is done first, it returns ctx.Err()
 // and reserves nothing. A cpus below 1 counts as 1, a negative memMiB as 0.
 func (s *Scheduler) Acquire(ctx context.Context, cpus, memMiB int) (*Grant, error) {
-	return s.acquire(ctx, cpus, memMiB, nil)
+	return s.acquire(ctx, cpus, memMiB, math.MaxInt, nil)
 }
 
-// AcquireVM is Acquire for a VM of shape vm (see vmCost). When the VM has
-// to wait, queued (if not nil) is called once, before Acquire blocks.
-func (s *Scheduler) AcquireVM(ctx context.Context, vm matrices.VM, queued func()) (*Grant, error) {
+// AcquireVM is Acquire for a VM of shape vm (see vmCost), queued ahead of
+// waiters of a higher rank. When the VM has to wait, queued (if not nil)
+// is called once, before AcquireVM blocks.
+func (s *Scheduler) AcquireVM(ctx context.Context, vm matrices.VM, rank int, queued func()) (*Grant, error) {
 	cpus, mem := vmCost(vm)
-	return s.acquire(ctx, cpus, mem, queued)
+	return s.acquire(ctx, cpus, mem, rank, queued)
 }
 
-func (s *Scheduler) acquire(ctx context.Context, cpus, memMiB int, queued func()) (*Grant, error) {
+func (s *Scheduler) acquire(ctx context.Context, cpus, memMiB, rank int, queued func()) (*Grant, error) {
 	start := time.Now()
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	w := &waiter{cpus: max(cpus, 1), memMiB: max(memMiB, 0), ready: make(chan struct{})}
+	w := &waiter{cpus: max(cpus, 1), memMiB: max(memMiB, 0), rank: rank, ready: make(chan struct{})}
 	s.mu.Lock()
-	s.queue = append(s.queue, w)
+	i := len(s.queue)
+	for i > 0 && s.queue[i-1].rank > rank {
+		i--
+	}
+	s.queue = slices.Insert(s.queue, i, w)
 	s.admit()
 	s.mu.Unlock()
 	select {

@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"errors"
+	"math"
 	"math/rand/v2"
 	"sync"
 	"sync/atomic"
@@ -20,7 +21,7 @@ func tryAcquire(t *testing.T, s *Scheduler, v vmSize) *Grant {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	g, err := s.acquire(ctx, v.cpus, v.mem, cancel)
+	g, err := s.acquire(ctx, v.cpus, v.mem, math.MaxInt, cancel)
 	if err != nil && !errors.Is(err, context.Canceled) {
 		t.Fatalf("acquire %v: %v", v, err)
 	}
@@ -52,13 +53,18 @@ func waitQueued(t *testing.T, s *Scheduler, n int) {
 // acquireAsync starts Acquire in a goroutine and returns where its result
 // arrives; queued (if not nil) is closed when the VM has to wait.
 func acquireAsync(ctx context.Context, s *Scheduler, v vmSize, queued chan struct{}) <-chan *Grant {
+	return acquireRanked(ctx, s, v, math.MaxInt, queued)
+}
+
+// acquireRanked is acquireAsync with a rank.
+func acquireRanked(ctx context.Context, s *Scheduler, v vmSize, rank int, queued chan struct{}) <-chan *Grant {
 	out := make(chan *Grant, 1)
 	go func() {
 		var onQueue func()
 		if queued != nil {
 			onQueue = func() { close(queued) }
 		}
-		g, err := s.acquire(ctx, v.cpus, v.mem, onQueue)
+		g, err := s.acquire(ctx, v.cpus, v.mem, rank, onQueue)
 		if err != nil {
 			g = nil
 		}
@@ -190,6 +196,44 @@ func TestSchedulerFIFO(t *testing.T) {
 			select {
 			case <-results[j]:
 				t.Fatalf("waiter %d admitted while %d runs", j, i)
+			default:
+			}
+		}
+		g.Release()
+	}
+}
+
+// TestSchedulerRank: waiters are admitted by rank (the cells' matrix
+// order), whatever order they came in; equal ranks keep arrival order.
+func TestSchedulerRank(t *testing.T) {
+	s := NewScheduler(Budget{VMs: 1})
+	first := tryAcquire(t, s, vmSize{1, 0})
+	ranks := []int{5, 2, 9, 2, 0}
+	results := make([]<-chan *Grant, len(ranks))
+	for i, r := range ranks {
+		q := make(chan struct{})
+		results[i] = acquireRanked(context.Background(), s, vmSize{1, 0}, r, q)
+		<-q
+	}
+	first.Release()
+	for _, i := range []int{4, 1, 3, 0, 2} { // ranks 0, 2, 2 (in arrival order), 5, 9
+		var g *Grant
+		select {
+		case g = <-results[i]:
+		case <-time.After(10 * time.Second):
+			t.Fatalf("waiter %d (rank %d) not admitted next", i, ranks[i])
+		}
+		if g == nil {
+			t.Fatalf("waiter %d (rank %d) refused", i, ranks[i])
+		}
+		for j := range results {
+			if j == i {
+				continue
+			}
+			select {
+			case g2 := <-results[j]:
+				t.Fatalf("waiter %d (rank %d) admitted while waiter %d (rank %d) runs", j, ranks[j], i, ranks[i])
+				g2.Release()
 			default:
 			}
 		}
