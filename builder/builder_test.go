@@ -337,3 +337,47 @@ func TestGCDropsIdleGuestPrograms(t *testing.T) {
 		t.Error("a recently used program was removed")
 	}
 }
+
+func TestGCDropsIdleSourcesAndSlots(t *testing.T) {
+	c, err := OpenCache(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	long := time.Now().Add(-30 * 24 * time.Hour)
+	mk := func(rel string, stamp *time.Time) string {
+		dir := c.Path(rel)
+		if err := os.MkdirAll(filepath.Join(dir, "tree"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if stamp != nil {
+			markUsed(dir)
+			os.Chtimes(filepath.Join(dir, usedStamp), *stamp, *stamp)
+		}
+		return dir
+	}
+	mk("src/git-old", &long)    // a worktree a bisection visited a month ago
+	fresh := mk("src/abc", nil) // no stamp, directory just made: kept
+	mk("work/slot-old", &long)  // an idle slot
+	used := mk("work/slot-new", &long)
+	markUsed(used)         // used again now
+	mk("work/logs", &long) // not a slot: kept
+	os.MkdirAll(c.Path("src", "half.tmp"), 0o755)
+	os.Chtimes(c.Path("src", "half.tmp"), long, long) // an extraction under way elsewhere
+
+	removed, err := c.GC(10, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := strings.Join(removed, ","), "src/git-old,work/slot-old"; got != want {
+		t.Errorf("removed %s, want %s", got, want)
+	}
+	for _, p := range []string{fresh, used, c.Path("work", "logs"), c.Path("src", "half.tmp")} {
+		if _, err := os.Stat(p); err != nil {
+			t.Errorf("%s was removed", p)
+		}
+	}
+	// --older-than shorter than a week trims what is idle that long.
+	if removed, _ = c.GC(10, time.Nanosecond); strings.Join(removed, ",") != "src/abc,work/slot-new" {
+		t.Errorf("GC(older-than 1ns) removed %v, want [src/abc work/slot-new]", removed)
+	}
+}

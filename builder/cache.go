@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -256,7 +257,74 @@ func (c *Cache) GC(keep int, maxAge time.Duration) ([]string, error) {
 			}
 		}
 	}
+	// Extracted sources, git worktrees (one per commit a bisection
+	// visited) and build slots are stamped when used (markUsed); those idle
+	// as long go too, each under the lock its users take. A source that is
+	// needed again is extracted or checked out again; a slot whose
+	// pristine tree went is rebuilt from scratch.
+	for _, d := range []struct{ sub, prefix, lock string }{
+		{"src", "", "src-"},
+		{"work", "slot-", ""},
+	} {
+		ents, _ := os.ReadDir(c.Path(d.sub))
+		for _, e := range ents {
+			name := e.Name()
+			if !e.IsDir() || !strings.HasPrefix(name, d.prefix) || strings.HasSuffix(name, ".tmp") {
+				continue
+			}
+			dir := c.Path(d.sub, name)
+			if !idleFor(dir, idle) {
+				continue
+			}
+			unlock, err := c.Lock(d.lock + name)
+			if err != nil {
+				return removed, err
+			}
+			if idleFor(dir, idle) { // not taken while we waited
+				err = os.RemoveAll(dir)
+			}
+			unlock()
+			if err != nil {
+				return removed, fmt.Errorf("removing %s: %w", dir, err)
+			}
+			removed = append(removed, d.sub+"/"+name)
+		}
+	}
+	if ents, _ := os.ReadDir(c.Path("work", "logs")); len(ents) > 0 {
+		for _, e := range ents {
+			if fi, err := e.Info(); err == nil && time.Since(fi.ModTime()) > idle {
+				os.Remove(c.Path("work", "logs", e.Name()))
+			}
+		}
+	}
 	return removed, nil
+}
+
+// usedStamp is the file whose modification time says when a cached source
+// tree or build slot was last used.
+const usedStamp = ".used"
+
+// markUsed records that dir (a source tree's or a slot's directory) is in
+// use now, so that cache gc keeps it.
+func markUsed(dir string) {
+	p := filepath.Join(dir, usedStamp)
+	now := time.Now()
+	if err := os.Chtimes(p, now, now); err != nil {
+		os.WriteFile(p, nil, 0o644)
+	}
+}
+
+// idleFor reports whether dir has not been used for d: its stamp, or the
+// directory itself when it has none, is older than that.
+func idleFor(dir string, d time.Duration) bool {
+	fi, err := os.Stat(filepath.Join(dir, usedStamp))
+	if err != nil {
+		fi, err = os.Stat(dir)
+		if err != nil {
+			return false
+		}
+	}
+	return time.Since(fi.ModTime()) > d
 }
 
 func fileDigest(path string) (string, error) {

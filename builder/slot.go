@@ -67,6 +67,7 @@ func (b *Builder) openSlot(ctx context.Context, key string, pristine string, out
 	if err := os.MkdirAll(s.build, 0o755); err != nil {
 		return nil, err
 	}
+	markUsed(s.dir) // kept by cache gc
 	if _, err := os.Stat(filepath.Join(s.src, "Makefile")); err == nil {
 		return s, nil
 	}

@@ -46,15 +46,24 @@ type prepared struct {
 // concurrent callers wait on a lock, and an interrupted extraction leaves
 // only a temporary directory that the next attempt removes.
 func (c *Cache) prepareSource(ctx context.Context, src Source, logf func(string, ...any)) (*prepared, error) {
+	var (
+		p   *prepared
+		err error
+	)
 	switch {
 	case src.Tarball != "":
-		return c.prepareTarball(ctx, src.Tarball, logf)
+		p, err = c.prepareTarball(ctx, src.Tarball, logf)
 	case src.Path != "":
 		return preparePath(src.Path)
 	case src.GitRepo != "":
-		return c.prepareGit(ctx, src.GitRepo, src.GitRef, logf)
+		p, err = c.prepareGit(ctx, src.GitRepo, src.GitRef, logf)
+	default:
+		return nil, fmt.Errorf("kernel source: none given")
 	}
-	return nil, fmt.Errorf("kernel source: none given")
+	if err == nil {
+		markUsed(filepath.Dir(p.Tree)) // src/DIGEST: kept by cache gc
+	}
+	return p, err
 }
 
 func (c *Cache) prepareTarball(ctx context.Context, tarball string, logf func(string, ...any)) (*prepared, error) {

@@ -18,8 +18,11 @@ kernels, under $KVMTEST_CACHE or ~/.cache/kvmtest.
   cache path   print the cache directory
   cache ls     list the built kernels, newest first
   cache gc     remove kernels beyond the newest --keep N, or older than
-               --older-than (e.g. 720h). Removing the whole directory is
-               always safe: the next run rebuilds what it needs.`,
+               --older-than (e.g. 720h); and the extracted sources, git
+               worktrees, build directories, guest programs and selftest
+               builds unused for a week (or --older-than, when shorter).
+               Removing the whole directory is always safe: the next run
+               rebuilds what it needs.`,
 }
 
 var (
