@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // gitKernelRepo makes a small repository that looks like a kernel tree,
@@ -76,5 +77,40 @@ func TestPrepareGit(t *testing.T) {
 	// The user's checkout is untouched.
 	if b, _ := os.ReadFile(filepath.Join(repo, "Makefile")); !strings.Contains(string(b), "PATCHLEVEL = 13") {
 		t.Error("the repository's own work tree changed")
+	}
+}
+
+// A worktree removed by cache gc is checked out again when next needed.
+func TestGCWorktreeComesBack(t *testing.T) {
+	repo, first, _ := gitKernelRepo(t)
+	c, err := OpenCache(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	src := Source{GitRepo: repo, GitRef: "v6.12"}
+	tree, err := c.SourceTree(ctx, src, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	removed, err := c.GC(10, time.Nanosecond)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(removed, ",") != "src/git-"+first {
+		t.Fatalf("GC removed %v, want [src/git-%s]", removed, first)
+	}
+	if _, err := os.Stat(tree); !os.IsNotExist(err) {
+		t.Fatalf("worktree still there after gc: %v", err)
+	}
+	again, err := c.SourceTree(ctx, src, nil)
+	if err != nil {
+		t.Fatalf("checking out again after gc: %v", err)
+	}
+	if b, _ := os.ReadFile(filepath.Join(again, "Makefile")); !strings.Contains(string(b), "PATCHLEVEL = 12") {
+		t.Errorf("worktree after gc has Makefile %q", b)
+	}
+	if removed, _ := c.GC(10, time.Hour); len(removed) != 0 {
+		t.Errorf("a tree just used was removed: %v", removed)
 	}
 }
