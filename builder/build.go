@@ -232,7 +232,7 @@ func (b *Builder) lookup(ikey string) *Artifact {
 
 func (b *Builder) build(ctx context.Context, req Request, src *prepared, ikey string, logw io.Writer) (*Artifact, error) {
 	start := time.Now()
-	skey, err := b.slotKey(req, src.Digest)
+	skey, err := b.slotKey(req, src.slotSource())
 	if err != nil {
 		return nil, &BuildError{Phase: PhaseConfig, Err: err}
 	}
@@ -254,7 +254,7 @@ func (b *Builder) build(ctx context.Context, req Request, src *prepared, ikey st
 	tail := &tailBuffer{max: 256 << 10}
 	out := io.MultiWriter(lf, logw, tail)
 
-	sl, err := b.openSlot(ctx, skey, src.Tree, out)
+	sl, err := b.openSlot(ctx, skey, src, out)
 	if err != nil {
 		return nil, &BuildError{Phase: PhaseSource, Err: err}
 	}

@@ -33,7 +33,7 @@ func (c *Cache) prepareGit(ctx context.Context, repo, ref string, logf func(stri
 	dir := c.Path("src", digest)
 	tree := filepath.Join(dir, "tree")
 	if isKernelTree(tree) {
-		return &prepared{Digest: digest, Tree: tree}, nil
+		return &prepared{Digest: digest, Tree: tree, GitDir: gitDir}, nil
 	}
 	unlock, err := c.Lock("src-" + digest)
 	if err != nil {
@@ -41,7 +41,7 @@ func (c *Cache) prepareGit(ctx context.Context, repo, ref string, logf func(stri
 	}
 	defer unlock()
 	if isKernelTree(tree) {
-		return &prepared{Digest: digest, Tree: tree}, nil
+		return &prepared{Digest: digest, Tree: tree, GitDir: gitDir}, nil
 	}
 	logf("checking out %s (%s) from %s", ref, commit[:12], repo)
 	os.RemoveAll(dir)
@@ -56,7 +56,7 @@ func (c *Cache) prepareGit(ctx context.Context, repo, ref string, logf func(stri
 	if !isKernelTree(tree) {
 		return nil, fmt.Errorf("git source %s at %s: not a kernel tree", repo, ref)
 	}
-	return &prepared{Digest: digest, Tree: tree}, nil
+	return &prepared{Digest: digest, Tree: tree, GitDir: gitDir}, nil
 }
 
 // gitRepo returns the git directory to work with: the repository itself

@@ -41,6 +41,9 @@ type slot struct {
 }
 
 type slotState struct {
+	// Source is the digest of the pristine tree src reflects (before
+	// patches); a git slot moves from commit to commit.
+	Source  string   `json:"source,omitempty"`
 	Patches []string `json:"patches"` // digests of the applied patches, in order
 	Touched []string `json:"touched"` // files (relative to src) that differ from pristine
 	Dirty   bool     `json:"dirty"`   // a switch did not finish: restore everything touched
@@ -60,8 +63,12 @@ func (b *Builder) slotKey(req Request, srcDigest string) (string, error) {
 	return "slot-" + k[:20], nil
 }
 
-func (b *Builder) openSlot(ctx context.Context, key string, pristine string, out io.Writer) (*slot, error) {
-	s := &slot{dir: b.Cache.Path("work", key), pristine: pristine}
+// openSlot returns the slot named key holding src's tree (patches are
+// checkout's business): linked from the pristine tree the first time, and
+// for a git slot that last held another commit, switched to this one.
+// The caller holds the slot's lock.
+func (b *Builder) openSlot(ctx context.Context, key string, src *prepared, out io.Writer) (*slot, error) {
+	s := &slot{dir: b.Cache.Path("work", key), pristine: src.Tree}
 	s.src = filepath.Join(s.dir, "src")
 	s.build = filepath.Join(s.dir, "build")
 	if err := os.MkdirAll(s.build, 0o755); err != nil {
@@ -69,15 +76,26 @@ func (b *Builder) openSlot(ctx context.Context, key string, pristine string, out
 	}
 	markUsed(s.dir) // kept by cache gc
 	if _, err := os.Stat(filepath.Join(s.src, "Makefile")); err == nil {
-		return s, nil
+		err := s.switchSource(ctx, src, out)
+		if !errors.Is(err, errSlotStale) {
+			return s, err
+		}
+		fmt.Fprintf(out, "kvmtest: %v; starting this slot afresh\n", err)
+		if err := os.RemoveAll(s.dir); err != nil {
+			return nil, err
+		}
+		if err := os.MkdirAll(s.build, 0o755); err != nil {
+			return nil, err
+		}
+		markUsed(s.dir)
 	}
 	tmp := s.src + ".tmp"
 	os.RemoveAll(tmp)
 	fmt.Fprintf(out, "kvmtest: linking a build tree for this source and config: %s\n", s.src)
 	// Hard links cost no space; a tree on another file system is copied.
-	if err := b.run(ctx, s.dir, out, "cp", "-al", pristine, tmp); err != nil {
+	if err := b.run(ctx, s.dir, out, "cp", "-al", src.Tree, tmp); err != nil {
 		os.RemoveAll(tmp)
-		if err := b.run(ctx, s.dir, out, "cp", "-a", "--reflink=auto", pristine, tmp); err != nil {
+		if err := b.run(ctx, s.dir, out, "cp", "-a", "--reflink=auto", src.Tree, tmp); err != nil {
 			os.RemoveAll(tmp)
 			return nil, fmt.Errorf("copying the source tree: %w", err)
 		}
@@ -85,7 +103,59 @@ func (b *Builder) openSlot(ctx context.Context, key string, pristine string, out
 	if err := os.Rename(tmp, s.src); err != nil {
 		return nil, err
 	}
-	return s, s.saveState(slotState{})
+	return s, s.saveState(slotState{Source: src.Digest})
+}
+
+// errSlotStale says a slot's tree cannot be switched to the wanted source
+// and must be made again.
+var errSlotStale = errors.New("slot tree stale")
+
+// switchSource moves a git slot from the commit it holds to src's: the
+// files that differ between the two commits (and the worktree's .git link)
+// join the touched set and the slot is marked dirty, so that checkout
+// restores each from the new commit's tree as a fresh copy (newer than its
+// objects, so make rebuilds exactly what depends on them) before applying
+// the patches. Kconfig is run again when a Kconfig file or a config
+// fragment of the tree changed.
+func (s *slot) switchSource(ctx context.Context, src *prepared, out io.Writer) error {
+	st := s.state()
+	if st.Source == src.Digest || (st.Source == "" && src.GitDir == "") {
+		return nil
+	}
+	if src.GitDir == "" || !strings.HasPrefix(st.Source, "git-") {
+		return fmt.Errorf("%w: it holds %q, want %s", errSlotStale, st.Source, src.Digest)
+	}
+	from, to := strings.TrimPrefix(st.Source, "git-"), strings.TrimPrefix(src.Digest, "git-")
+	diff, err := gitOut(ctx, src.GitDir, "diff", "--name-only", "-z", "--no-renames", from, to, "--")
+	if err != nil {
+		return fmt.Errorf("%w: %v", errSlotStale, err)
+	}
+	changed := []string{".git"}
+	for _, f := range strings.Split(diff, "\x00") {
+		if f != "" {
+			changed = append(changed, f)
+		}
+	}
+	all := map[string]bool{}
+	for _, f := range append(st.Touched, changed...) {
+		all[f] = true
+	}
+	configured := st.Configured
+	for _, f := range changed {
+		if affectsConfig(f) {
+			configured = false
+		}
+	}
+	fmt.Fprintf(out, "kvmtest: slot switch: commit %.12s -> %.12s: %d file(s) differ\n", from, to, len(changed)-1)
+	return s.saveState(slotState{Source: src.Digest, Patches: st.Patches, Touched: sortedKeys(all), Dirty: true, Configured: configured})
+}
+
+// affectsConfig says whether a change to the file at rel can change what
+// kconfig makes of the same config spec.
+func affectsConfig(rel string) bool {
+	return strings.HasPrefix(filepath.Base(rel), "Kconfig") ||
+		strings.HasPrefix(rel, "scripts/kconfig/") ||
+		strings.Contains("/"+rel, "/configs/")
 }
 
 func (s *slot) state() slotState {
@@ -131,17 +201,22 @@ func (s *slot) checkout(ctx context.Context, b *Builder, patches, digests []stri
 	}
 	configured := st.Configured
 	for f := range all {
-		if strings.HasPrefix(filepath.Base(f), "Kconfig") {
+		if affectsConfig(f) {
 			configured = false
 		}
 	}
-	if err := s.saveState(slotState{Touched: sortedKeys(all), Dirty: true}); err != nil {
+	if err := s.saveState(slotState{Source: st.Source, Touched: sortedKeys(all), Dirty: true}); err != nil {
 		return err
 	}
 	// Say what the switch changes: make rebuilds what depends on these
 	// files, so a restored header explains a larger rebuild.
-	fmt.Fprintf(out, "kvmtest: slot switch: restoring %d file(s) the previous series touched [%s]; patching [%s]\n",
-		len(touched), strings.Join(sortedKeys(touched), " "), strings.Join(next, " "))
+	if len(touched) > 20 {
+		fmt.Fprintf(out, "kvmtest: slot switch: restoring %d file(s); patching [%s]\n",
+			len(touched), strings.Join(next, " "))
+	} else {
+		fmt.Fprintf(out, "kvmtest: slot switch: restoring %d file(s) the previous series touched [%s]; patching [%s]\n",
+			len(touched), strings.Join(sortedKeys(touched), " "), strings.Join(next, " "))
+	}
 	for f := range touched {
 		if err := s.restore(f); err != nil {
 			return err
@@ -161,7 +236,7 @@ func (s *slot) checkout(ctx context.Context, b *Builder, patches, digests []stri
 	for _, f := range next {
 		keep[f] = true
 	}
-	return s.saveState(slotState{Patches: digests, Touched: sortedKeys(keep), Configured: configured})
+	return s.saveState(slotState{Source: st.Source, Patches: digests, Touched: sortedKeys(keep), Configured: configured})
 }
 
 // setConfigured records that build/.config is current.
@@ -179,8 +254,22 @@ func (s *slot) restore(rel string) error {
 	os.Remove(dst + ".orig")
 	os.Remove(dst + ".rej")
 	src := filepath.Join(s.pristine, rel)
-	if _, err := os.Stat(src); errors.Is(err, os.ErrNotExist) {
+	fi, err := os.Lstat(src)
+	if errors.Is(err, os.ErrNotExist) {
 		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if fi.Mode()&os.ModeSymlink != 0 { // a commit may change a link
+		target, err := os.Readlink(src)
+		if err != nil {
+			return err
+		}
+		if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+			return err
+		}
+		return os.Symlink(target, dst)
 	}
 	return copyPlain(src, dst)
 }

@@ -73,7 +73,7 @@ func TestSlotSwitchesPatchSeries(t *testing.T) {
 	pa := writeFile(t, pdir, "0001-a.patch", patchA)
 	pn := writeFile(t, pdir, "0002-new.patch", patchNew)
 	ctx := context.Background()
-	s, err := b.openSlot(ctx, "slot-test", pristine, io.Discard)
+	s, err := b.openSlot(ctx, "slot-test", &prepared{Digest: "t", Tree: pristine}, io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -149,7 +149,7 @@ func TestSlotReportsFailingPatch(t *testing.T) {
 	pa := writeFile(t, pdir, "0001-a.patch", patchA)
 	bad := writeFile(t, pdir, "0002-bad.patch", patchBad)
 	ctx := context.Background()
-	s, err := b.openSlot(ctx, "slot-bad", pristine, io.Discard)
+	s, err := b.openSlot(ctx, "slot-bad", &prepared{Digest: "t", Tree: pristine}, io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -190,5 +190,144 @@ func TestPatchFilesRefusesEscapes(t *testing.T) {
 	got, err := patchFiles(p)
 	if err != nil || strings.Join(got, ",") != "fs/new.c,fs/splice.c" {
 		t.Errorf("patchFiles = %v, %v", got, err)
+	}
+}
+
+// A git slot follows the commits of its repository: switching restores
+// exactly the files that differ (fresh copies), keeps the rest linked and
+// the build directory, and reruns kconfig only for a Kconfig change.
+func TestSlotFollowsGitCommits(t *testing.T) {
+	for _, tool := range []string{"git", "patch"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Skip(tool + " not installed")
+		}
+	}
+	repo := t.TempDir()
+	git := func(args ...string) string {
+		t.Helper()
+		cmd := exec.Command("git", append([]string{"-C", repo, "-c", "user.name=t", "-c", "user.email=t@example.org"}, args...)...)
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("git %v: %v\n%s", args, err, out)
+		}
+		return strings.TrimSpace(string(out))
+	}
+	git("init", "-q")
+	os.MkdirAll(filepath.Join(repo, "scripts", "kconfig"), 0o755)
+	writeFile(t, filepath.Join(repo, "scripts", "kconfig"), "merge_config.sh", "")
+	writeFile(t, repo, "Makefile", "all:\n")
+	writeFile(t, repo, "Kconfig", "config A\n")
+	os.MkdirAll(filepath.Join(repo, "fs"), 0o755)
+	os.MkdirAll(filepath.Join(repo, "include"), 0o755)
+	writeFile(t, filepath.Join(repo, "fs"), "splice.c", "one\ntwo\nthree\n")
+	writeFile(t, filepath.Join(repo, "fs"), "pipe.c", "alpha\n")
+	writeFile(t, filepath.Join(repo, "include"), "a.h", "header\n")
+	git("add", ".")
+	git("commit", "-qm", "c1")
+	c1 := git("rev-parse", "HEAD")
+	writeFile(t, filepath.Join(repo, "fs"), "splice.c", "one\ntwo\nthree\nfour\n")
+	git("rm", "-q", "fs/pipe.c")
+	writeFile(t, filepath.Join(repo, "fs"), "new.c", "new\n")
+	git("add", ".")
+	git("commit", "-qm", "c2")
+	c2 := git("rev-parse", "HEAD")
+	writeFile(t, repo, "Kconfig", "config A\nconfig B\n")
+	git("commit", "-qam", "c3")
+	c3 := git("rev-parse", "HEAD")
+
+	b := testBuilder(t)
+	ctx := context.Background()
+	logf := func(string, ...any) {}
+	prep := func(commit string) *prepared {
+		t.Helper()
+		p, err := b.Cache.prepareGit(ctx, repo, commit, logf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	p1, p2, p3 := prep(c1), prep(c2), prep(c3)
+	if p1.slotSource() != p2.slotSource() || p1.slotSource() == p1.Digest {
+		t.Fatalf("commits of one repository have slot sources %q and %q", p1.slotSource(), p2.slotSource())
+	}
+	pa := writeFile(t, t.TempDir(), "0001-a.patch", patchA)
+	ds, _, _ := digestFiles([]string{pa})
+	open := func(p *prepared) (*slot, string) {
+		t.Helper()
+		var log strings.Builder
+		s, err := b.openSlot(ctx, "slot-git", p, &log)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.checkout(ctx, b, []string{pa}, ds, &log); err != nil {
+			t.Fatal(err)
+		}
+		return s, log.String()
+	}
+	read := func(s *slot, rel string) string {
+		b, err := os.ReadFile(filepath.Join(s.src, rel))
+		if err != nil {
+			return "<" + err.Error() + ">"
+		}
+		return string(b)
+	}
+
+	s, _ := open(p1)
+	s.setConfigured(true)
+	obj := writeFile(t, s.build, "splice.o", "object")
+	if got := read(s, "fs/splice.c"); got != "one\nTWO\nthree\n" {
+		t.Fatalf("c1 + patch: fs/splice.c = %q", got)
+	}
+
+	before := time.Now().Add(-time.Second)
+	s, log := open(p2)
+	if !strings.Contains(log, "commit "+c1[:12]+" -> "+c2[:12]+": 3 file(s) differ") {
+		t.Errorf("switch log does not name the commits and the 3 files:\n%s", log)
+	}
+	if got := read(s, "fs/splice.c"); got != "one\nTWO\nthree\nfour\n" {
+		t.Errorf("c2 + patch: fs/splice.c = %q", got)
+	}
+	if _, err := os.Stat(filepath.Join(s.src, "fs", "pipe.c")); !os.IsNotExist(err) {
+		t.Errorf("fs/pipe.c, deleted by c2, is still in the slot (%v)", err)
+	}
+	if fi, err := os.Stat(filepath.Join(s.src, "fs", "new.c")); err != nil || fi.ModTime().Before(before) {
+		t.Errorf("fs/new.c, added by c2, is not a fresh copy: %v", err)
+	}
+	a1, _ := os.Stat(filepath.Join(p1.Tree, "include", "a.h"))
+	a2, _ := os.Stat(filepath.Join(s.src, "include", "a.h"))
+	if a1 == nil || a2 == nil || !os.SameFile(a1, a2) {
+		t.Error("include/a.h, the same in both commits, is no longer the hard link it was (make would rebuild its includers)")
+	}
+	if want, _ := os.ReadFile(filepath.Join(p2.Tree, ".git")); read(s, ".git") != string(want) {
+		t.Errorf("the slot's .git is %q, not c2's worktree link %q", read(s, ".git"), want)
+	}
+	st := s.state()
+	if st.Source != p2.Digest || !st.Configured || st.Dirty {
+		t.Errorf("after the switch to c2: state %+v", st)
+	}
+	if _, err := os.Stat(obj); err != nil {
+		t.Errorf("the build directory did not survive the switch: %v", err)
+	}
+
+	s, _ = open(p3)
+	if got := read(s, "Kconfig"); got != "config A\nconfig B\n" {
+		t.Errorf("c3: Kconfig = %q", got)
+	}
+	if s.state().Configured {
+		t.Error("a Kconfig change left the slot configured")
+	}
+
+	// A slot whose state names another kind of source is made afresh.
+	s.saveState(slotState{Source: "tarball-digest"})
+	var log2 strings.Builder
+	s, err := b.openSlot(ctx, "slot-git", p1, &log2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(log2.String(), "starting this slot afresh") || s.state().Source != p1.Digest {
+		t.Errorf("stale slot: log %q, state %+v", log2.String(), s.state())
+	}
+	if _, err := os.Stat(obj); !os.IsNotExist(err) {
+		t.Errorf("a slot made afresh kept its old build directory (%v)", err)
 	}
 }

@@ -39,6 +39,20 @@ func (s Source) String() string {
 type prepared struct {
 	Digest string // identity of the content
 	Tree   string // directory holding the top-level Makefile
+	// GitDir is set for a commit of a git repository: every commit of it
+	// shares one build slot, switched from commit to commit by the files
+	// that differ (as git bisect does in one tree).
+	GitDir string
+}
+
+// slotSource is the source part of a slot's identity: the content digest,
+// or for git the repository, so that commits share a slot.
+func (p *prepared) slotSource() string {
+	if p.GitDir != "" {
+		sum := sha256.Sum256([]byte(p.GitDir))
+		return "gitrepo-" + hex.EncodeToString(sum[:8])
+	}
+	return p.Digest
 }
 
 // prepareSource returns the tree of src, extracting a tarball into the cache

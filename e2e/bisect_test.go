@@ -169,8 +169,9 @@ func cacheDir(t *testing.T) string {
 
 // TestBisectGit bisects the same change as a git range: Debian's 6.12
 // source and the three v1 commits on top. Each commit is checked out as
-// a worktree, built and booted; the commit that regresses the partial
-// write is the second.
+// a worktree, built (in the repository's one build slot, moved from commit
+// to commit) and booted; the commit that regresses the partial write is
+// the second.
 func TestBisectGit(t *testing.T) {
 	requireE2E(t)
 	bin := kvmtestBinary(t)
@@ -212,16 +213,37 @@ vm: {memory: 512M, cpus: 1, accel: auto, boot-timeout: 30s, cmdline: [secretmem.
 	if rec.Mode != "git" || len(rec.Steps) != 4 || rec.FirstBad == nil || *rec.FirstBad != 2 {
 		t.Errorf("bisect.json: %s", b)
 	}
-	// Each state ran the kernel of its own commit.
+	// Each state ran the kernel of its own commit; the commits built here
+	// (none once cached) share the repository's slot: every build after
+	// the first moved it from one commit to the next instead of starting
+	// afresh.
 	releases := map[string]bool{}
+	built, moved := 0, 0
 	for _, s := range rec.Steps {
-		run, err := results.Read(filepath.Join(out, s.Dirs[0]))
+		dir := filepath.Join(out, s.Dirs[0])
+		run, err := results.Read(dir)
 		if err != nil {
 			t.Fatal(err)
 		}
-		releases[run.Cells[0].ArtifactKey] = true
+		c := run.Cells[0]
+		releases[c.ArtifactKey] = true
+		if c.BuildCached {
+			continue
+		}
+		built++
+		log, err := os.ReadFile(filepath.Join(dir, "cells", c.ID, "build.log"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if regexp.MustCompile(`kvmtest: slot switch: commit [0-9a-f]{12} -> [0-9a-f]{12}: \d+ file\(s\) differ`).Match(log) {
+			moved++
+		}
 	}
 	if len(releases) != 4 {
 		t.Errorf("%d distinct kernels for 4 commits", len(releases))
 	}
+	if built > 1 && moved < built-1 {
+		t.Errorf("%d commit(s) built, only %d by moving the repository's slot from another commit", built, moved)
+	}
+	t.Logf("%d of 4 commits built, %d incrementally", built, moved)
 }
