@@ -100,6 +100,14 @@ func (b *Builder) openSlot(ctx context.Context, key string, src *prepared, out i
 			return nil, fmt.Errorf("copying the source tree: %w", err)
 		}
 	}
+	// A worktree's .git names its repository, which may be gone or moved
+	// on: without it the kernel release is the tree's own (no scm suffix
+	// from scripts/setlocalversion), the same whichever run built it.
+	// (For a local tree .git is a directory of hard links: removing them
+	// leaves the repository's own files alone.)
+	if err := os.RemoveAll(filepath.Join(tmp, ".git")); err != nil {
+		return nil, err
+	}
 	if err := os.Rename(tmp, s.src); err != nil {
 		return nil, err
 	}
@@ -111,8 +119,7 @@ func (b *Builder) openSlot(ctx context.Context, key string, src *prepared, out i
 var errSlotStale = errors.New("slot tree stale")
 
 // switchSource moves a git slot from the commit it holds to src's: the
-// files that differ between the two commits (and the worktree's .git link)
-// join the touched set and the slot is marked dirty, so that checkout
+// files that differ between the two commits join the touched set and the slot is marked dirty, so that checkout
 // restores each from the new commit's tree as a fresh copy (newer than its
 // objects, so make rebuilds exactly what depends on them) before applying
 // the patches. Kconfig is run again when a Kconfig file or a config
@@ -130,7 +137,7 @@ func (s *slot) switchSource(ctx context.Context, src *prepared, out io.Writer) e
 	if err != nil {
 		return fmt.Errorf("%w: %v", errSlotStale, err)
 	}
-	changed := []string{".git"}
+	var changed []string
 	for _, f := range strings.Split(diff, "\x00") {
 		if f != "" {
 			changed = append(changed, f)
@@ -146,7 +153,7 @@ func (s *slot) switchSource(ctx context.Context, src *prepared, out io.Writer) e
 			configured = false
 		}
 	}
-	fmt.Fprintf(out, "kvmtest: slot switch: commit %.12s -> %.12s: %d file(s) differ\n", from, to, len(changed)-1)
+	fmt.Fprintf(out, "kvmtest: slot switch: commit %.12s -> %.12s: %d file(s) differ\n", from, to, len(changed))
 	return s.saveState(slotState{Source: src.Digest, Patches: st.Patches, Touched: sortedKeys(all), Dirty: true, Configured: configured})
 }
 
@@ -214,7 +221,7 @@ func (s *slot) checkout(ctx context.Context, b *Builder, patches, digests []stri
 		fmt.Fprintf(out, "kvmtest: slot switch: restoring %d file(s); patching [%s]\n",
 			len(touched), strings.Join(next, " "))
 	} else {
-		fmt.Fprintf(out, "kvmtest: slot switch: restoring %d file(s) the previous series touched [%s]; patching [%s]\n",
+		fmt.Fprintf(out, "kvmtest: slot switch: restoring %d file(s) from the pristine tree [%s]; patching [%s]\n",
 			len(touched), strings.Join(sortedKeys(touched), " "), strings.Join(next, " "))
 	}
 	for f := range touched {

@@ -298,8 +298,8 @@ func TestSlotFollowsGitCommits(t *testing.T) {
 	if a1 == nil || a2 == nil || !os.SameFile(a1, a2) {
 		t.Error("include/a.h, the same in both commits, is no longer the hard link it was (make would rebuild its includers)")
 	}
-	if want, _ := os.ReadFile(filepath.Join(p2.Tree, ".git")); read(s, ".git") != string(want) {
-		t.Errorf("the slot's .git is %q, not c2's worktree link %q", read(s, ".git"), want)
+	if _, err := os.Lstat(filepath.Join(s.src, ".git")); !os.IsNotExist(err) {
+		t.Errorf("the slot has the worktree's .git (the kernel release would depend on the repository): %v", err)
 	}
 	st := s.state()
 	if st.Source != p2.Digest || !st.Configured || st.Dirty {
@@ -329,5 +329,28 @@ func TestSlotFollowsGitCommits(t *testing.T) {
 	}
 	if _, err := os.Stat(obj); !os.IsNotExist(err) {
 		t.Errorf("a slot made afresh kept its old build directory (%v)", err)
+	}
+}
+
+// A local tree's .git directory is not linked into the slot (the kernel
+// release must not depend on the repository), and the tree's own is left
+// alone.
+func TestSlotLeavesOutGit(t *testing.T) {
+	b := testBuilder(t)
+	tree := makePristine(t)
+	os.MkdirAll(filepath.Join(tree, ".git", "objects"), 0o755)
+	head := writeFile(t, filepath.Join(tree, ".git"), "HEAD", "ref: refs/heads/main\n")
+	s, err := b.openSlot(context.Background(), "slot-local", &prepared{Digest: "tree-x", Tree: tree}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Lstat(filepath.Join(s.src, ".git")); !os.IsNotExist(err) {
+		t.Errorf("the slot has .git: %v", err)
+	}
+	if b, err := os.ReadFile(head); err != nil || string(b) != "ref: refs/heads/main\n" {
+		t.Errorf("the tree's own .git/HEAD: %q, %v", b, err)
+	}
+	if _, err := os.Stat(filepath.Join(s.src, "fs", "splice.c")); err != nil {
+		t.Errorf("the slot lacks the tree's files: %v", err)
 	}
 }

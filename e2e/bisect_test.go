@@ -140,6 +140,10 @@ func gitKernel(t *testing.T) string {
 	if out, err := exec.Command("git", "init", "-q", "--bare", repo).CombinedOutput(); err != nil {
 		t.Fatalf("git init: %v\n%s", err, out)
 	}
+	// No automatic gc: it would repack in the background, still writing
+	// to the repository when the test removes it.
+	git("config", "gc.auto", "0")
+	git("config", "maintenance.auto", "false")
 	// -f: Debian's top-level .gitignore ignores everything but debian/.
 	git("add", "-A", "-f", ".")
 	git("commit", "-q", "-m", "Linux 6.12.117 (Debian linux-source-6.12)")
