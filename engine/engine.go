@@ -178,8 +178,8 @@ func Run(ctx context.Context, o Options) (*results.Run, error) {
 		stopMu.Lock()
 		defer stopMu.Unlock()
 		if stopReason == "" {
-			stopReason = fmt.Sprintf("not run: stopped after %s was %s (--keep-going=false)", id, status)
-			o.Progress.Logf("%s was %s: cells not yet started are skipped (--keep-going=false)", id, status)
+			stopReason = fmt.Sprintf("not run: stopped after %s ended %s (--keep-going=false)", id, status)
+			o.Progress.Logf("%s ended %s: cells not yet started are skipped (--keep-going=false)", id, status)
 		}
 	}
 	var wg sync.WaitGroup

@@ -153,7 +153,7 @@ func TestStopAfterFailure(t *testing.T) {
 		want := "build-failed build-failed build-failed"
 		if stop {
 			want = "build-failed skipped skipped"
-			if r := run.Cells[2].Reason; r != "not run: stopped after a-base-minimal was build-failed (--keep-going=false)" {
+			if r := run.Cells[2].Reason; r != "not run: stopped after a-base-minimal ended build-failed (--keep-going=false)" {
 				t.Errorf("skipped cell's reason %q", r)
 			}
 		}
