@@ -109,7 +109,7 @@ func Run(ctx context.Context, o Options) (*results.Run, error) {
 		cells[i] = &results.Cell{ID: c.ID, Kernel: c.Kernel.Name, Patchset: c.Patchset.Name, Config: c.Config.Name,
 			Baseline: baselineID(o.Matrix, c), Status: results.StatusInterrupted, Reason: "not run"}
 		if o.Previous != nil {
-			if p := o.Previous.Cell(c.ID); p != nil && p.Status != results.StatusInterrupted {
+			if p := o.Previous.Cell(c.ID); p != nil && p.Status != results.StatusInterrupted && !stoppedEarly(p) {
 				p.Baseline = baselineID(o.Matrix, c)
 				cells[i] = p
 			}
@@ -178,7 +178,7 @@ func Run(ctx context.Context, o Options) (*results.Run, error) {
 		stopMu.Lock()
 		defer stopMu.Unlock()
 		if stopReason == "" {
-			stopReason = fmt.Sprintf("not run: stopped after %s ended %s (--keep-going=false)", id, status)
+			stopReason = fmt.Sprintf("%s%s ended %s (--keep-going=false)", stopPrefix, id, status)
 			o.Progress.Logf("%s ended %s: cells not yet started are skipped (--keep-going=false)", id, status)
 		}
 	}
@@ -214,6 +214,16 @@ func Run(ctx context.Context, o Options) (*results.Run, error) {
 }
 
 // baselineID is the id of the cell c is compared with, "" for none.
+// stopPrefix begins the reason of a cell skipped because an earlier one
+// ended not as expected under StopAfterFailure.
+const stopPrefix = "not run: stopped after "
+
+// stoppedEarly says whether a previous run skipped c only because it
+// stopped early: a resumed run runs such a cell.
+func stoppedEarly(c *results.Cell) bool {
+	return c.Status == results.StatusSkipped && strings.HasPrefix(c.Reason, stopPrefix)
+}
+
 func baselineID(m *matrices.Matrix, c matrices.Cell) string {
 	if b, ok := m.BaselineOf(c); ok && b.ID != c.ID {
 		return b.ID

@@ -2,10 +2,12 @@ package engine
 
 import (
 	"context"
+	"fmt"
 	"math"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -160,5 +162,39 @@ func TestStopAfterFailure(t *testing.T) {
 		if strings.Join(got, " ") != want {
 			t.Errorf("StopAfterFailure=%v: %v, want %s", stop, got, want)
 		}
+		if !stop {
+			continue
+		}
+		// --resume runs the cells the stop skipped and keeps the one
+		// that ended.
+		var logs []string
+		again, err := Run(context.Background(), Options{Matrix: m, Cells: cells, Out: t.TempDir(), Jobs: 1, Cache: cache,
+			Progress: &logProgress{lines: &logs}, Previous: run})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = got[:0]
+		for _, c := range again.Cells {
+			got = append(got, c.Status)
+		}
+		if strings.Join(got, " ") != "build-failed build-failed build-failed" {
+			t.Errorf("resumed after the stop: %v, want the two skipped cells run", got)
+		}
+		if kept := strings.Join(logs, "\n"); !strings.Contains(kept, "a-base-minimal: kept from the resumed run (build-failed)") ||
+			strings.Contains(kept, "b-base-minimal: kept") {
+			t.Errorf("resume log:\n%s", kept)
+		}
 	}
+}
+
+type logProgress struct {
+	quietProgress
+	mu    sync.Mutex
+	lines *[]string
+}
+
+func (p *logProgress) Logf(format string, args ...any) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	*p.lines = append(*p.lines, fmt.Sprintf(format, args...))
 }

@@ -34,7 +34,8 @@ the embedded default matrix runs.
 A cell that fails never hides the others: every cell runs (--keep-going,
 the default). With --keep-going=false, once a cell ends not as expected
 the cells that have not started building or booting are skipped, with a
-reason naming that cell; cells already running finish.
+reason naming that cell; cells already running finish. --resume DIR then
+runs the cells the stop skipped.
 
 Exit status: 0 every result as expected, 1 tests failed or a kernel
 crashed, 2 bad input, 3 infrastructure failure (a cell could not be built
@@ -48,7 +49,7 @@ var (
 	runCell    = runCmd.Flags.String("cell", "", "run only cells whose id matches this glob (e.g. '6.12-*')")
 	runShard   = runCmd.Flags.String("shard", "", "run one deterministic share I/N of the cells (1 <= I <= N)")
 	runAccel   = runCmd.Flags.String("accel", "", "accelerator: auto, kvm or tcg (default: the matrix's vm.accel)")
-	runResume  = runCmd.Flags.String("resume", "", "continue the interrupted run in DIR: finished cells are kept")
+	runResume  = runCmd.Flags.String("resume", "", "continue the interrupted (or --keep-going=false stopped) run in DIR: finished cells are kept")
 	runQuiet   = runCmd.Flags.Bool("quiet", false, "print only the summary")
 	runVerbose = runCmd.Flags.Bool("verbose", false, "also stream the console of running cells (to stderr, each line prefixed with its cell)")
 	runList    = runCmd.Flags.Bool("list", false, "list the shipped matrices and exit")
