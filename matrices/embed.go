@@ -30,6 +30,30 @@ func Builtin() []string {
 	return out
 }
 
+// aliases are other names of shipped matrices: DESIGN's `kvmtest run
+// vmsplice` is the default matrix.
+var aliases = map[string]string{"vmsplice": "default"}
+
+// Canonical returns the shipped matrix that name stands for: an alias's
+// target, or name itself.
+func Canonical(name string) string {
+	if a, ok := aliases[name]; ok {
+		return a
+	}
+	return name
+}
+
+// Aliases returns the other names of the shipped matrices, sorted, each
+// with the matrix it stands for.
+func Aliases() [][2]string {
+	var out [][2]string
+	for a, m := range aliases {
+		out = append(out, [2]string{a, m})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i][0] < out[j][0] })
+	return out
+}
+
 // IsBuiltin reports whether name is an embedded matrix.
 func IsBuiltin(name string) bool {
 	for _, b := range Builtin() {

@@ -216,6 +216,15 @@ func TestEmbedded(t *testing.T) {
 	if got := Builtin(); !contains(got, "default") || !IsBuiltin("default") || IsBuiltin("nope") {
 		t.Errorf("Builtin() = %q", got)
 	}
+	// DESIGN's `kvmtest run vmsplice`: every alias names a shipped matrix.
+	if Canonical("vmsplice") != "default" || Canonical("quick") != "quick" {
+		t.Errorf("Canonical(vmsplice) = %q, Canonical(quick) = %q", Canonical("vmsplice"), Canonical("quick"))
+	}
+	for _, a := range Aliases() {
+		if !IsBuiltin(a[1]) || IsBuiltin(a[0]) {
+			t.Errorf("alias %s -> %s: the target must be shipped and the alias not", a[0], a[1])
+		}
+	}
 	if _, err := FS.ReadFile("configs/qemu-minimal.config"); err != nil {
 		t.Error(err)
 	}

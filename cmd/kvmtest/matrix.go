@@ -35,10 +35,14 @@ func resolveMatrix(cache *builder.Cache, arg string) (file, srcDir string, err e
 	if fi, err := os.Stat(arg); err == nil && !fi.IsDir() {
 		return arg, srcDir, nil
 	}
-	if p := kvmtest.BuiltinMatrix(srcDir, arg); p != "" && !strings.ContainsAny(arg, "/.") {
+	if p := kvmtest.BuiltinMatrix(srcDir, matrices.Canonical(arg)); p != "" && !strings.ContainsAny(arg, "/.") {
 		return p, srcDir, nil
 	}
-	return "", "", fmt.Errorf("%s: no such matrix file, and no shipped matrix of that name (shipped: %s)", arg, strings.Join(matrices.Builtin(), ", "))
+	names := matrices.Builtin()
+	for _, a := range matrices.Aliases() {
+		names = append(names, a[0]+" (= "+a[1]+")")
+	}
+	return "", "", fmt.Errorf("%s: no such matrix file, and no shipped matrix of that name (shipped: %s)", arg, strings.Join(names, ", "))
 }
 
 // selectCells filters cells by a glob on their id and takes one shard.
@@ -111,6 +115,9 @@ func listBuiltins() int {
 			continue
 		}
 		fmt.Printf("%-12s %d cell(s)  %s\n", name, len(m.Cells()), m.Description)
+	}
+	for _, a := range matrices.Aliases() {
+		fmt.Printf("%-12s the %s matrix, by another name\n", a[0], a[1])
 	}
 	return 0
 }
