@@ -232,7 +232,7 @@ func (b *Builder) lookup(ikey string) *Artifact {
 
 func (b *Builder) build(ctx context.Context, req Request, src *prepared, ikey string, logw io.Writer) (*Artifact, error) {
 	start := time.Now()
-	skey, err := b.slotKey(req, src.slotSource())
+	skey, err := b.slotKey(req, src.slotSource(req.Kernel))
 	if err != nil {
 		return nil, &BuildError{Phase: PhaseConfig, Err: err}
 	}

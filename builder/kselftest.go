@@ -231,7 +231,7 @@ func (b *Builder) buildKselftests(ctx context.Context, req Request, src *prepare
 // kselftestTree makes dst a copy of the source tree with req's patches:
 // hard links into the build slot's tree, selftests copied.
 func (b *Builder) kselftestTree(ctx context.Context, req Request, src *prepared, patchDigests []string, dst string, out io.Writer) error {
-	skey, err := b.slotKey(req, src.slotSource())
+	skey, err := b.slotKey(req, src.slotSource(req.Kernel))
 	if err != nil {
 		return err
 	}

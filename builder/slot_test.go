@@ -247,8 +247,11 @@ func TestSlotFollowsGitCommits(t *testing.T) {
 		return p
 	}
 	p1, p2, p3 := prep(c1), prep(c2), prep(c3)
-	if p1.slotSource() != p2.slotSource() || p1.slotSource() == p1.Digest {
-		t.Fatalf("commits of one repository have slot sources %q and %q", p1.slotSource(), p2.slotSource())
+	if p1.slotSource("k") != p2.slotSource("k") || p1.slotSource("k") == p1.Digest {
+		t.Fatalf("commits of one kernel have slot sources %q and %q", p1.slotSource("k"), p2.slotSource("k"))
+	}
+	if p1.slotSource("k") == p1.slotSource("next") {
+		t.Fatal("two kernels of one repository share a slot")
 	}
 	pa := writeFile(t, t.TempDir(), "0001-a.patch", patchA)
 	ds, _, _ := digestFiles([]string{pa})

@@ -46,10 +46,12 @@ type prepared struct {
 }
 
 // slotSource is the source part of a slot's identity: the content digest,
-// or for git the repository, so that commits share a slot.
-func (p *prepared) slotSource() string {
+// or for git the repository and the kernel's name in the matrix, so that
+// the commits one kernel is built at (a bisection's) share a slot, while
+// two kernels of one repository (6.12 and next) keep a slot each.
+func (p *prepared) slotSource(kernel string) string {
 	if p.GitDir != "" {
-		sum := sha256.Sum256([]byte(p.GitDir))
+		sum := sha256.Sum256([]byte(p.GitDir + "\x00" + kernel))
 		return "gitrepo-" + hex.EncodeToString(sum[:8])
 	}
 	return p.Digest

@@ -173,7 +173,7 @@ func cacheDir(t *testing.T) string {
 
 // TestBisectGit bisects the same change as a git range: Debian's 6.12
 // source and the three v1 commits on top. Each commit is checked out as
-// a worktree, built (in the repository's one build slot, moved from commit
+// a worktree, built (in the kernel's one build slot, moved from commit
 // to commit) and booted; the commit that regresses the partial write is
 // the second.
 func TestBisectGit(t *testing.T) {
@@ -218,7 +218,7 @@ vm: {memory: 512M, cpus: 1, accel: auto, boot-timeout: 30s, cmdline: [secretmem.
 		t.Errorf("bisect.json: %s", b)
 	}
 	// Each state ran the kernel of its own commit; the commits built here
-	// (none once cached) share the repository's slot: every build after
+	// (none once cached) share the kernel's slot: every build after
 	// the first moved it from one commit to the next instead of starting
 	// afresh.
 	releases := map[string]bool{}
@@ -247,7 +247,7 @@ vm: {memory: 512M, cpus: 1, accel: auto, boot-timeout: 30s, cmdline: [secretmem.
 		t.Errorf("%d distinct kernels for 4 commits", len(releases))
 	}
 	if built > 1 && moved < built-1 {
-		t.Errorf("%d commit(s) built, only %d by moving the repository's slot from another commit", built, moved)
+		t.Errorf("%d commit(s) built, only %d by moving the kernel's slot from another commit", built, moved)
 	}
 	t.Logf("%d of 4 commits built, %d incrementally", built, moved)
 }
