@@ -280,14 +280,17 @@ func (c *Cache) GC(keep int, maxAge time.Duration) ([]string, error) {
 			if err != nil {
 				return removed, err
 			}
-			if idleFor(dir, idle) { // not taken while we waited
+			still := idleFor(dir, idle) // not taken while we waited
+			if still {
 				err = os.RemoveAll(dir)
 			}
 			unlock()
 			if err != nil {
 				return removed, fmt.Errorf("removing %s: %w", dir, err)
 			}
-			removed = append(removed, d.sub+"/"+name)
+			if still {
+				removed = append(removed, d.sub+"/"+name)
+			}
 		}
 	}
 	if ents, _ := os.ReadDir(c.Path("work", "logs")); len(ents) > 0 {

@@ -10,15 +10,17 @@ import (
 	"time"
 )
 
-// gitKernelRepo makes a small repository that looks like a kernel tree,
-// with two commits.
-func gitKernelRepo(t *testing.T) (repo, first, second string) {
+// newGitRepo makes an empty repository (skipping the test when git is
+// missing) and returns it with a function that runs git in it and returns
+// its trimmed output, failing the test on error.
+func newGitRepo(t *testing.T) (repo string, git func(args ...string) string) {
 	t.Helper()
 	if _, err := exec.LookPath("git"); err != nil {
 		t.Skip("git not installed")
 	}
 	repo = t.TempDir()
-	run := func(args ...string) string {
+	git = func(args ...string) string {
+		t.Helper()
 		cmd := exec.Command("git", append([]string{"-C", repo, "-c", "user.name=t", "-c", "user.email=t@example.org"}, args...)...)
 		out, err := cmd.CombinedOutput()
 		if err != nil {
@@ -26,7 +28,15 @@ func gitKernelRepo(t *testing.T) (repo, first, second string) {
 		}
 		return strings.TrimSpace(string(out))
 	}
-	run("init", "-q")
+	git("init", "-q")
+	return repo, git
+}
+
+// gitKernelRepo makes a small repository that looks like a kernel tree,
+// with two commits.
+func gitKernelRepo(t *testing.T) (repo, first, second string) {
+	t.Helper()
+	repo, run := newGitRepo(t)
 	os.MkdirAll(filepath.Join(repo, "scripts", "kconfig"), 0o755)
 	writeFile(t, repo, "Kconfig", "")
 	writeFile(t, filepath.Join(repo, "scripts", "kconfig"), "merge_config.sh", "")

@@ -217,13 +217,12 @@ func (s *slot) checkout(ctx context.Context, b *Builder, patches, digests []stri
 	}
 	// Say what the switch changes: make rebuilds what depends on these
 	// files, so a restored header explains a larger rebuild.
-	if len(touched) > 20 {
-		fmt.Fprintf(out, "kvmtest: slot switch: restoring %d file(s); patching [%s]\n",
-			len(touched), strings.Join(next, " "))
-	} else {
-		fmt.Fprintf(out, "kvmtest: slot switch: restoring %d file(s) from the pristine tree [%s]; patching [%s]\n",
-			len(touched), strings.Join(sortedKeys(touched), " "), strings.Join(next, " "))
+	restored := sortedKeys(touched)
+	if len(restored) > 20 { // a commit switch: the count says enough
+		restored = append(restored[:20:20], "…")
 	}
+	fmt.Fprintf(out, "kvmtest: slot switch: restoring %d file(s) from the pristine tree [%s]; patching [%s]\n",
+		len(touched), strings.Join(restored, " "), strings.Join(next, " "))
 	for f := range touched {
 		if err := s.restore(f); err != nil {
 			return err

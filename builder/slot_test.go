@@ -197,22 +197,10 @@ func TestPatchFilesRefusesEscapes(t *testing.T) {
 // exactly the files that differ (fresh copies), keeps the rest linked and
 // the build directory, and reruns kconfig only for a Kconfig change.
 func TestSlotFollowsGitCommits(t *testing.T) {
-	for _, tool := range []string{"git", "patch"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Skip(tool + " not installed")
-		}
+	if _, err := exec.LookPath("patch"); err != nil {
+		t.Skip("patch(1) not installed")
 	}
-	repo := t.TempDir()
-	git := func(args ...string) string {
-		t.Helper()
-		cmd := exec.Command("git", append([]string{"-C", repo, "-c", "user.name=t", "-c", "user.email=t@example.org"}, args...)...)
-		out, err := cmd.CombinedOutput()
-		if err != nil {
-			t.Fatalf("git %v: %v\n%s", args, err, out)
-		}
-		return strings.TrimSpace(string(out))
-	}
-	git("init", "-q")
+	repo, git := newGitRepo(t)
 	os.MkdirAll(filepath.Join(repo, "scripts", "kconfig"), 0o755)
 	writeFile(t, filepath.Join(repo, "scripts", "kconfig"), "merge_config.sh", "")
 	writeFile(t, repo, "Makefile", "all:\n")

@@ -66,14 +66,7 @@ func TestBisectSeries(t *testing.T) {
 			if !strings.Contains(stdout, patch1) {
 				t.Errorf("the last good state is not patch 1: want %q", patch1)
 			}
-			b, err := os.ReadFile(filepath.Join(out, "bisect.json"))
-			if err != nil {
-				t.Fatal(err)
-			}
-			var rec bisectJSON
-			if err := json.Unmarshal(b, &rec); err != nil {
-				t.Fatal(err)
-			}
+			rec, b := readBisect(t, out)
 			if rec.Mode != "series" || rec.FirstBad == nil || *rec.FirstBad != 2 || rec.LastGood == nil || *rec.LastGood != 1 || !rec.Conclusive {
 				t.Errorf("bisect.json: %s", b)
 			}
@@ -206,14 +199,7 @@ vm: {memory: 512M, cpus: 1, accel: auto, boot-timeout: 30s, cmdline: [secretmem.
 	if code != 0 || !first.MatchString(stdout) || !last.MatchString(stdout) {
 		t.Errorf("exit %d; want 0, %s and %s", code, first, last)
 	}
-	b, err := os.ReadFile(filepath.Join(out, "bisect.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var rec bisectJSON
-	if err := json.Unmarshal(b, &rec); err != nil {
-		t.Fatal(err)
-	}
+	rec, b := readBisect(t, out)
 	if rec.Mode != "git" || len(rec.Steps) != 4 || rec.FirstBad == nil || *rec.FirstBad != 2 {
 		t.Errorf("bisect.json: %s", b)
 	}
@@ -250,4 +236,18 @@ vm: {memory: 512M, cpus: 1, accel: auto, boot-timeout: 30s, cmdline: [secretmem.
 		t.Errorf("%d commit(s) built, only %d by moving the kernel's slot from another commit", built, moved)
 	}
 	t.Logf("%d of 4 commits built, %d incrementally", built, moved)
+}
+
+// readBisect reads OUT/bisect.json, returning it decoded and as written.
+func readBisect(t *testing.T, out string) (bisectJSON, []byte) {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(out, "bisect.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rec bisectJSON
+	if err := json.Unmarshal(b, &rec); err != nil {
+		t.Fatal(err)
+	}
+	return rec, b
 }

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
-	"path"
 	"path/filepath"
 	"regexp"
 	"sort"
@@ -286,24 +285,18 @@ func runBisect(cmd *Command, args []string) int {
 	return 0
 }
 
-// pickCell finds the cell to bisect: an exact id, or a glob matching one.
+// pickCell finds the cell to bisect: an exact id, or a glob matching one
+// (as run's --cell, whose errors it shares).
 func pickCell(m *matrices.Matrix, id string) (matrices.Cell, error) {
-	var ids []string
-	var match []matrices.Cell
-	for _, c := range m.Cells() {
-		ids = append(ids, c.ID)
-		if c.ID == id {
-			return checkRunnable(c)
-		}
-		if ok, _ := path.Match(id, c.ID); ok {
-			match = append(match, c)
-		}
+	if c, ok := m.Cell(id); ok {
+		return checkRunnable(c)
 	}
-	switch len(match) {
-	case 1:
+	match, err := selectCells(m.Cells(), id, "")
+	if err != nil {
+		return matrices.Cell{}, err
+	}
+	if len(match) == 1 {
 		return checkRunnable(match[0])
-	case 0:
-		return matrices.Cell{}, fmt.Errorf("--cell %q matches no cell (cells: %s)", id, strings.Join(ids, ", "))
 	}
 	var names []string
 	for _, c := range match {
