@@ -22,7 +22,6 @@ import (
 	"github.com/kvmtest/kvmtest/builder"
 	"github.com/kvmtest/kvmtest/guest/proto"
 	"github.com/kvmtest/kvmtest/matrices"
-	"github.com/kvmtest/kvmtest/report"
 	"github.com/kvmtest/kvmtest/results"
 	"github.com/kvmtest/kvmtest/vmrunner"
 )
@@ -72,7 +71,9 @@ type Options struct {
 
 // Run runs the cells and writes OUT/run.json after every cell, so that an
 // interrupted run keeps what it finished. The returned Run is complete
-// even when ctx was cancelled (unfinished cells are interrupted).
+// even when ctx was cancelled (unfinished cells are interrupted). Run
+// writes no reports: presenting the run (report.WriteAll) is the
+// caller's.
 func Run(ctx context.Context, o Options) (*results.Run, error) {
 	if o.Jobs <= 0 {
 		o.Jobs = DefaultJobs(o.Matrix.VM)
@@ -88,22 +89,42 @@ func Run(ctx context.Context, o Options) (*results.Run, error) {
 		Shard:   o.Shard,
 		Started: time.Now().UTC(),
 	}
-	accelWant := o.Matrix.VM.Accel
-	if o.Accel != "" {
-		accelWant = o.Accel
-	}
-	accel, why, err := vmrunner.ResolveAccel(accelWant)
+	accel, err := resolveAccel(o, &run.Host)
 	if err != nil {
 		return nil, err
 	}
-	run.Host.Accel, run.Host.AccelReason, run.Host.Slowdown = accel, why, vmrunner.Slowdown(accel)
+	run.Cells = initialCells(o)
+	s := newRunState(ctx, o, run, accel)
+	s.save()
+	s.runCells(ctx)
+	s.save()
+	return run, nil
+}
+
+// resolveAccel picks the accelerator of the run (Options.Accel over the
+// matrix's vm.accel), records it and its slowdown in h and logs it.
+func resolveAccel(o Options, h *results.Host) (string, error) {
+	want := o.Matrix.VM.Accel
+	if o.Accel != "" {
+		want = o.Accel
+	}
+	accel, why, err := vmrunner.ResolveAccel(want)
+	if err != nil {
+		return "", err
+	}
+	h.Accel, h.AccelReason, h.Slowdown = accel, why, vmrunner.Slowdown(accel)
 	scale := ""
-	if f := run.Host.Slowdown; f != 1 {
+	if f := h.Slowdown; f != 1 {
 		scale = fmt.Sprintf("; timeouts ×%g (%s=N to change)", f, vmrunner.SlowdownEnv)
 	}
 	o.Progress.Logf("accelerator: %s (%s)%s; up to %d VM(s) at once", accel, why, scale, o.Jobs)
+	return accel, nil
+}
 
-	var mu sync.Mutex // guards run.Cells and run.json
+// initialCells is the cells of a run before any runs: each not run
+// (interrupted), except the cells a resumed run keeps from Previous (the
+// ones that ended, other than those a stop skipped).
+func initialCells(o Options) []*results.Cell {
 	cells := make([]*results.Cell, len(o.Cells))
 	for i, c := range o.Cells {
 		cells[i] = &results.Cell{ID: c.ID, Kernel: c.Kernel.Name, Patchset: c.Patchset.Name, Config: c.Config.Name,
@@ -115,105 +136,147 @@ func Run(ctx context.Context, o Options) (*results.Run, error) {
 			}
 		}
 	}
-	run.Cells = cells
-	save := func() {
-		mu.Lock()
-		defer mu.Unlock()
-		run.Finished = time.Now().UTC()
-		if err := run.Write(o.Out); err != nil {
-			o.Progress.Logf("writing run.json: %v", err)
-		}
-	}
-	save()
+	return cells
+}
 
-	var guest *guestSet
-	var guestErr error
-	var guestOnce sync.Once
-	getGuest := func() (*guestSet, error) {
-		guestOnce.Do(func() {
-			o.Progress.Logf("compiling the guest agent and suites")
-			guest, guestErr = buildGuest(ctx, o.SourceDir, filepath.Join(o.Out, "guest"), o.Cache.Path("guest"), o.Matrix.Suites)
-		})
-		return guest, guestErr
-	}
-
-	// Builds are one at a time, so the builder's phase reports belong to
-	// the cell whose build is under way.
-	var buildingMu sync.Mutex
-	var building *cellRun
-	setBuilding := func(r *cellRun) {
-		buildingMu.Lock()
-		building = r
-		buildingMu.Unlock()
-	}
-	b := &builder.Builder{Cache: o.Cache, Logf: o.Progress.Logf, Phase: func(_, phase string) {
-		buildingMu.Lock()
-		r := building
-		buildingMu.Unlock()
-		if r != nil {
-			r.buildPhase(phase)
-		}
-	}}
+// runState is what the cells of one Run share: the record and its
+// writer, the guest programs, the builder and the build turns, the VM
+// scheduler and the StopAfterFailure stop.
+type runState struct {
+	o     Options
+	run   *results.Run
+	accel string
+	mu    sync.Mutex // guards run.Cells and run.json
+	guest func() (*guestSet, error)
+	b     *builder.Builder
 	// Builds run one at a time (each uses every core) in matrix order, so
 	// that a base kernel is built before its patched variants and these
 	// rebuild only what their patches change; boots of built cells overlap
-	// the next builds, up to Jobs VMs at once.
-	turns := make([]chan struct{}, len(o.Cells)+1)
-	for i := range turns {
-		turns[i] = make(chan struct{})
+	// the next builds, up to Jobs VMs at once. turns[i] is closed when
+	// cell i may build.
+	turns []chan struct{}
+	sched *Scheduler
+
+	// Builds are one at a time, so the builder's phase reports belong to
+	// the cell whose build is under way.
+	buildingMu sync.Mutex
+	building   *cellRun
+
+	stopMu     sync.Mutex
+	stopReason string
+}
+
+func newRunState(ctx context.Context, o Options, run *results.Run, accel string) *runState {
+	s := &runState{o: o, run: run, accel: accel, guest: lazyGuest(ctx, o)}
+	s.b = &builder.Builder{Cache: o.Cache, Logf: o.Progress.Logf, Phase: s.builderPhase}
+	s.turns = make([]chan struct{}, len(o.Cells)+1)
+	for i := range s.turns {
+		s.turns[i] = make(chan struct{})
 	}
-	close(turns[0])
-	sched := newHostScheduler(o.Jobs, o.Matrix.VM, o.Progress.Logf)
-	var stopMu sync.Mutex
-	var stopReason string
-	stopped := func() string {
-		stopMu.Lock()
-		defer stopMu.Unlock()
-		return stopReason
+	close(s.turns[0])
+	s.sched = newHostScheduler(o.Jobs, o.Matrix.VM, o.Progress.Logf)
+	return s
+}
+
+// lazyGuest returns a function that compiles the guest programs on its
+// first call and returns them (or why not) on every call.
+func lazyGuest(ctx context.Context, o Options) func() (*guestSet, error) {
+	var guest *guestSet
+	var err error
+	var once sync.Once
+	return func() (*guestSet, error) {
+		once.Do(func() {
+			o.Progress.Logf("compiling the guest agent and suites")
+			guest, err = buildGuest(ctx, o.SourceDir, filepath.Join(o.Out, "guest"), o.Cache.Path("guest"), o.Matrix.Suites)
+		})
+		return guest, err
 	}
-	noteEnd := func(id, status string) {
-		if code := results.CellExitCode(status); !o.StopAfterFailure || code == results.ExitOK || code == results.ExitInterrupted {
-			return
-		}
-		stopMu.Lock()
-		defer stopMu.Unlock()
-		if stopReason == "" {
-			stopReason = fmt.Sprintf("%s%s ended %s (--keep-going=false)", stopPrefix, id, status)
-			o.Progress.Logf("%s ended %s: cells not yet started are skipped (--keep-going=false)", id, status)
-		}
+}
+
+// save writes OUT/run.json as it stands; a failure is logged.
+func (s *runState) save() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.run.Finished = time.Now().UTC()
+	if err := s.run.Write(s.o.Out); err != nil {
+		s.o.Progress.Logf("writing run.json: %v", err)
 	}
+}
+
+func (s *runState) setBuilding(r *cellRun) {
+	s.buildingMu.Lock()
+	s.building = r
+	s.buildingMu.Unlock()
+}
+
+// builderPhase passes the builder's phase reports to the building cell.
+func (s *runState) builderPhase(_, phase string) {
+	s.buildingMu.Lock()
+	r := s.building
+	s.buildingMu.Unlock()
+	if r != nil {
+		r.buildPhase(phase)
+	}
+}
+
+// stopped returns, once a cell ended not as expected under
+// StopAfterFailure, why the cells not yet started are skipped; ""
+// otherwise.
+func (s *runState) stopped() string {
+	s.stopMu.Lock()
+	defer s.stopMu.Unlock()
+	return s.stopReason
+}
+
+// noteEnd records that cell id ended with status, for StopAfterFailure.
+func (s *runState) noteEnd(id, status string) {
+	if code := results.CellExitCode(status); !s.o.StopAfterFailure || code == results.ExitOK || code == results.ExitInterrupted {
+		return
+	}
+	s.stopMu.Lock()
+	defer s.stopMu.Unlock()
+	if s.stopReason == "" {
+		s.stopReason = fmt.Sprintf("%s%s ended %s (--keep-going=false)", stopPrefix, id, status)
+		s.o.Progress.Logf("%s ended %s: cells not yet started are skipped (--keep-going=false)", id, status)
+	}
+}
+
+// runCells runs every cell not kept from a resumed run, each in its own
+// goroutine, and waits for them.
+func (s *runState) runCells(ctx context.Context) {
+	cells := s.run.Cells
 	var wg sync.WaitGroup
-	for i, mc := range o.Cells {
+	for i, mc := range s.o.Cells {
 		if cells[i].Status != results.StatusInterrupted {
-			o.Progress.Logf("%s: kept from the resumed run (%s)", mc.ID, cells[i].Status)
-			go func(i int) { <-turns[i]; close(turns[i+1]) }(i)
+			s.o.Progress.Logf("%s: kept from the resumed run (%s)", mc.ID, cells[i].Status)
+			go func(i int) { <-s.turns[i]; close(s.turns[i+1]) }(i)
 			continue
 		}
 		wg.Add(1)
 		go func(i int, mc matrices.Cell) {
 			defer wg.Done()
-			// The cell is filled privately and published when done:
-			// save() may marshal the run at any time.
-			c := &results.Cell{}
-			r := &cellRun{o: o, mc: mc, c: c, b: b, setBuilding: setBuilding, accel: accel, myTurn: turns[i], nextTurn: turns[i+1], sched: sched, rank: i, guest: getGuest, stopped: stopped, noteEnd: noteEnd}
-			r.run(ctx)
-			noteEnd(c.ID, c.Status)
-			mu.Lock()
-			cells[i] = c
-			mu.Unlock()
-			o.Progress.CellDone(c)
-			save()
+			s.runCell(ctx, i, mc)
 		}(i, mc)
 	}
 	wg.Wait()
-	save()
-	if err := report.WriteAll(o.Out, run, o.Matrix); err != nil {
-		o.Progress.Logf("writing the reports: %v", err)
-	}
-	return run, nil
 }
 
-// baselineID is the id of the cell c is compared with, "" for none.
+// runCell runs cell i and publishes its result.
+func (s *runState) runCell(ctx context.Context, i int, mc matrices.Cell) {
+	// The cell is filled privately and published when done: save() may
+	// marshal the run at any time.
+	c := &results.Cell{}
+	r := &cellRun{o: s.o, mc: mc, c: c, b: s.b, setBuilding: s.setBuilding, accel: s.accel, myTurn: s.turns[i], nextTurn: s.turns[i+1],
+		sched: s.sched, rank: i, guest: s.guest, stopped: s.stopped, noteEnd: s.noteEnd}
+	r.run(ctx)
+	s.noteEnd(c.ID, c.Status)
+	s.mu.Lock()
+	s.run.Cells[i] = c
+	s.mu.Unlock()
+	s.o.Progress.CellDone(c)
+	s.save()
+}
+
 // stopPrefix begins the reason of a cell skipped because an earlier one
 // ended not as expected under StopAfterFailure.
 const stopPrefix = "not run: stopped after "
@@ -224,6 +287,7 @@ func stoppedEarly(c *results.Cell) bool {
 	return c.Status == results.StatusSkipped && strings.HasPrefix(c.Reason, stopPrefix)
 }
 
+// baselineID is the id of the cell c is compared with, "" for none.
 func baselineID(m *matrices.Matrix, c matrices.Cell) string {
 	if b, ok := m.BaselineOf(c); ok && b.ID != c.ID {
 		return b.ID
@@ -299,21 +363,39 @@ func (r *cellRun) run(ctx context.Context) {
 		r.fail(results.StatusSkipped, mc.Skip)
 		return
 	}
+	art, cg, skip, ok := r.buildInTurn(ctx)
+	if !ok {
+		return
+	}
+	passTurn()
+	c.ArtifactKey, c.BuildCached, c.KernelRelease = art.Key, art.Cached, art.Meta.Version
+	copyFile(art.Config, filepath.Join(r.dir, "kernel.config"))
+	initrd, ok := r.initramfs(cg, skip)
+	if !ok {
+		return
+	}
+	r.bootWhenAdmitted(ctx, art, initrd)
+}
 
-	// Build, in turn.
+// buildInTurn waits for the cell's build turn and builds its kernel and
+// its share of the guest (the kselftests of its tree, and which suites
+// its kernel cannot run). When it returns false the cell has failed (or
+// was interrupted or skipped) and is done.
+func (r *cellRun) buildInTurn(ctx context.Context) (*builder.Artifact, *cellGuest, map[string]string, bool) {
+	c, mc := r.c, r.mc
 	select {
 	case <-r.myTurn:
 	case <-ctx.Done():
 		r.fail(results.StatusInterrupted, "interrupted before the build")
-		return
+		return nil, nil, nil, false
 	}
 	if ctx.Err() != nil {
 		r.fail(results.StatusInterrupted, "interrupted before the build")
-		return
+		return nil, nil, nil, false
 	}
 	if why := r.stopped(); why != "" {
 		r.fail(results.StatusSkipped, why)
-		return
+		return nil, nil, nil, false
 	}
 	r.o.Progress.Phase(mc.ID, "build")
 	t0 := time.Now()
@@ -333,39 +415,45 @@ func (r *cellRun) run(ctx context.Context) {
 	if err != nil {
 		if ctx.Err() != nil {
 			r.fail(results.StatusInterrupted, "interrupted during the build")
-			return
+			return nil, nil, nil, false
 		}
 		var be *builder.BuildError
 		if errors.As(err, &be) {
 			c.FirstError = be.FirstError
 		}
 		r.fail(results.StatusBuildFailed, err.Error())
-		// Before the next cell's turn (deferred): it must see this.
+		// Before the next cell's turn (deferred by run): it must see this.
 		r.noteEnd(c.ID, c.Status)
-		return
+		return nil, nil, nil, false
 	}
-	passTurn()
-	c.ArtifactKey, c.BuildCached, c.KernelRelease = art.Key, art.Cached, art.Meta.Version
-	copyFile(art.Config, filepath.Join(r.dir, "kernel.config"))
+	return art, cg, skip, true
+}
 
-	// Guest programs and initramfs.
-	t0 = time.Now()
+// initramfs writes the cell's initramfs (guest programs, its suites and
+// their manifest) and returns its path; false when the cell failed.
+func (r *cellRun) initramfs(cg *cellGuest, skip map[string]string) (string, bool) {
+	t0 := time.Now()
 	g, err := r.guest()
 	if err != nil {
 		r.fail(results.StatusBootFailed, "preparing the guest: "+err.Error())
-		return
+		return "", false
 	}
 	suites := r.runnableSuites()
-	man, _ := json.MarshalIndent(manifestFor(mc.ID, suites, skip, vmrunner.Slowdown(r.accel)), "", "  ")
+	man, _ := json.MarshalIndent(manifestFor(r.mc.ID, suites, skip, vmrunner.Slowdown(r.accel)), "", "  ")
 	initrd := filepath.Join(r.dir, "initramfs.cpio")
 	if _, err := writeInitramfs(initrd, g, cg, suites, man); err != nil {
 		r.fail(results.StatusBootFailed, "initramfs: "+err.Error())
-		return
+		return "", false
 	}
-	c.Timings["initramfs"] = time.Since(t0).Seconds()
+	r.c.Timings["initramfs"] = time.Since(t0).Seconds()
+	return initrd, true
+}
 
-	// Boot and run, when the VM fits the host's budget.
-	slot, err := r.sched.AcquireVM(ctx, r.o.Matrix.VM, r.rank, func() { r.o.Progress.Phase(mc.ID, "queue") })
+// bootWhenAdmitted boots the cell once its VM fits the host's budget,
+// unless the run stopped meanwhile.
+func (r *cellRun) bootWhenAdmitted(ctx context.Context, art *builder.Artifact, initrd string) {
+	c := r.c
+	slot, err := r.sched.AcquireVM(ctx, r.o.Matrix.VM, r.rank, func() { r.o.Progress.Phase(r.mc.ID, "queue") })
 	if err != nil {
 		r.fail(results.StatusInterrupted, "interrupted before the boot")
 		return
@@ -426,8 +514,6 @@ func (r *cellRun) requirements(art *builder.Artifact) map[string]string {
 }
 
 func (r *cellRun) boot(ctx context.Context, art *builder.Artifact, initrd string) {
-	c := r.c
-	vm := r.o.Matrix.VM
 	consoleF, err := os.Create(filepath.Join(r.dir, "console.log"))
 	if err != nil {
 		r.fail(results.StatusBootFailed, err.Error())
@@ -441,13 +527,41 @@ func (r *cellRun) boot(ctx context.Context, art *builder.Artifact, initrd string
 	}
 	defer eventsF.Close()
 	col := results.NewCollector()
-	enc := json.NewEncoder(eventsF)
+	spec := r.vmSpec(art, initrd, consoleF, eventsF, col)
+	r.o.Progress.Phase(r.mc.ID, "boot")
+	res, err := vmrunner.Run(ctx, spec)
+	r.recordVM(res, col)
+	if err != nil {
+		var ie *vmrunner.InfraError
+		if errors.As(err, &ie) || res == nil {
+			r.fail(results.StatusBootFailed, err.Error())
+			return
+		}
+	}
+	if status, failed := outcomeStatus(res.Outcome, col.Release != ""); failed {
+		reason := res.Reason
+		if res.Outcome == vmrunner.OutcomeInterrupted {
+			reason = "interrupted while the VM ran"
+		}
+		r.fail(status, reason)
+		return
+	}
+	r.judge(col)
+}
+
+// vmSpec is the machine that boots the cell: its kernel and initramfs,
+// the matrix's VM, a run timeout of every suite's plus 30 s, the console
+// into console (and the --verbose tap), the guest's events (heartbeats
+// aside) into events and col.
+func (r *cellRun) vmSpec(art *builder.Artifact, initrd string, console, events io.Writer, col *results.Collector) vmrunner.Spec {
+	vm := r.o.Matrix.VM
+	enc := json.NewEncoder(events)
 	var runTimeout time.Duration
 	for _, s := range r.o.Matrix.Suites {
 		runTimeout += s.Timeout
 	}
 	runTimeout += 30 * time.Second
-	spec := vmrunner.Spec{
+	return vmrunner.Spec{
 		Kernel:         art.Kernel,
 		Initrd:         initrd,
 		MemoryMiB:      vm.MemoryMiB,
@@ -457,7 +571,7 @@ func (r *cellRun) boot(ctx context.Context, art *builder.Artifact, initrd string
 		ExtraArgs:      vm.QEMUArgs,
 		BootTimeout:    vm.BootTimeout,
 		RunTimeout:     runTimeout,
-		Console:        r.consoleWriter(consoleF),
+		Console:        r.consoleWriter(console),
 		SilenceTimeout: vm.SilenceTimeout,
 		OnEvent: func(e proto.Event) {
 			if e.Kind == proto.KindHeartbeat {
@@ -471,8 +585,14 @@ func (r *cellRun) boot(ctx context.Context, art *builder.Artifact, initrd string
 		},
 		OnState: func(s string) { r.o.Progress.Phase(r.mc.ID, s) },
 	}
-	r.o.Progress.Phase(r.mc.ID, "boot")
-	res, err := vmrunner.Run(ctx, spec)
+}
+
+// recordVM records what the machine gave, whatever its outcome: the
+// accelerator, timings, console findings, QMP diagnostics and QEMU's
+// stderr (res may be nil), the suites the guest reported and its
+// benchmark lines (bench.txt, in the matrix's suite order).
+func (r *cellRun) recordVM(res *vmrunner.Result, col *results.Collector) {
+	c := r.c
 	if res != nil {
 		c.Accel = res.Accel
 		c.Timings["boot"] = res.ToHello.Seconds()
@@ -497,35 +617,37 @@ func (r *cellRun) boot(ctx context.Context, art *builder.Artifact, initrd string
 		}
 		os.WriteFile(filepath.Join(r.dir, "bench.txt"), b.Bytes(), 0o644)
 	}
-	if err != nil {
-		var ie *vmrunner.InfraError
-		if errors.As(err, &ie) || res == nil {
-			r.fail(results.StatusBootFailed, err.Error())
-			return
-		}
-	}
-	switch res.Outcome {
+}
+
+// outcomeStatus maps how the machine ended to the cell's status: failed
+// is false when the guest finished and its results decide. A machine
+// that died is a crash once the agent said hello (helloSeen), a boot
+// failure before.
+func outcomeStatus(o vmrunner.Outcome, helloSeen bool) (status string, failed bool) {
+	switch o {
 	case vmrunner.OutcomeInterrupted:
-		r.fail(results.StatusInterrupted, "interrupted while the VM ran")
-		return
+		return results.StatusInterrupted, true
 	case vmrunner.OutcomeBootTimeout:
-		r.fail(results.StatusBootFailed, res.Reason)
-		return
+		return results.StatusBootFailed, true
 	case vmrunner.OutcomeCrashed:
-		r.fail(results.StatusCrashed, res.Reason)
-		return
+		return results.StatusCrashed, true
 	case vmrunner.OutcomeTimeout:
-		r.fail(results.StatusTimedOut, res.Reason)
-		return
+		return results.StatusTimedOut, true
 	case vmrunner.OutcomeDied:
-		if col.Release == "" {
-			r.fail(results.StatusBootFailed, res.Reason)
-		} else {
-			r.fail(results.StatusCrashed, res.Reason)
+		if helloSeen {
+			return results.StatusCrashed, true
 		}
-		return
+		return results.StatusBootFailed, true
 	}
-	// Suites the guest never reported.
+	return "", false
+}
+
+// judge decides a cell whose guest finished: a suite the guest never
+// reported is an error (with why it was left out, when known), then the
+// results are judged against the matrix's expectations, and a console
+// finding fails a cell whose results are as expected.
+func (r *cellRun) judge(col *results.Collector) {
+	c := r.c
 	for _, s := range r.o.Matrix.Suites {
 		found := false
 		for _, got := range col.Suites {

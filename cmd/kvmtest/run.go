@@ -13,6 +13,7 @@ import (
 
 	"github.com/kvmtest/kvmtest/engine"
 	"github.com/kvmtest/kvmtest/matrices"
+	"github.com/kvmtest/kvmtest/report"
 	"github.com/kvmtest/kvmtest/results"
 )
 
@@ -67,7 +68,7 @@ func runRun(cmd *Command, args []string) int {
 		return listBuiltins()
 	}
 	if len(args) > 1 {
-		return fatalf(2, "run takes at most one matrix (got %d arguments)", len(args))
+		return fatalf(results.ExitBadInput, "run takes at most one matrix (got %d arguments)", len(args))
 	}
 	arg := ""
 	if len(args) == 1 {
@@ -75,14 +76,14 @@ func runRun(cmd *Command, args []string) int {
 	}
 	cache, err := openCache()
 	if err != nil {
-		return fatalf(3, "%v", err)
+		return fatalf(results.ExitInfra, "%v", err)
 	}
 	var prev *results.Run
 	out := *runOut
 	if *runResume != "" {
 		prev, err = results.Read(*runResume)
 		if err != nil {
-			return fatalf(2, "--resume: %v", err)
+			return fatalf(results.ExitBadInput, "--resume: %v", err)
 		}
 		out = *runResume
 		if arg == "" && prev.Matrix.File != "" {
@@ -91,18 +92,18 @@ func runRun(cmd *Command, args []string) int {
 	}
 	file, srcDir, err := resolveMatrix(cache, arg)
 	if err != nil {
-		return fatalf(2, "%v", err)
+		return fatalf(results.ExitBadInput, "%v", err)
 	}
 	m, err := matrices.Load(file)
 	if err != nil {
 		return printMatrixError(err)
 	}
 	if prev != nil && prev.Matrix.Digest != m.Digest {
-		return fatalf(2, "--resume %s: the matrix changed since that run (digest %s, now %s)", out, prev.Matrix.Digest, m.Digest)
+		return fatalf(results.ExitBadInput, "--resume %s: the matrix changed since that run (digest %s, now %s)", out, prev.Matrix.Digest, m.Digest)
 	}
 	cells, err := selectCells(m.Cells(), *runCell, *runShard)
 	if err != nil {
-		return fatalf(2, "%v", err)
+		return fatalf(results.ExitBadInput, "%v", err)
 	}
 	if out == "" {
 		out = filepath.Join("kvmtest-results", time.Now().Format("20060102-150405"))
@@ -121,9 +122,12 @@ func runRun(cmd *Command, args []string) int {
 	}
 	stopLive := p.live(len(cells))
 	run, err := engine.Run(ctx, opts)
+	if err == nil {
+		writeReports(p, out, run, m)
+	}
 	stopLive()
 	if err != nil {
-		return fatalf(3, "%v", err)
+		return fatalf(results.ExitInfra, "%v", err)
 	}
 	printSummary(os.Stdout, run, out)
 	code := run.ExitCode()
@@ -132,4 +136,13 @@ func runRun(cmd *Command, args []string) int {
 		fmt.Fprintf(os.Stderr, "kvmtest: interrupted; results so far are in %s (continue with: kvmtest run --resume %s)\n", out, out)
 	}
 	return code
+}
+
+// writeReports writes a finished run's reports into out (report.WriteAll,
+// with the run's matrix); a failure is logged to p and changes nothing
+// else: run.json holds the results.
+func writeReports(p engine.Progress, out string, run *results.Run, m *matrices.Matrix) {
+	if err := report.WriteAll(out, run, m); err != nil {
+		p.Logf("writing the reports: %v", err)
+	}
 }
