@@ -15,6 +15,7 @@ import (
 	"github.com/kvmtest/kvmtest/guest/proto"
 	"github.com/kvmtest/kvmtest/matrices"
 	"github.com/kvmtest/kvmtest/results"
+	"github.com/kvmtest/kvmtest/vmrunner"
 )
 
 func TestManifestFor(t *testing.T) {
@@ -197,4 +198,58 @@ func (p *logProgress) Logf(format string, args ...any) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	*p.lines = append(*p.lines, fmt.Sprintf(format, args...))
+}
+
+// TestRunWritesNoReports: Run records the results (run.json, the cell's
+// directory) and leaves the reports to its caller.
+func TestRunWritesNoReports(t *testing.T) {
+	cache, err := builder.OpenCache(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	kern := &matrices.Kernel{Name: "a", Version: "6.12", Source: matrices.Source{Tarball: filepath.Join(t.TempDir(), "missing.tar.xz")}}
+	cells := []matrices.Cell{{ID: "a-base-minimal", Kernel: kern, Patchset: &matrices.Patchset{Name: "base"}, Config: &matrices.Config{Name: "minimal", Base: "tinyconfig"}}}
+	m := &matrices.Matrix{Name: "t", VM: matrices.VM{Accel: "tcg", MemoryMiB: 256, CPUs: 1}}
+	out := t.TempDir()
+	run, err := Run(context.Background(), Options{Matrix: m, Cells: cells, Out: out, Jobs: 1, Cache: cache, Progress: quietProgress{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := results.Read(out); err != nil || run.Cells[0].Status != results.StatusBuildFailed {
+		t.Errorf("run.json: %v; cell %s", err, run.Cells[0].Status)
+	}
+	if _, err := os.Stat(filepath.Join(out, "cells", "a-base-minimal", "build.log")); err != nil {
+		t.Errorf("the cell's build log: %v", err)
+	}
+	for _, f := range []string{"report.md", "report.html", "junit.xml"} {
+		if _, err := os.Stat(filepath.Join(out, f)); !os.IsNotExist(err) {
+			t.Errorf("%s: %v; want none (the caller writes the reports)", f, err)
+		}
+	}
+}
+
+// TestOutcomeStatus: how the machine ended decides the cell's status
+// before its results do; a machine that died is a crash once the agent
+// said hello.
+func TestOutcomeStatus(t *testing.T) {
+	for _, tt := range []struct {
+		o      vmrunner.Outcome
+		hello  bool
+		status string
+		failed bool
+	}{
+		{vmrunner.OutcomeDone, true, "", false},
+		{vmrunner.OutcomeInterrupted, true, results.StatusInterrupted, true},
+		{vmrunner.OutcomeBootTimeout, false, results.StatusBootFailed, true},
+		{vmrunner.OutcomeCrashed, false, results.StatusCrashed, true},
+		{vmrunner.OutcomeCrashed, true, results.StatusCrashed, true},
+		{vmrunner.OutcomeTimeout, true, results.StatusTimedOut, true},
+		{vmrunner.OutcomeDied, false, results.StatusBootFailed, true},
+		{vmrunner.OutcomeDied, true, results.StatusCrashed, true},
+	} {
+		status, failed := outcomeStatus(tt.o, tt.hello)
+		if status != tt.status || failed != tt.failed {
+			t.Errorf("outcomeStatus(%s, hello %v) = %q, %v; want %q, %v", tt.o, tt.hello, status, failed, tt.status, tt.failed)
+		}
+	}
 }
