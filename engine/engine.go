@@ -1,7 +1,10 @@
 // Package engine runs a matrix: it builds each cell's kernel (shared and
 // cached), compiles the guest programs once, boots every cell with its
-// suites and records the results. It is the machinery behind `kvmtest run`
-// and `kvmtest build`; the command line only parses flags and prints.
+// suites and records the results (run.json). Bisect finds the state of a
+// cell (a patch of its series, a commit) at which a result changed, each
+// state run the same way. It is the machinery behind `kvmtest run`,
+// `kvmtest build` and `kvmtest bisect`; the command line parses flags,
+// writes the reports (package report) and prints.
 package engine
 
 import (
