@@ -53,11 +53,27 @@ var nameRE = regexp.MustCompile(`^[A-Za-z0-9_+][A-Za-z0-9._+-]*$`)
 
 const maxNameLen = 64
 
+// LoadOptions are the choices of a load.
+type LoadOptions struct {
+	// ReadMakefile reads a kernel source's top-level Makefile, for the
+	// version of a kernel that gives none (always for a path source, for
+	// the others when an applies-to or a requires.kernel needs it). Nil
+	// means DefaultMakefileReader.
+	ReadMakefile MakefileReader
+}
+
 // Load reads, strictly decodes, validates and resolves one matrix file
-// (and its includes). On problems it returns a nil Matrix and an ErrorList
-// holding every problem found.
+// (and its includes), reading undeclared versions with
+// DefaultMakefileReader. On problems it returns a nil Matrix and an
+// ErrorList holding every problem found.
 func Load(path string) (*Matrix, error) {
+	return LoadWith(path, LoadOptions{})
+}
+
+// LoadWith is Load with options.
+func LoadWith(path string, o LoadOptions) (*Matrix, error) {
 	l := newLoader()
+	l.readMakefile = o.ReadMakefile
 	m := l.load(path)
 	if err := l.errs.Err(); err != nil {
 		return nil, err
@@ -69,10 +85,15 @@ func Load(path string) (*Matrix, error) {
 // loaded cleanly, in order, and an ErrorList with all the problems of all
 // the files (nil when there are none).
 func LoadFiles(paths ...string) ([]*Matrix, error) {
+	return LoadFilesWith(LoadOptions{}, paths...)
+}
+
+// LoadFilesWith is LoadFiles with options.
+func LoadFilesWith(o LoadOptions, paths ...string) ([]*Matrix, error) {
 	var all ErrorList
 	var out []*Matrix
 	for _, p := range paths {
-		m, err := Load(p)
+		m, err := LoadWith(p, o)
 		if err != nil {
 			all = append(all, err.(ErrorList)...)
 			continue
@@ -91,6 +112,8 @@ type loader struct {
 	loaded map[string]bool        // absolute paths of matrix files already read
 	hash   hash.Hash
 	m      *Matrix
+
+	readMakefile MakefileReader // nil: DefaultMakefileReader
 
 	// registries for duplicate names, across included files
 	names map[string]map[string]Position
@@ -538,7 +561,7 @@ func (f *file) parseSource(n *yaml.Node, k *Kernel) {
 		default:
 			k.Source.Path = p
 			if k.Version == "" {
-				v, err := SourceVersion(k.Source)
+				v, err := SourceVersion(k.Source, f.l.readMakefile)
 				if err != nil {
 					f.errAt(sn, "%q is not a kernel source tree: %v", s, trimPathErr(err))
 					f.l.broken = true
@@ -1236,7 +1259,7 @@ func (l *loader) finish() {
 			if k.Version != "" || k.Source.Kind() == "" || k.Source.Kind() == "path" {
 				continue // a path source's version was read (or reported) already
 			}
-			if _, err := k.ResolveVersion(); err != nil {
+			if _, err := k.ResolveVersion(l.readMakefile); err != nil {
 				src := l.kernelSrc[k]
 				fk := l.fileOf(k.Pos)
 				fk.errAt(src, "cannot read the version of kernel %q (needed by applies-to or requires.kernel): %v; add version:", k.Name, err)
