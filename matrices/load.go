@@ -310,45 +310,9 @@ func (f *file) parseMatrix(root *yaml.Node) bool {
 		}
 	}
 
-	if items, ok := o.list("kernels"); ok {
-		if len(items) == 0 {
-			f.errAt(o.val("kernels"), "kernels is empty: a matrix needs at least one kernel")
-			l.dropped["kernels"] = true
-		}
-		for _, it := range items {
-			if k := f.parseKernel(it); k != nil {
-				l.m.Kernels = append(l.m.Kernels, k)
-			}
-		}
-	} else if o.has("kernels") {
-		l.dropped["kernels"] = true
-	}
-	if items, ok := o.list("patchsets"); ok {
-		if len(items) == 0 {
-			f.errAt(o.val("patchsets"), "patchsets is empty: a matrix needs at least one patchset (one without series: is the unpatched kernel)")
-			l.dropped["patchsets"] = true
-		}
-		for _, it := range items {
-			if p := f.parsePatchset(it); p != nil {
-				l.m.Patchsets = append(l.m.Patchsets, p)
-			}
-		}
-	} else if o.has("patchsets") {
-		l.dropped["patchsets"] = true
-	}
-	if items, ok := o.list("configs"); ok {
-		if len(items) == 0 {
-			f.errAt(o.val("configs"), "configs is empty: a matrix needs at least one config")
-			l.dropped["configs"] = true
-		}
-		for _, it := range items {
-			if c := f.parseConfig(it); c != nil {
-				l.m.Configs = append(l.m.Configs, c)
-			}
-		}
-	} else if o.has("configs") {
-		l.dropped["configs"] = true
-	}
+	parseAxis(f, o, "kernels", "kernels is empty: a matrix needs at least one kernel", f.parseKernel, &l.m.Kernels)
+	parseAxis(f, o, "patchsets", "patchsets is empty: a matrix needs at least one patchset (one without series: is the unpatched kernel)", f.parsePatchset, &l.m.Patchsets)
+	parseAxis(f, o, "configs", "configs is empty: a matrix needs at least one config", f.parseConfig, &l.m.Configs)
 	if items, ok := o.list("suites"); ok {
 		for _, it := range items {
 			if s := f.parseSuite(it); s != nil {
@@ -494,6 +458,29 @@ func (f *file) parseKernel(n *yaml.Node) *Kernel {
 		return nil
 	}
 	return k
+}
+
+// parseAxis parses the list of axis values under key with parse and
+// appends the values it returns to *dst. An empty list is reported (with
+// emptyMsg) and, like a key whose value is not a list, marks the axis as
+// dropped, so that the matrix is not also said to have none.
+func parseAxis[T any](f *file, o *obj, key, emptyMsg string, parse func(*yaml.Node) *T, dst *[]*T) {
+	items, ok := o.list(key)
+	if !ok {
+		if o.has(key) {
+			f.l.dropped[key] = true
+		}
+		return
+	}
+	if len(items) == 0 {
+		f.errAt(o.val(key), "%s", emptyMsg)
+		f.l.dropped[key] = true
+	}
+	for _, it := range items {
+		if v := parse(it); v != nil {
+			*dst = append(*dst, v)
+		}
+	}
 }
 
 func isRemote(repo string) bool {
@@ -1220,21 +1207,15 @@ func (l *loader) finish() {
 	if m == nil || f == nil || l.root == nil {
 		return
 	}
-	for _, axis := range []struct{ key, msg string }{
-		{"kernels", "no kernels: a matrix needs at least one kernel"},
-		{"patchsets", "no patchsets: a matrix needs at least one patchset (one without series: is the unpatched kernel)"},
-		{"configs", "no configs: a matrix needs at least one config"},
+	for _, axis := range []struct {
+		key, msg string
+		n        int
+	}{
+		{"kernels", "no kernels: a matrix needs at least one kernel", len(m.Kernels)},
+		{"patchsets", "no patchsets: a matrix needs at least one patchset (one without series: is the unpatched kernel)", len(m.Patchsets)},
+		{"configs", "no configs: a matrix needs at least one config", len(m.Configs)},
 	} {
-		n := 0
-		switch axis.key {
-		case "kernels":
-			n = len(m.Kernels)
-		case "patchsets":
-			n = len(m.Patchsets)
-		case "configs":
-			n = len(m.Configs)
-		}
-		if n == 0 {
+		if axis.n == 0 {
 			l.broken = true
 			if !l.dropped[axis.key] {
 				at := l.root
