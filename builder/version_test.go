@@ -36,8 +36,9 @@ func writeTarball(t *testing.T, path string, files map[string]string) string {
 	return path
 }
 
-// TestSourceMakefile reads the top-level Makefile of every kind of source.
-func TestSourceMakefile(t *testing.T) {
+// TestVersionReader: SourceMakefile reads the top-level Makefile of every
+// kind of source.
+func TestVersionReader(t *testing.T) {
 	if _, err := exec.LookPath("tar"); err != nil {
 		t.Skip("no tar")
 	}
@@ -92,9 +93,8 @@ func TestSourceMakefile(t *testing.T) {
 	}
 }
 
-// TestSourceMakefileCache: a tarball is read once, and again when it
-// changes.
-func TestSourceMakefileCache(t *testing.T) {
+// TestVersionReaderCache: the cache does not hide a tarball that changed.
+func TestVersionReaderCache(t *testing.T) {
 	if _, err := exec.LookPath("tar"); err != nil {
 		t.Skip("no tar")
 	}
@@ -111,9 +111,10 @@ func TestSourceMakefileCache(t *testing.T) {
 	}
 }
 
-// TestDebianTarballMakefile reads the real tarball's Makefile (skipped when
-// the package is not installed); the second read comes from the cache.
-func TestDebianTarballMakefile(t *testing.T) {
+// TestVersionReaderDebianTarball reads the real tarball's Makefile
+// (skipped when the package is not installed); the second read comes from
+// the cache.
+func TestVersionReaderDebianTarball(t *testing.T) {
 	const tb = "/usr/src/linux-source-6.12.tar.xz"
 	if _, err := os.Stat(tb); err != nil {
 		t.Skip(err)
