@@ -1,39 +1,19 @@
 package engine
 
-import (
-	"bufio"
-	"bytes"
-	"strings"
+import "github.com/kvmtest/kvmtest/matrices"
 
-	"github.com/hashicorp/go-version"
-	"github.com/kvmtest/kvmtest/matrices"
-)
+// The engine decides a suite's requirements by the matrix language's one
+// rule (matrices.KernelMeets, matrices.ConfigMeets; Suite.Unmet explains
+// with the same): these only adapt it to what a cell has at hand.
 
-// kernelSatisfies reports whether a kernel version meets a constraint.
+// kernelSatisfies reports whether a kernel version meets a constraint
+// (a release candidate sits between releases: 6.13-rc1 meets ">= 6.12").
 func kernelSatisfies(kernelVersion, constraint string) (bool, error) {
-	v, err := matrices.ParseKernelVersion(kernelVersion)
-	if err != nil {
-		return false, err
-	}
-	c, err := version.NewConstraint(constraint)
-	if err != nil {
-		return false, err
-	}
-	return c.Check(v), nil
+	return matrices.KernelMeets(kernelVersion, constraint)
 }
 
 // configHas reports whether a .config sets opt: "CONFIG_X" means =y,
 // "CONFIG_X=VALUE" that exact value.
 func configHas(config []byte, opt string) bool {
-	sym, val, hasVal := strings.Cut(opt, "=")
-	if !hasVal {
-		val = "y"
-	}
-	sc := bufio.NewScanner(bytes.NewReader(config))
-	for sc.Scan() {
-		if k, v, ok := strings.Cut(sc.Text(), "="); ok && k == sym {
-			return v == val
-		}
-	}
-	return false
+	return matrices.ConfigMeets(matrices.ParseKernelConfig(config), opt)
 }

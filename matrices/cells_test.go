@@ -176,20 +176,6 @@ func TestGlobMatch(t *testing.T) {
 	}
 }
 
-func TestSuiteUnmet(t *testing.T) {
-	s := &Suite{Requires: Requires{Kernel: ">= 6.12", Config: []string{"CONFIG_PRINTK", "CONFIG_HZ=250"}}}
-	cfg := map[string]string{"CONFIG_PRINTK": "y", "CONFIG_HZ": "250"}
-	if r := s.Unmet("6.12.3", cfg); r != "" {
-		t.Errorf("met requirements reported: %s", r)
-	}
-	if r := s.Unmet("6.1.192", nil); r != "requires kernel >= 6.12, this one is 6.1.192" {
-		t.Errorf("got %q", r)
-	}
-	if r := s.Unmet("6.12", map[string]string{"CONFIG_PRINTK": "m"}); r != "requires CONFIG_PRINTK=y (is m), CONFIG_HZ=250 (not set)" {
-		t.Errorf("got %q", r)
-	}
-}
-
 func TestErrorList(t *testing.T) {
 	l := ErrorList{
 		{File: "b.yaml", Line: 1, Col: 1, Msg: "x"},

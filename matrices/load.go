@@ -53,11 +53,27 @@ var nameRE = regexp.MustCompile(`^[A-Za-z0-9_+][A-Za-z0-9._+-]*$`)
 
 const maxNameLen = 64
 
+// LoadOptions are the choices of a load.
+type LoadOptions struct {
+	// ReadMakefile reads a kernel source's top-level Makefile, for the
+	// version of a kernel that gives none (always for a path source, for
+	// the others when an applies-to or a requires.kernel needs it). Nil
+	// means DefaultMakefileReader.
+	ReadMakefile MakefileReader
+}
+
 // Load reads, strictly decodes, validates and resolves one matrix file
-// (and its includes). On problems it returns a nil Matrix and an ErrorList
-// holding every problem found.
+// (and its includes), reading undeclared versions with
+// DefaultMakefileReader. On problems it returns a nil Matrix and an
+// ErrorList holding every problem found.
 func Load(path string) (*Matrix, error) {
+	return LoadWith(path, LoadOptions{})
+}
+
+// LoadWith is Load with options.
+func LoadWith(path string, o LoadOptions) (*Matrix, error) {
 	l := newLoader()
+	l.readMakefile = o.ReadMakefile
 	m := l.load(path)
 	if err := l.errs.Err(); err != nil {
 		return nil, err
@@ -69,10 +85,15 @@ func Load(path string) (*Matrix, error) {
 // loaded cleanly, in order, and an ErrorList with all the problems of all
 // the files (nil when there are none).
 func LoadFiles(paths ...string) ([]*Matrix, error) {
+	return LoadFilesWith(LoadOptions{}, paths...)
+}
+
+// LoadFilesWith is LoadFiles with options.
+func LoadFilesWith(o LoadOptions, paths ...string) ([]*Matrix, error) {
 	var all ErrorList
 	var out []*Matrix
 	for _, p := range paths {
-		m, err := Load(p)
+		m, err := LoadWith(p, o)
 		if err != nil {
 			all = append(all, err.(ErrorList)...)
 			continue
@@ -91,6 +112,8 @@ type loader struct {
 	loaded map[string]bool        // absolute paths of matrix files already read
 	hash   hash.Hash
 	m      *Matrix
+
+	readMakefile MakefileReader // nil: DefaultMakefileReader
 
 	// registries for duplicate names, across included files
 	names map[string]map[string]Position
@@ -287,45 +310,9 @@ func (f *file) parseMatrix(root *yaml.Node) bool {
 		}
 	}
 
-	if items, ok := o.list("kernels"); ok {
-		if len(items) == 0 {
-			f.errAt(o.val("kernels"), "kernels is empty: a matrix needs at least one kernel")
-			l.dropped["kernels"] = true
-		}
-		for _, it := range items {
-			if k := f.parseKernel(it); k != nil {
-				l.m.Kernels = append(l.m.Kernels, k)
-			}
-		}
-	} else if o.has("kernels") {
-		l.dropped["kernels"] = true
-	}
-	if items, ok := o.list("patchsets"); ok {
-		if len(items) == 0 {
-			f.errAt(o.val("patchsets"), "patchsets is empty: a matrix needs at least one patchset (one without series: is the unpatched kernel)")
-			l.dropped["patchsets"] = true
-		}
-		for _, it := range items {
-			if p := f.parsePatchset(it); p != nil {
-				l.m.Patchsets = append(l.m.Patchsets, p)
-			}
-		}
-	} else if o.has("patchsets") {
-		l.dropped["patchsets"] = true
-	}
-	if items, ok := o.list("configs"); ok {
-		if len(items) == 0 {
-			f.errAt(o.val("configs"), "configs is empty: a matrix needs at least one config")
-			l.dropped["configs"] = true
-		}
-		for _, it := range items {
-			if c := f.parseConfig(it); c != nil {
-				l.m.Configs = append(l.m.Configs, c)
-			}
-		}
-	} else if o.has("configs") {
-		l.dropped["configs"] = true
-	}
+	parseAxis(f, o, "kernels", "kernels is empty: a matrix needs at least one kernel", f.parseKernel, &l.m.Kernels)
+	parseAxis(f, o, "patchsets", "patchsets is empty: a matrix needs at least one patchset (one without series: is the unpatched kernel)", f.parsePatchset, &l.m.Patchsets)
+	parseAxis(f, o, "configs", "configs is empty: a matrix needs at least one config", f.parseConfig, &l.m.Configs)
 	if items, ok := o.list("suites"); ok {
 		for _, it := range items {
 			if s := f.parseSuite(it); s != nil {
@@ -473,6 +460,29 @@ func (f *file) parseKernel(n *yaml.Node) *Kernel {
 	return k
 }
 
+// parseAxis parses the list of axis values under key with parse and
+// appends the values it returns to *dst. An empty list is reported (with
+// emptyMsg) and, like a key whose value is not a list, marks the axis as
+// dropped, so that the matrix is not also said to have none.
+func parseAxis[T any](f *file, o *obj, key, emptyMsg string, parse func(*yaml.Node) *T, dst *[]*T) {
+	items, ok := o.list(key)
+	if !ok {
+		if o.has(key) {
+			f.l.dropped[key] = true
+		}
+		return
+	}
+	if len(items) == 0 {
+		f.errAt(o.val(key), "%s", emptyMsg)
+		f.l.dropped[key] = true
+	}
+	for _, it := range items {
+		if v := parse(it); v != nil {
+			*dst = append(*dst, v)
+		}
+	}
+}
+
 func isRemote(repo string) bool {
 	if strings.Contains(repo, "://") {
 		return true
@@ -538,7 +548,7 @@ func (f *file) parseSource(n *yaml.Node, k *Kernel) {
 		default:
 			k.Source.Path = p
 			if k.Version == "" {
-				v, err := SourceVersion(k.Source)
+				v, err := SourceVersion(k.Source, f.l.readMakefile)
 				if err != nil {
 					f.errAt(sn, "%q is not a kernel source tree: %v", s, trimPathErr(err))
 					f.l.broken = true
@@ -1197,21 +1207,15 @@ func (l *loader) finish() {
 	if m == nil || f == nil || l.root == nil {
 		return
 	}
-	for _, axis := range []struct{ key, msg string }{
-		{"kernels", "no kernels: a matrix needs at least one kernel"},
-		{"patchsets", "no patchsets: a matrix needs at least one patchset (one without series: is the unpatched kernel)"},
-		{"configs", "no configs: a matrix needs at least one config"},
+	for _, axis := range []struct {
+		key, msg string
+		n        int
+	}{
+		{"kernels", "no kernels: a matrix needs at least one kernel", len(m.Kernels)},
+		{"patchsets", "no patchsets: a matrix needs at least one patchset (one without series: is the unpatched kernel)", len(m.Patchsets)},
+		{"configs", "no configs: a matrix needs at least one config", len(m.Configs)},
 	} {
-		n := 0
-		switch axis.key {
-		case "kernels":
-			n = len(m.Kernels)
-		case "patchsets":
-			n = len(m.Patchsets)
-		case "configs":
-			n = len(m.Configs)
-		}
-		if n == 0 {
+		if axis.n == 0 {
 			l.broken = true
 			if !l.dropped[axis.key] {
 				at := l.root
@@ -1236,7 +1240,7 @@ func (l *loader) finish() {
 			if k.Version != "" || k.Source.Kind() == "" || k.Source.Kind() == "path" {
 				continue // a path source's version was read (or reported) already
 			}
-			if _, err := k.ResolveVersion(); err != nil {
+			if _, err := k.ResolveVersion(l.readMakefile); err != nil {
 				src := l.kernelSrc[k]
 				fk := l.fileOf(k.Pos)
 				fk.errAt(src, "cannot read the version of kernel %q (needed by applies-to or requires.kernel): %v; add version:", k.Name, err)

@@ -45,7 +45,7 @@ func TestBad(t *testing.T) {
 	for _, f := range files {
 		name := strings.TrimSuffix(filepath.Base(f), ".yaml")
 		t.Run(name, func(t *testing.T) {
-			m, err := Load(f)
+			m, err := loadCLI(f)
 			if err == nil {
 				t.Fatalf("Load(%s) succeeded: %+v", f, m)
 			}
@@ -90,7 +90,7 @@ func TestGood(t *testing.T) {
 	for _, f := range files {
 		name := strings.TrimSuffix(filepath.Base(f), ".yaml")
 		t.Run(name, func(t *testing.T) {
-			m, err := Load(f)
+			m, err := loadCLI(f)
 			if err != nil {
 				t.Fatalf("Load(%s):\n%v", f, err)
 			}
@@ -328,7 +328,7 @@ testdata/bad/unknown-config-field.yaml:10:5: unknown field "fragmets" in config;
 }
 
 func TestPathsAreAbsolute(t *testing.T) {
-	m, err := Load("testdata/good/full.yaml")
+	m, err := loadCLI("testdata/good/full.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -394,7 +394,8 @@ func TestDigest(t *testing.T) {
 	}
 }
 
-// TestGitSource reads the version of a git kernel source from REF:Makefile.
+// TestGitSource reads the version of a git kernel source from REF:Makefile
+// (with the builder's reader, as the command does).
 func TestGitSource(t *testing.T) {
 	if _, err := exec.LookPath("git"); err != nil {
 		t.Skip("no git")
@@ -426,7 +427,7 @@ patchsets:
   - {name: release-only, applies-to: ">= 6.11"}
 configs: [{name: c, base: tinyconfig}]
 `), 0o644)
-	m, err := Load(mx)
+	m, err := loadCLI(mx)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -454,7 +455,7 @@ configs: [{name: c, base: tinyconfig}]
 patchsets: [{name: base, applies-to: ">= 6.1"}]
 configs: [{name: c, base: tinyconfig}]
 `), 0o644)
-	_, err = Load(mx)
+	_, err = loadCLI(mx)
 	want := mx + `:2:28: cannot read the version of kernel "remote" (needed by applies-to or requires.kernel): cannot read the Makefile of remote repository https://example.org/linux.git without fetching it; add version:`
 	if err == nil || err.Error() != want {
 		t.Errorf("got %v\nwant %s", err, want)
@@ -464,38 +465,18 @@ configs: [{name: c, base: tinyconfig}]
 // TestTarballVersionOnlyWhenNeeded: a tarball is not opened when nothing
 // needs its version.
 func TestTarballVersionOnlyWhenNeeded(t *testing.T) {
-	m, err := Load("testdata/good/minimal.yaml")
+	calls := 0
+	read := func(src Source) ([]byte, error) { calls++; return cliReader(src) }
+	m, err := LoadWith("testdata/good/minimal.yaml", LoadOptions{ReadMakefile: read})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if m.Kernels[0].Version != "" {
-		t.Errorf("version read though nothing needs it: %q", m.Kernels[0].Version)
+	if m.Kernels[0].Version != "" || calls != 0 {
+		t.Errorf("version read though nothing needs it: %q (%d reads)", m.Kernels[0].Version, calls)
 	}
-	v, err := m.Kernels[0].ResolveVersion()
-	if err != nil || v != "6.10.3" || m.Kernels[0].Version != "6.10.3" {
-		t.Errorf("ResolveVersion = %q, %v", v, err)
-	}
-}
-
-// TestDebianTarballVersion reads the real tarball's Makefile (skipped when
-// the package is not installed).
-func TestDebianTarballVersion(t *testing.T) {
-	const tb = "/usr/src/linux-source-6.12.tar.xz"
-	if _, err := os.Stat(tb); err != nil {
-		t.Skip(err)
-	}
-	start := time.Now()
-	v, err := SourceVersion(Source{Tarball: tb})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !strings.HasPrefix(v, "6.12.") {
-		t.Errorf("version %q", v)
-	}
-	t.Logf("read %s from %s in %v", v, tb, time.Since(start))
-	start = time.Now()
-	if v2, _ := SourceVersion(Source{Tarball: tb}); v2 != v || time.Since(start) > 100*time.Millisecond {
-		t.Errorf("not cached: %q in %v", v2, time.Since(start))
+	v, err := m.Kernels[0].ResolveVersion(read)
+	if err != nil || v != "6.10.3" || m.Kernels[0].Version != "6.10.3" || calls != 1 {
+		t.Errorf("ResolveVersion = %q, %v (%d reads)", v, err, calls)
 	}
 }
 
@@ -527,7 +508,7 @@ func TestDocExample(t *testing.T) {
 	end := strings.Index(s[start:], "```")
 	p := filepath.Join(t.TempDir(), "vmsplice.yaml")
 	os.WriteFile(p, []byte(s[start:start+end]), 0o644)
-	_, err = Load(p)
+	_, err = loadCLI(p)
 	if err == nil {
 		return
 	}

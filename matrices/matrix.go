@@ -189,43 +189,6 @@ type File struct {
 	Dst string // absolute guest path
 }
 
-// Unmet returns why the suite cannot run on a kernel of the given version
-// with the given configuration, or "" when its requirements are met.
-// kernelConfig maps CONFIG_ names to values as they appear in .config
-// ("y", "m", "\"str\"", "42"); an option that is absent is not set. A nil
-// kernelConfig skips the config requirements (as at plan time).
-func (s *Suite) Unmet(kernelVersion string, kernelConfig map[string]string) string {
-	if s.Requires.Kernel != "" {
-		ok, err := CheckKernelVersion(s.Requires.Kernel, kernelVersion)
-		if err != nil {
-			return fmt.Sprintf("requires kernel %s: %v", s.Requires.Kernel, err)
-		}
-		if !ok {
-			return fmt.Sprintf("requires kernel %s, this one is %s", s.Requires.Kernel, kernelVersion)
-		}
-	}
-	if kernelConfig == nil {
-		return ""
-	}
-	var missing []string
-	for _, req := range s.Requires.Config {
-		name, want, ok := strings.Cut(req, "=")
-		if !ok {
-			want = "y"
-		}
-		got, set := kernelConfig[name]
-		if !set {
-			missing = append(missing, fmt.Sprintf("%s=%s (not set)", name, want))
-		} else if got != want {
-			missing = append(missing, fmt.Sprintf("%s=%s (is %s)", name, want, got))
-		}
-	}
-	if len(missing) > 0 {
-		return "requires " + strings.Join(missing, ", ")
-	}
-	return ""
-}
-
 // VM is how every cell's virtual machine is started.
 type VM struct {
 	MemoryMiB   int           // from "512M", "1G"; default 512

@@ -3,16 +3,13 @@ package matrices
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
-	"time"
 
 	version "github.com/hashicorp/go-version"
 )
@@ -200,6 +197,33 @@ func CheckKernelVersion(constraint, kernelVersion string) (bool, error) {
 
 // ---- reading the version from a kernel source --------------------------
 
+// MakefileReader returns the top-level Makefile of a kernel source:
+// DIR/Makefile for a path, the Makefile member of a tarball, REF:Makefile
+// of a local git repository. It is how Load learns the version of a kernel
+// whose matrix entry gives none: matrices reads VERSION, PATCHLEVEL,
+// SUBLEVEL and EXTRAVERSION from it but never opens an archive or runs a
+// program itself; the builder supplies a reader that does
+// (builder.SourceMakefile). Load never calls it for a remote git
+// repository. Its error is shown after "cannot read the version of kernel
+// NAME: ", so it should name what could not be read.
+type MakefileReader func(src Source) ([]byte, error)
+
+// DefaultMakefileReader is the reader of a Load whose LoadOptions name
+// none (Load, LoadFiles and LoadBuiltin among them). It is ReadPathMakefile
+// unless the program installs another, once, before loading anything:
+// kvmtest's command installs the builder's, so every matrix it loads reads
+// tarballs and git refs alike.
+var DefaultMakefileReader MakefileReader = ReadPathMakefile
+
+// ReadPathMakefile reads DIR/Makefile of a path source; for a tarball or a
+// git source it returns an error that says to declare the version.
+func ReadPathMakefile(src Source) ([]byte, error) {
+	if src.Path == "" {
+		return nil, fmt.Errorf("reading the Makefile of a %s source needs a Makefile reader (LoadOptions.ReadMakefile)", src.Kind())
+	}
+	return os.ReadFile(filepath.Join(src.Path, "Makefile"))
+}
+
 // versionFromMakefile computes the kernel version from the top-level
 // Makefile the way the kernel's own KERNELVERSION does:
 // VERSION.PATCHLEVEL.SUBLEVEL followed by EXTRAVERSION.
@@ -235,112 +259,38 @@ func versionFromMakefile(data []byte) (string, error) {
 	return s, nil
 }
 
-var versionCache struct {
-	sync.Mutex
-	m map[string]string
-}
-
-func cachedVersion(key string, read func() ([]byte, error)) (string, error) {
-	versionCache.Lock()
-	if v, ok := versionCache.m[key]; ok {
-		versionCache.Unlock()
-		return v, nil
-	}
-	versionCache.Unlock()
-	data, err := read()
-	if err != nil {
-		return "", err
-	}
-	v, err := versionFromMakefile(data)
-	if err != nil {
-		return "", err
-	}
-	versionCache.Lock()
-	if versionCache.m == nil {
-		versionCache.m = map[string]string{}
-	}
-	versionCache.m[key] = v
-	versionCache.Unlock()
-	return v, nil
-}
-
-// readTimeout bounds every external command run to read a version.
-const readTimeout = 2 * time.Minute
-
-func runOutput(name string, args ...string) ([]byte, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), readTimeout)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, name, args...)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		msg := strings.TrimSpace(stderr.String())
-		if i := strings.IndexByte(msg, '\n'); i >= 0 {
-			msg = msg[:i]
-		}
-		if msg != "" {
-			return nil, fmt.Errorf("%s: %v: %s", name, err, msg)
-		}
-		return nil, fmt.Errorf("%s: %v", name, err)
-	}
-	return out, nil
-}
-
-// SourceVersion reads the kernel version from a source's top-level
-// Makefile: DIR/Makefile for a path, the Makefile member of a tarball (one
-// directory level deep, as kernel tarballs have it, or at the top), or
-// `git show REF:Makefile` for a local git repository. Results are cached
-// for the life of the process (keyed by path, size and mtime for files).
-func SourceVersion(src Source) (string, error) {
+// SourceVersion reads the kernel version of src from its top-level
+// Makefile with read (DefaultMakefileReader when nil). A remote git
+// repository is refused without calling read: its Makefile cannot be read
+// without fetching it.
+func SourceVersion(src Source, read MakefileReader) (string, error) {
 	switch {
-	case src.Path != "":
-		mk := src.Path + "/Makefile"
-		return cachedVersion("path\x00"+mk+statKey(mk), func() ([]byte, error) {
-			return os.ReadFile(mk)
-		})
-	case src.Tarball != "":
-		return cachedVersion("tar\x00"+src.Tarball+statKey(src.Tarball), func() ([]byte, error) {
-			out, err := runOutput("tar", "-xOf", src.Tarball, "--wildcards", "--no-wildcards-match-slash", "--occurrence=1", "*/Makefile")
-			if err == nil && len(out) > 0 {
-				return out, nil
-			}
-			if err != nil && !strings.Contains(err.Error(), "Not found in archive") {
-				return nil, err
-			}
-			// A tarball without a top directory.
-			out, err = runOutput("tar", "-xOf", src.Tarball, "--occurrence=1", "Makefile")
-			if err == nil && len(out) > 0 {
-				return out, nil
-			}
-			return nil, errors.New("no top-level Makefile in the tarball")
-		})
-	case src.Git != nil:
-		if isRemote(src.Git.Repo) {
-			return "", fmt.Errorf("cannot read the Makefile of remote repository %s without fetching it", src.Git.Repo)
-		}
-		return cachedVersion("git\x00"+src.Git.Repo+"\x00"+src.Git.Ref, func() ([]byte, error) {
-			return runOutput("git", "-C", src.Git.Repo, "show", src.Git.Ref+":Makefile")
-		})
+	case src.Kind() == "":
+		return "", errors.New("kernel has no source")
+	case src.Git != nil && isRemote(src.Git.Repo):
+		return "", fmt.Errorf("cannot read the Makefile of remote repository %s without fetching it", src.Git.Repo)
 	}
-	return "", errors.New("kernel has no source")
-}
-
-func statKey(path string) string {
-	fi, err := os.Stat(path)
+	if read == nil {
+		read = DefaultMakefileReader
+	}
+	if read == nil {
+		read = ReadPathMakefile
+	}
+	data, err := read(src)
 	if err != nil {
-		return ""
+		return "", err
 	}
-	return fmt.Sprintf("\x00%d\x00%d", fi.Size(), fi.ModTime().UnixNano())
+	return versionFromMakefile(data)
 }
 
 // ResolveVersion returns k.Version, reading it from the source's Makefile
-// (and storing it in k.Version) when it is empty.
-func (k *Kernel) ResolveVersion() (string, error) {
+// with read (see SourceVersion) and storing it in k.Version when it is
+// empty.
+func (k *Kernel) ResolveVersion(read MakefileReader) (string, error) {
 	if k.Version != "" {
 		return k.Version, nil
 	}
-	v, err := SourceVersion(k.Source)
+	v, err := SourceVersion(k.Source, read)
 	if err != nil {
 		return "", err
 	}

@@ -8,9 +8,24 @@ import (
 
 	"github.com/kvmtest/kvmtest"
 	"github.com/kvmtest/kvmtest/builder"
+	"github.com/kvmtest/kvmtest/engine"
 	"github.com/kvmtest/kvmtest/matrices"
 	"github.com/kvmtest/kvmtest/results"
 )
+
+// Every matrix this program loads reads the version of a kernel that
+// declares none from its source's Makefile with the builder's reader
+// (tarball member, git REF:Makefile, tree): matrices itself runs nothing.
+// It is installed before main, so every matrices.Load here (run's, bisect's,
+// validate's…) sees the same versions.
+func init() {
+	matrices.DefaultMakefileReader = readMakefile
+}
+
+// readMakefile is the builder's Makefile reader for a matrix kernel source.
+func readMakefile(src matrices.Source) ([]byte, error) {
+	return builder.SourceMakefile(engine.SourceOf(src))
+}
 
 // openCache opens the kernel cache ($KVMTEST_CACHE or ~/.cache/kvmtest).
 func openCache() (*builder.Cache, error) {
