@@ -11,6 +11,7 @@ import (
 	"github.com/kvmtest/kvmtest/builder"
 	"github.com/kvmtest/kvmtest/engine"
 	"github.com/kvmtest/kvmtest/matrices"
+	"github.com/kvmtest/kvmtest/results"
 )
 
 var planCmd = &Command{
@@ -66,7 +67,7 @@ func runPlan(cmd *Command, args []string) int {
 	}
 	selected, err := selectCells(m.Cells(), *planCellGlob, *planShard)
 	if err != nil {
-		return fatalf(2, "%v", err)
+		return fatalf(results.ExitBadInput, "%v", err)
 	}
 	chosen := map[string]bool{}
 	for _, c := range selected {
@@ -138,9 +139,9 @@ func runPlan(cmd *Command, args []string) int {
 			}
 		}
 	default:
-		return fatalf(2, "plan: --format %q: want text, json or github", *planFormat)
+		return fatalf(results.ExitBadInput, "plan: --format %q: want text, json or github", *planFormat)
 	}
-	return 0
+	return results.ExitOK
 }
 
 // planGitHub prints a GitHub Actions matrix: one entry per shard.
@@ -148,7 +149,7 @@ func planGitHub(m *matrices.Matrix) int {
 	n := 0
 	if *planShard != "" {
 		if _, err := fmt.Sscanf(*planShard, "%d", &n); err != nil || n < 1 {
-			return fatalf(2, "plan --format github: --shard N wants the number of shards, e.g. --shard 4")
+			return fatalf(results.ExitBadInput, "plan --format github: --shard N wants the number of shards, e.g. --shard 4")
 		}
 	}
 	var include []map[string]string
@@ -159,7 +160,7 @@ func planGitHub(m *matrices.Matrix) int {
 	} else {
 		cells, err := selectCells(m.Cells(), *planCellGlob, "")
 		if err != nil {
-			return fatalf(2, "%v", err)
+			return fatalf(results.ExitBadInput, "%v", err)
 		}
 		for _, c := range cells {
 			include = append(include, map[string]string{"cell": c.ID})
@@ -167,7 +168,7 @@ func planGitHub(m *matrices.Matrix) int {
 	}
 	b, _ := json.Marshal(map[string]any{"include": include})
 	fmt.Println(string(b))
-	return 0
+	return results.ExitOK
 }
 
 func sourceText(s matrices.Source) string {
