@@ -28,8 +28,8 @@ import (
 //
 // Layout under Root:
 //
-//	src/DIGEST/tree        extracted source trees and git worktrees, shared read-only
-//	git/NAME.git           bare clones of git sources
+//	src/DIGEST/tree        extracted source trees; src/git-COMMIT: git worktrees; shared read-only
+//	git/HASH.git           bare clones of git sources given as URLs
 //	work/slot-KEY/         build slots: out-of-tree build directories (kept for incremental rebuilds)
 //	work/logs/             the build log of each input key
 //	artifacts/KEY/         bzImage, config, build.log, meta.json (with digests of each file)

@@ -106,42 +106,48 @@ func runPlan(cmd *Command, args []string) int {
 		enc.SetIndent("", "  ")
 		enc.Encode(map[string]any{"matrix": m.Name, "file": m.File, "digest": m.Digest, "cells": out})
 	case "text":
-		builds, cached := 0, 0
-		for _, c := range out {
-			if c.Skip == "" && c.Excluded == "" {
-				builds++
-				if c.Cached != "" {
-					cached++
-				}
-			}
-		}
-		fmt.Printf("matrix %s (%s): %d cell(s), %d kernel build(s) of which %d cached, suites: %s\n", m.Name, m.File, len(selected), builds, cached, strings.Join(suites, ", "))
-		for _, c := range out {
-			switch {
-			case c.Excluded != "":
-				fmt.Printf("  %-32s excluded: %s\n", c.ID, c.Excluded)
-			case c.Skip != "":
-				fmt.Printf("  %-32s skipped: %s\n", c.ID, c.Skip)
-			default:
-				series := "no patches"
-				if c.Series != "" {
-					series = c.Series
-				}
-				state := "to build"
-				if c.Cached != "" {
-					state = "cached " + c.Cached[:12]
-				}
-				fmt.Printf("  %-32s %-20s %s; %s", c.ID, state, c.Source, series)
-				if c.Baseline != "" {
-					fmt.Printf("; compared with %s", c.Baseline)
-				}
-				fmt.Println()
-			}
-		}
+		printPlan(m, len(selected), suites, out)
 	default:
 		return fatalf(results.ExitBadInput, "plan: --format %q: want text, json or github", *planFormat)
 	}
 	return results.ExitOK
+}
+
+// printPlan prints the plan as text: a summary line (selected cells,
+// kernel builds and how many are cached, suites), then one line per cell.
+func printPlan(m *matrices.Matrix, selected int, suites []string, out []plannedCell) {
+	builds, cached := 0, 0
+	for _, c := range out {
+		if c.Skip == "" && c.Excluded == "" {
+			builds++
+			if c.Cached != "" {
+				cached++
+			}
+		}
+	}
+	fmt.Printf("matrix %s (%s): %d cell(s), %d kernel build(s) of which %d cached, suites: %s\n", m.Name, m.File, selected, builds, cached, strings.Join(suites, ", "))
+	for _, c := range out {
+		switch {
+		case c.Excluded != "":
+			fmt.Printf("  %-32s excluded: %s\n", c.ID, c.Excluded)
+		case c.Skip != "":
+			fmt.Printf("  %-32s skipped: %s\n", c.ID, c.Skip)
+		default:
+			series := "no patches"
+			if c.Series != "" {
+				series = c.Series
+			}
+			state := "to build"
+			if c.Cached != "" {
+				state = "cached " + c.Cached[:12]
+			}
+			fmt.Printf("  %-32s %-20s %s; %s", c.ID, state, c.Source, series)
+			if c.Baseline != "" {
+				fmt.Printf("; compared with %s", c.Baseline)
+			}
+			fmt.Println()
+		}
+	}
 }
 
 // planGitHub prints a GitHub Actions matrix: one entry per shard.
