@@ -4,7 +4,6 @@
 package builder
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -18,6 +17,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/kvmtest/kvmtest/internal/tail"
 )
 
 // keyVersion changes when the way artifacts are built changes, retiring
@@ -251,8 +252,8 @@ func (b *Builder) build(ctx context.Context, req Request, src *prepared, ikey st
 		return nil, &BuildError{Phase: PhaseConfig, Err: err}
 	}
 	defer lf.Close()
-	tail := &tailBuffer{max: 256 << 10}
-	out := io.MultiWriter(lf, logw, tail)
+	logTail := tail.New(256 << 10)
+	out := io.MultiWriter(lf, logw, logTail)
 
 	sl, err := b.openSlot(ctx, skey, src, out)
 	if err != nil {
@@ -281,7 +282,7 @@ func (b *Builder) build(ctx context.Context, req Request, src *prepared, ikey st
 		sl.setConfigured(false)
 		final, err = b.configure(ctx, req, tree, work, out)
 		if err != nil {
-			return nil, &BuildError{Phase: PhaseConfig, Err: err, FirstError: FirstError(tail.Bytes())}
+			return nil, &BuildError{Phase: PhaseConfig, Err: err, FirstError: FirstError(logTail.Bytes())}
 		}
 		sl.setConfigured(true)
 	}
@@ -305,7 +306,7 @@ func (b *Builder) build(ctx context.Context, req Request, src *prepared, ikey st
 	fmt.Fprintf(out, "kvmtest: %s\n", strings.Join(argv, " "))
 	b.logf("building %s (make -j%d, log: %s)", req.Kernel, jobs, logPath)
 	if err := b.run(ctx, work, out, argv...); err != nil {
-		return nil, &BuildError{Phase: PhaseBuild, Err: err, FirstError: FirstError(tail.Bytes())}
+		return nil, &BuildError{Phase: PhaseBuild, Err: err, FirstError: FirstError(logTail.Bytes())}
 	}
 	release, _ := b.output(ctx, work, append(b.makeArgs(req, tree, work), "-s", "kernelrelease")...)
 	lf.Sync()
@@ -464,28 +465,26 @@ func copyLog(w io.Writer, path string) {
 	io.Copy(w, f)
 }
 
-// tailBuffer keeps the last max bytes written to it.
+// tailBuffer is the struct-literal spelling of a tail.Buffer that
+// kselftest.go still uses (&tailBuffer{max: N}); it delegates to the
+// tail.Buffer it creates on first use. It goes once kselftest.go calls
+// tail.New itself.
 type tailBuffer struct {
-	mu  sync.Mutex
-	max int
-	buf []byte
+	max  int
+	once sync.Once
+	buf  *tail.Buffer
 }
 
-func (t *tailBuffer) Write(p []byte) (int, error) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	t.buf = append(t.buf, p...)
-	if len(t.buf) > t.max {
-		t.buf = append([]byte(nil), t.buf[len(t.buf)-t.max:]...)
-	}
-	return len(p), nil
+func (t *tailBuffer) tail() *tail.Buffer {
+	t.once.Do(func() { t.buf = tail.New(t.max) })
+	return t.buf
 }
 
-func (t *tailBuffer) Bytes() []byte {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return bytes.Clone(t.buf)
-}
+// Write keeps the end of p; see tail.Buffer.Write.
+func (t *tailBuffer) Write(p []byte) (int, error) { return t.tail().Write(p) }
+
+// Bytes returns a copy of the tail; see tail.Buffer.Bytes.
+func (t *tailBuffer) Bytes() []byte { return t.tail().Bytes() }
 
 // Lookup returns the cached artifact for req without building, extracting
 // or checking anything out, or nil when the cache has none.

@@ -15,21 +15,58 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/kvmtest/kvmtest/internal/atomicfile"
 )
 
 // Cache is kvmtest's on-disk cache: extracted kernel sources, build
-// directories and content-addressed kernel artifacts.
+// directories and content-addressed kernel artifacts, and the other
+// packages' content-keyed files (compiled guest programs, the materialized
+// kvmtest source). Cache is the one owner of this layout: other packages
+// ask it for their directory (GuestDir, SelfDir) and GC removes what has
+// gone unused in every part of it.
 //
 // Layout under Root:
 //
-//	src/DIGEST/tree        extracted source trees, shared read-only
-//	work/KEY/              out-of-tree build directories (kept for incremental rebuilds)
+//	src/DIGEST/tree        extracted source trees; src/git-COMMIT: git worktrees; shared read-only
+//	git/HASH.git           bare clones of git sources given as URLs
+//	work/slot-KEY/         build slots: out-of-tree build directories (kept for incremental rebuilds)
+//	work/logs/             the build log of each input key
 //	artifacts/KEY/         bzImage, config, build.log, meta.json (with digests of each file)
 //	index/INPUTKEY         maps a build's inputs to its artifact key, so a warm run skips even the config step
 //	locks/NAME.lock        flock(2) files serialising work on one key across processes
+//	tmp/                   scratch directories, renamed into place when complete
+//	ccache/                ccache's files
+//	kselftest/KEY/         built kselftest programs (KselftestDir)
+//	guest/KEY              compiled guest programs: agent, test2json, go-test suites (GuestDir)
+//	self/DIGEST/           kvmtest's own source, materialized for guest builds (SelfDir)
+//
+// The entries of kselftest/, guest/ and self/ are keyed by their content
+// and touched when used; GC removes those idle for a week.
 type Cache struct {
 	Root string
 }
+
+// Directories of the cache's content-keyed parts, under Root.
+const (
+	guestSub     = "guest"
+	kselftestSub = "kselftest"
+	selfSub      = "self"
+)
+
+// GuestDir is the directory of compiled guest programs, one file per
+// content key, whose modification time says when it was last used. It may
+// not exist yet: its writer creates it.
+func (c *Cache) GuestDir() string { return c.Path(guestSub) }
+
+// SelfDir is the directory of materialized kvmtest sources, one
+// directory per content digest, whose modification time says when it was
+// last used. It may not exist yet: its writer creates it.
+func (c *Cache) SelfDir() string { return c.Path(selfSub) }
+
+// KselftestDir is the directory of built kselftest sets, one directory
+// per key, whose modification time says when it was last used.
+func (c *Cache) KselftestDir() string { return c.Path(kselftestSub) }
 
 // DefaultCacheDir returns $KVMTEST_CACHE, or the user cache directory's
 // kvmtest subdirectory (~/.cache/kvmtest).
@@ -214,9 +251,32 @@ func (c *Cache) List() ([]ArtifactInfo, error) {
 }
 
 // GC removes artifacts beyond the newest keep, and those older than
-// maxAge when maxAge > 0, together with their build directories. It
-// returns the keys removed.
+// maxAge when maxAge > 0, together with their build directories; and the
+// content-keyed entries, extracted sources, worktrees, build slots and
+// build logs unused for a week (or maxAge, when shorter). It returns what
+// it removed: artifact keys, and the others as SUBDIR/NAME.
 func (c *Cache) GC(keep int, maxAge time.Duration) ([]string, error) {
+	removed, err := c.gcArtifacts(keep, maxAge)
+	if err != nil {
+		return removed, err
+	}
+	idle := 7 * 24 * time.Hour
+	if maxAge > 0 && maxAge < idle {
+		idle = maxAge
+	}
+	removed = append(removed, c.gcContent(idle)...)
+	locked, err := c.gcLocked(idle)
+	removed = append(removed, locked...)
+	if err != nil {
+		return removed, err
+	}
+	c.gcLogs(idle)
+	return removed, nil
+}
+
+// gcArtifacts removes artifacts beyond the newest keep, those older than
+// maxAge (when > 0) and damaged ones, each under its build lock.
+func (c *Cache) gcArtifacts(keep int, maxAge time.Duration) ([]string, error) {
 	list, err := c.List()
 	if err != nil {
 		return nil, err
@@ -238,30 +298,40 @@ func (c *Cache) GC(keep int, maxAge time.Duration) ([]string, error) {
 		}
 		removed = append(removed, a.Key)
 	}
-	// Compiled guest programs, kselftest sets and materialized kvmtest
-	// sources are keyed by content and touched when used: drop those unused
-	// for a week (or maxAge, when shorter).
-	idle := 7 * 24 * time.Hour
-	if maxAge > 0 && maxAge < idle {
-		idle = maxAge
-	}
-	for _, sub := range []string{"guest", "kselftest", "self"} {
-		ents, _ := os.ReadDir(c.Path(sub))
+	return removed, nil
+}
+
+// gcContent removes compiled guest programs, kselftest sets and
+// materialized kvmtest sources (keyed by content and touched when used)
+// unused for idle.
+func (c *Cache) gcContent(idle time.Duration) []string {
+	var removed []string
+	for _, d := range []struct{ sub, dir string }{
+		{guestSub, c.GuestDir()},
+		{kselftestSub, c.KselftestDir()},
+		{selfSub, c.SelfDir()},
+	} {
+		ents, _ := os.ReadDir(d.dir)
 		for _, e := range ents {
 			fi, err := e.Info()
 			if err != nil || time.Since(fi.ModTime()) < idle {
 				continue
 			}
-			if err := os.RemoveAll(c.Path(sub, e.Name())); err == nil {
-				removed = append(removed, sub+"/"+e.Name())
+			if err := os.RemoveAll(filepath.Join(d.dir, e.Name())); err == nil {
+				removed = append(removed, d.sub+"/"+e.Name())
 			}
 		}
 	}
-	// Extracted sources, git worktrees (one per commit a bisection
-	// visited) and build slots are stamped when used (markUsed); those idle
-	// as long go too, each under the lock its users take. A source that is
-	// needed again is extracted or checked out again; a slot whose
-	// pristine tree went is rebuilt from scratch.
+	return removed
+}
+
+// gcLocked removes extracted sources, git worktrees (one per commit a
+// bisection visited) and build slots, stamped when used (markUsed), idle
+// for idle, each under the lock its users take. A source that is needed
+// again is extracted or checked out again; a slot whose pristine tree went
+// is rebuilt from scratch.
+func (c *Cache) gcLocked(idle time.Duration) ([]string, error) {
+	var removed []string
 	for _, d := range []struct{ sub, prefix, lock string }{
 		{"src", "", "src-"},
 		{"work", "slot-", ""},
@@ -293,14 +363,17 @@ func (c *Cache) GC(keep int, maxAge time.Duration) ([]string, error) {
 			}
 		}
 	}
-	if ents, _ := os.ReadDir(c.Path("work", "logs")); len(ents) > 0 {
-		for _, e := range ents {
-			if fi, err := e.Info(); err == nil && time.Since(fi.ModTime()) > idle {
-				os.Remove(c.Path("work", "logs", e.Name()))
-			}
+	return removed, nil
+}
+
+// gcLogs removes build logs older than idle.
+func (c *Cache) gcLogs(idle time.Duration) {
+	ents, _ := os.ReadDir(c.Path("work", "logs"))
+	for _, e := range ents {
+		if fi, err := e.Info(); err == nil && time.Since(fi.ModTime()) > idle {
+			os.Remove(c.Path("work", "logs", e.Name()))
 		}
 	}
-	return removed, nil
 }
 
 // usedStamp is the file whose modification time says when a cached source
@@ -384,18 +457,9 @@ func writeFileSync(path string, data []byte) error {
 	return f.Close()
 }
 
-// writeFileAtomic writes data to path through a temporary file and a rename.
+// writeFileAtomic writes data to path with atomicfile.WriteFile, mode 0644.
 func writeFileAtomic(path string, data []byte) error {
-	tmp := fmt.Sprintf("%s.tmp-%d", path, os.Getpid())
-	if err := writeFileSync(tmp, data); err != nil {
-		os.Remove(tmp)
-		return err
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		os.Remove(tmp)
-		return err
-	}
-	return nil
+	return atomicfile.WriteFile(path, data, 0o644)
 }
 
 func syncDir(dir string) {

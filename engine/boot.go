@@ -20,7 +20,7 @@ type BootOptions struct {
 	Kernel    string   // bzImage
 	SourceDir string   // kvmtest's materialized source tree (for the agent)
 	WorkDir   string   // scratch directory (initramfs, guest programs)
-	CacheDir  string   // where compiled guest programs are kept ("" = nowhere)
+	CacheDir  string   // where compiled guest programs are kept: the cache's GuestDir ("" = nowhere)
 	Argv      []string // the program: a host file (copied in) or a guest path
 	Format    string   // how to read its output; default exit-code
 	// Timeout is the program's, written for KVM and scaled like a suite's

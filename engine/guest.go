@@ -46,9 +46,9 @@ func goRun(ctx context.Context, dir string, args ...string) error {
 
 // buildGuest compiles the agent (from kvmtest's own source tree srcDir),
 // test2json and every go-test suite of the matrices into dir. Compiled
-// programs are kept in cacheDir (when not "") under a digest of the Go
-// version and every Go source file of their module, so a warm run links
-// nothing.
+// programs are kept in cacheDir (the cache's GuestDir; "" for nowhere)
+// under a digest of the Go version and every Go source file of their
+// module, so a warm run links nothing.
 func buildGuest(ctx context.Context, srcDir, dir, cacheDir string, suites []*matrices.Suite) (*guestSet, error) {
 	if err := os.MkdirAll(filepath.Join(dir, "suites"), 0o755); err != nil {
 		return nil, err

@@ -11,7 +11,9 @@ import (
 )
 
 // FS holds the shipped matrices (*.yaml) and the files they name
-// (configs/...), so that `kvmtest run NAME` works with no checkout.
+// (configs/..., patches/...), so that `kvmtest run NAME` works with no
+// checkout. It is kvmtest's one embed of them: the root package kvmtest
+// materializes them from here, with WriteBuiltin.
 //
 //go:embed *.yaml configs patches
 var FS embed.FS
@@ -30,8 +32,9 @@ func Builtin() []string {
 	return out
 }
 
-// aliases are other names of shipped matrices: DESIGN's `kvmtest run
-// vmsplice` is the default matrix.
+// aliases are other names of shipped matrices: `kvmtest run vmsplice`
+// runs the default matrix (it is the vmsplice series' matrix; see
+// docs/matrix.md).
 var aliases = map[string]string{"vmsplice": "default"}
 
 // Canonical returns the shipped matrix that name stands for: an alias's
@@ -64,8 +67,9 @@ func IsBuiltin(name string) bool {
 	return false
 }
 
-// WriteBuiltin writes the embedded files (matrices and configs) into dir,
-// keeping their relative layout, so that they can be loaded with Load.
+// WriteBuiltin writes the embedded files (matrices, configs and patches)
+// into dir, keeping their relative layout, so that they can be loaded with
+// Load. A file already there with the same content is left alone.
 // Paths in the shipped matrices are relative to their file, as in the
 // repository's matrices/ directory: a suite such as
 // go-test: ../guest/tests/vmsplice expects the guest sources at

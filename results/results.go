@@ -9,6 +9,8 @@ import (
 	"os"
 	"path/filepath"
 	"time"
+
+	"github.com/kvmtest/kvmtest/internal/atomicfile"
 )
 
 // SchemaVersion is the version of the run.json format.
@@ -133,11 +135,7 @@ func (r *Run) Write(dir string) error {
 	if err != nil {
 		return err
 	}
-	tmp := filepath.Join(dir, ".run.json.tmp")
-	if err := os.WriteFile(tmp, append(b, '\n'), 0o644); err != nil {
-		return fmt.Errorf("writing run.json: %w", err)
-	}
-	return os.Rename(tmp, filepath.Join(dir, "run.json"))
+	return atomicfile.WriteFile(filepath.Join(dir, "run.json"), append(b, '\n'), 0o644)
 }
 
 // Read loads DIR/run.json.

@@ -19,6 +19,7 @@ import (
 	"github.com/kvmtest/kvmtest/engine"
 	"github.com/kvmtest/kvmtest/guest/proto"
 	"github.com/kvmtest/kvmtest/matrices"
+	"github.com/kvmtest/kvmtest/results"
 	"github.com/kvmtest/kvmtest/vmrunner"
 )
 
@@ -64,53 +65,34 @@ func runBoot(cmd *Command, args []string) int {
 	if shell {
 		bb, err := engine.StaticBusybox()
 		if err != nil {
-			return fatalf(2, "boot: no PROGRAM, and no shell to give: %v", err)
+			return fatalf(results.ExitBadInput, "boot: no PROGRAM, and no shell to give: %v", err)
 		}
 		args = []string{bb, "sh"}
 	}
 	if (*bootKernel == "") == (*bootCell == "") {
-		return fatalf(2, "boot: give exactly one of --kernel and --cell")
+		return fatalf(results.ExitBadInput, "boot: give exactly one of --kernel and --cell")
 	}
 	cache, err := openCache()
 	if err != nil {
-		return fatalf(3, "%v", err)
+		return fatalf(results.ExitInfra, "%v", err)
 	}
 	file, srcDir, err := resolveMatrix(cache, *bootMatrix)
 	if err != nil {
-		return fatalf(2, "%v", err)
+		return fatalf(results.ExitBadInput, "%v", err)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	vm := matrices.VM{MemoryMiB: 512, CPUs: 1, BootTimeout: 60 * time.Second}
-	kernel := *bootKernel
-	if *bootCell != "" {
-		m, err := matrices.Load(file)
-		if err != nil {
-			return printMatrixError(err)
-		}
-		c, ok := m.Cell(*bootCell)
-		if !ok {
-			return fatalf(2, "boot: no cell %q in %s", *bootCell, file)
-		}
-		vm = m.VM
-		req, err := engine.BuildRequest(c)
-		if err != nil {
-			return fatalf(3, "%s: %v", c.ID, err)
-		}
-		b := &builder.Builder{Cache: cache, Logf: newProgress(os.Stderr, false).Logf}
-		a, err := b.Build(ctx, req)
-		if err != nil {
-			return fatalf(3, "%s: %v", c.ID, err)
-		}
-		kernel = a.Kernel
+	kernel, vm, code := bootTarget(ctx, cache, file)
+	if code != results.ExitOK {
+		return code
 	}
 	conLimit, err := parseSize(*bootConLim)
 	if err != nil {
-		return fatalf(2, "boot: --console-limit: %v", err)
+		return fatalf(results.ExitBadInput, "boot: --console-limit: %v", err)
 	}
 	work, err := os.MkdirTemp("", "kvmtest-boot-")
 	if err != nil {
-		return fatalf(3, "%v", err)
+		return fatalf(results.ExitInfra, "%v", err)
 	}
 	defer os.RemoveAll(work)
 	if p, err := filepath.Abs(args[0]); err == nil {
@@ -118,26 +100,74 @@ func runBoot(cmd *Command, args []string) int {
 			args[0] = p
 		}
 	}
-	o := engine.BootOptions{Kernel: kernel, SourceDir: srcDir, WorkDir: work, CacheDir: cache.Path("guest"), Argv: args,
+	o := engine.BootOptions{Kernel: kernel, SourceDir: srcDir, WorkDir: work, CacheDir: cache.GuestDir(), Argv: args,
 		Timeout: *bootTimeout, WallClock: flagSet(cmd.Flags, "timeout"), ConsoleLimit: conLimit, VM: vm, Accel: *bootAccel, Output: os.Stdout}
 	if *bootConsole {
 		o.Console = os.Stderr
 	}
 	if shell {
-		o.Format, o.Input, o.Console = proto.FormatConsole, os.Stdin, os.Stdout
-		if *bootTimeout == 5*time.Minute {
-			o.Timeout = 24 * time.Hour // a person is at the keyboard
-		}
-		if restore, err := rawTerminal(os.Stdin); err == nil {
-			defer restore()
-			fmt.Fprintln(os.Stderr, "kvmtest: shell on the guest's console; leave with exit")
-		}
+		defer consoleShell(&o)()
 	}
 	res, err := engine.Boot(ctx, o)
 	if err != nil {
-		return fatalf(3, "%v", err)
+		return fatalf(results.ExitInfra, "%v", err)
 	}
-	vr := res.VM
+	printBootResult(res.VM)
+	return bootExitCode(ctx, res, o.WallClock)
+}
+
+// bootTarget returns the kernel to boot and its machine: --kernel with a
+// default machine, or the kernel of --cell in the matrix file (built if
+// needed) with the matrix's machine. On failure it has printed the
+// problem and returns the exit code (results.ExitBadInput or
+// results.ExitInfra); else results.ExitOK.
+func bootTarget(ctx context.Context, cache *builder.Cache, file string) (string, matrices.VM, int) {
+	vm := matrices.VM{MemoryMiB: 512, CPUs: 1, BootTimeout: 60 * time.Second}
+	if *bootCell == "" {
+		return *bootKernel, vm, results.ExitOK
+	}
+	m, err := matrices.Load(file)
+	if err != nil {
+		return "", vm, printMatrixError(err)
+	}
+	c, ok := m.Cell(*bootCell)
+	if !ok {
+		return "", vm, fatalf(results.ExitBadInput, "boot: no cell %q in %s", *bootCell, file)
+	}
+	req, err := engine.BuildRequest(c)
+	if err != nil {
+		return "", vm, fatalf(results.ExitInfra, "%s: %v", c.ID, err)
+	}
+	b := &builder.Builder{Cache: cache, Logf: newProgress(os.Stderr, false).Logf}
+	a, err := b.Build(ctx, req)
+	if err != nil {
+		return "", vm, fatalf(results.ExitInfra, "%s: %v", c.ID, err)
+	}
+	return a.Kernel, m.VM, results.ExitOK
+}
+
+// consoleShell makes o an interactive shell on the guest's serial console
+// (standard input and output are the console; a default --timeout becomes
+// a day, since a person is at the keyboard) and puts the terminal, if
+// standard input is one, in raw mode. It returns the function that
+// restores the terminal.
+func consoleShell(o *engine.BootOptions) (restore func()) {
+	o.Format, o.Input, o.Console = proto.FormatConsole, os.Stdin, os.Stdout
+	if *bootTimeout == 5*time.Minute {
+		o.Timeout = 24 * time.Hour // a person is at the keyboard
+	}
+	restore, err := rawTerminal(os.Stdin)
+	if err != nil {
+		return func() {}
+	}
+	fmt.Fprintln(os.Stderr, "kvmtest: shell on the guest's console; leave with exit")
+	return restore
+}
+
+// printBootResult prints, to standard error, how the VM ended: outcome,
+// accelerator and times, console findings, and QEMU's diagnostics of a
+// hung machine.
+func printBootResult(vr *vmrunner.Result) {
 	accel := vr.Accel
 	if vr.Slowdown != 1 {
 		accel += fmt.Sprintf(" (timeouts ×%g)", vr.Slowdown)
@@ -152,20 +182,29 @@ func runBoot(cmd *Command, args []string) int {
 	if vr.Diagnostics != "" {
 		fmt.Fprintf(os.Stderr, "kvmtest: QEMU's view of the hung machine, taken before it was stopped:\n%s", vr.Diagnostics)
 	}
+}
+
+// bootExitCode is boot's exit status: results.ExitInterrupted when ctx
+// was cancelled, results.ExitFailed when the kernel crashed or timed out
+// or the program did not finish in time (saying so), results.ExitInfra
+// when the VM or the program did not run to its end, else the program's
+// own exit status. wallClock says whether --timeout was given, unscaled.
+func bootExitCode(ctx context.Context, res *engine.BootResult, wallClock bool) int {
+	vr := res.VM
 	switch {
 	case ctx.Err() != nil:
-		return 130
+		return results.ExitInterrupted
 	case vr.Outcome == vmrunner.OutcomeCrashed || vr.Outcome == vmrunner.OutcomeTimeout || res.Status == "timeout":
 		if res.Status == "timeout" {
 			limit := bootTimeout.String()
-			if vr.Slowdown != 1 && !o.WallClock {
+			if vr.Slowdown != 1 && !wallClock {
 				limit = fmt.Sprintf("%s ×%g for %s", limit, vr.Slowdown, vr.Accel)
 			}
 			fmt.Fprintf(os.Stderr, "kvmtest: the program did not finish within --timeout %s; the agent killed it\n", limit)
 		}
-		return 1
+		return results.ExitFailed
 	case vr.Outcome != vmrunner.OutcomeDone || res.Status == "error" || res.ExitCode < 0:
-		return 3
+		return results.ExitInfra
 	}
 	return res.ExitCode
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/kvmtest/kvmtest/builder"
 	"github.com/kvmtest/kvmtest/engine"
+	"github.com/kvmtest/kvmtest/results"
 )
 
 var buildCmd = &Command{
@@ -37,13 +38,13 @@ func runBuild(cmd *Command, args []string) int {
 	}
 	cells, err := selectCells(m.Cells(), *buildCell, "")
 	if err != nil {
-		return fatalf(2, "%v", err)
+		return fatalf(results.ExitBadInput, "%v", err)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	p := newProgress(os.Stderr, false)
 	b := &builder.Builder{Cache: cache, Logf: p.Logf}
-	code = 0
+	code = results.ExitOK
 	for _, c := range cells {
 		if c.Skip != "" {
 			fmt.Printf("%s\tskipped: %s\n", c.ID, c.Skip)
@@ -52,17 +53,17 @@ func runBuild(cmd *Command, args []string) int {
 		req, err := engine.BuildRequest(c)
 		if err != nil {
 			fmt.Printf("%s\tbuild-failed: %v\n", c.ID, err)
-			code = 3
+			code = results.ExitInfra
 			continue
 		}
 		p.Phase(c.ID, "build")
 		a, err := b.Build(ctx, req)
 		if err != nil {
 			if ctx.Err() != nil {
-				return 130
+				return results.ExitInterrupted
 			}
 			fmt.Printf("%s\tbuild-failed: %v\n", c.ID, err)
-			code = 3
+			code = results.ExitInfra
 			continue
 		}
 		state := "built"

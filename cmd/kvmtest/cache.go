@@ -4,6 +4,8 @@ import (
 	"flag"
 	"fmt"
 	"time"
+
+	"github.com/kvmtest/kvmtest/results"
 )
 
 var cacheCmd = &Command{
@@ -37,11 +39,11 @@ func init() {
 
 func runCache(cmd *Command, args []string) int {
 	if len(args) != 1 {
-		return fatalf(2, "cache: want one of ls, gc, path")
+		return fatalf(results.ExitBadInput, "cache: want one of ls, gc, path")
 	}
 	c, err := openCache()
 	if err != nil {
-		return fatalf(3, "%v", err)
+		return fatalf(results.ExitInfra, "%v", err)
 	}
 	switch args[0] {
 	case "path":
@@ -49,7 +51,7 @@ func runCache(cmd *Command, args []string) int {
 	case "ls":
 		list, err := c.List()
 		if err != nil {
-			return fatalf(3, "%v", err)
+			return fatalf(results.ExitInfra, "%v", err)
 		}
 		for _, a := range list {
 			state := "ok"
@@ -65,10 +67,10 @@ func runCache(cmd *Command, args []string) int {
 			fmt.Println("removed", k)
 		}
 		if err != nil {
-			return fatalf(3, "%v", err)
+			return fatalf(results.ExitInfra, "%v", err)
 		}
 	default:
-		return fatalf(2, "cache: unknown action %q (want ls, gc or path)", args[0])
+		return fatalf(results.ExitBadInput, "cache: unknown action %q (want ls, gc or path)", args[0])
 	}
-	return 0
+	return results.ExitOK
 }

@@ -38,26 +38,26 @@ func init() {
 
 func runCompare(cmd *Command, args []string) int {
 	if len(args) != 2 {
-		return fatalf(2, "compare: name two run directories, A (before) and B (after)")
+		return fatalf(results.ExitBadInput, "compare: name two run directories, A (before) and B (after)")
 	}
 	write, ok := reportWriter(*compareFormat, false)
 	if !ok {
-		return fatalf(2, "compare: --format %q: want md, html or json", *compareFormat)
+		return fatalf(results.ExitBadInput, "compare: --format %q: want md, html or json", *compareFormat)
 	}
 	a, err := results.Read(args[0])
 	if err != nil {
-		return fatalf(2, "compare: %v", err)
+		return fatalf(results.ExitBadInput, "compare: %v", err)
 	}
 	b, err := results.Read(args[1])
 	if err != nil {
-		return fatalf(2, "compare: %v", err)
+		return fatalf(results.ExitBadInput, "compare: %v", err)
 	}
 	if a.Matrix.Digest != b.Matrix.Digest {
 		fmt.Fprintf(os.Stderr, "kvmtest: compare: the runs are of different matrix files (%s and %s): cells are matched by their axes\n", a.Matrix.Name, b.Matrix.Name)
 	}
 	r := report.Compare(args[0], a, args[1], b)
 	if err := write(os.Stdout, r, "", nil); err != nil {
-		return fatalf(3, "compare: %v", err)
+		return fatalf(results.ExitInfra, "compare: %v", err)
 	}
 	fmt.Fprintf(os.Stderr, "kvmtest: %s\n", r.Verdict)
 	return r.ExitCode

@@ -10,6 +10,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/kvmtest/kvmtest/builder"
+	"github.com/kvmtest/kvmtest/results"
 	"github.com/kvmtest/kvmtest/vmrunner"
 )
 
@@ -100,14 +101,14 @@ func doctorChecks() []check {
 }
 
 func runDoctor(cmd *Command, args []string) int {
-	code := 0
+	code := results.ExitOK
 	for _, c := range doctorChecks() {
 		mark := "ok  "
 		if !c.ok {
 			mark = "warn"
 			if c.fatal {
 				mark = "FAIL"
-				code = 3
+				code = results.ExitInfra
 			}
 		}
 		fmt.Printf("%s %-8s %s\n", mark, c.name, c.info)

@@ -4,13 +4,24 @@
 //
 // Usage:
 //
-//	kvmtest run [MATRIX|NAME] [--out DIR] [--jobs N] [--cell GLOB] [--shard I/N] [--accel auto|kvm|tcg] [--resume DIR]
-//	kvmtest validate MATRIX...
-//	kvmtest build MATRIX [--cell GLOB]
-//	kvmtest bisect [MATRIX] --cell ID [--good REF] [--bad REF] [--test REGEX] [--runs N]
-//	kvmtest cache ls|gc|path
+//	kvmtest <command> [arguments]
 //
-// Run `kvmtest help COMMAND` for a command's flags.
+// The commands are:
+//
+//	bisect     find the commit or the patch of a series that changed a result
+//	boot       boot one kernel and run one program in it
+//	build      build the kernels of a matrix and print where each artifact is
+//	cache      list, trim or locate the kernel cache
+//	compare    compare two runs cell by cell
+//	doctor     check that this machine can build and boot kernels
+//	merge      join the results of shards into one run
+//	plan       show the cells a run would build and boot, without doing it
+//	report     print the report of a run, and rewrite its report files
+//	run        build, boot and test every cell of a matrix
+//	triage     classify crashes in saved console logs
+//	validate   check matrix files without building anything
+//
+// Run `kvmtest help COMMAND` for a command's usage, flags and exit status.
 package main
 
 import (
@@ -85,11 +96,11 @@ func mainExit(args []string) int {
 		if len(args) > 1 {
 			if c, ok := commands[args[1]]; ok {
 				usageOf(c, os.Stdout)
-				return 0
+				return results.ExitOK
 			}
 		}
 		mainUsage(os.Stdout)
-		return 0
+		return results.ExitOK
 	}
 	c, ok := commands[name]
 	if !ok {
@@ -99,7 +110,7 @@ func mainExit(args []string) int {
 	}
 	if err := c.Flags.Parse(interspersed(c.Flags, args[1:])); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
-			return 0
+			return results.ExitOK
 		}
 		return results.ExitBadInput
 	}
@@ -142,7 +153,8 @@ func interspersed(fs *flag.FlagSet, args []string) []string {
 	return flags
 }
 
-// fatalf prints an error and returns code, for use in Run functions.
+// fatalf prints an error and returns code, one of the results.Exit…
+// constants, for use in Run functions.
 func fatalf(code int, format string, args ...any) int {
 	fmt.Fprintf(os.Stderr, "kvmtest: "+format+"\n", args...)
 	return code

@@ -3,6 +3,8 @@ package main
 import (
 	"flag"
 	"fmt"
+	"go/parser"
+	"go/token"
 	"strings"
 	"testing"
 
@@ -85,6 +87,40 @@ func TestParseSize(t *testing.T) {
 		got, err := parseSize(tt.in)
 		if got != tt.want || (err != nil) != (tt.want == 0) {
 			t.Errorf("parseSize(%q) = %d, %v; want %d", tt.in, got, err, tt.want)
+		}
+	}
+}
+
+// TestUsageCommentListsEveryCommand checks the command's doc comment: it
+// lists every registered command, with its short description, and no
+// other.
+func TestUsageCommentListsEveryCommand(t *testing.T) {
+	f, err := parser.ParseFile(token.NewFileSet(), "main.go", nil, parser.ParseComments|parser.PackageClauseOnly)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, list, ok := strings.Cut(f.Doc.Text(), "The commands are:\n")
+	if !ok {
+		t.Fatal("main.go's doc comment has no \"The commands are:\" list")
+	}
+	documented := map[string]string{}
+	for _, line := range strings.Split(strings.TrimLeft(list, "\n"), "\n") {
+		if !strings.HasPrefix(line, "\t") {
+			break
+		}
+		name, short, _ := strings.Cut(strings.TrimSpace(line), " ")
+		documented[name] = strings.TrimSpace(short)
+	}
+	for name, c := range commands {
+		if got, ok := documented[name]; !ok {
+			t.Errorf("command %s is not in main.go's doc comment", name)
+		} else if got != c.Short {
+			t.Errorf("main.go's doc comment says %s is %q; its Short is %q", name, got, c.Short)
+		}
+	}
+	for name := range documented {
+		if _, ok := commands[name]; !ok {
+			t.Errorf("main.go's doc comment lists %q, which is no command", name)
 		}
 	}
 }

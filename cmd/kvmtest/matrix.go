@@ -40,7 +40,7 @@ func openCache() (*builder.Cache, error) {
 // existing file, or the name of a shipped matrix ("" means "default"). It
 // also returns kvmtest's materialized source tree.
 func resolveMatrix(cache *builder.Cache, arg string) (file, srcDir string, err error) {
-	srcDir, err = kvmtest.Materialize(cache.Root)
+	srcDir, err = kvmtest.Materialize(cache.SelfDir())
 	if err != nil {
 		return "", "", err
 	}
@@ -107,21 +107,22 @@ func parseShard(s string) (i, n int, err error) {
 	return i, n, nil
 }
 
-// printMatrixError prints load errors one per line and returns exit code 2.
+// printMatrixError prints load errors one per line and returns
+// results.ExitBadInput.
 func printMatrixError(err error) int {
 	fmt.Fprintln(os.Stderr, err)
-	return 2
+	return results.ExitBadInput
 }
 
 // listBuiltins prints the shipped matrices with their descriptions.
 func listBuiltins() int {
 	cache, err := openCache()
 	if err != nil {
-		return fatalf(3, "%v", err)
+		return fatalf(results.ExitInfra, "%v", err)
 	}
 	_, srcDir, err := resolveMatrix(cache, "default")
 	if err != nil {
-		return fatalf(3, "%v", err)
+		return fatalf(results.ExitInfra, "%v", err)
 	}
 	for _, name := range matrices.Builtin() {
 		m, err := matrices.Load(kvmtest.BuiltinMatrix(srcDir, name))
@@ -134,13 +135,13 @@ func listBuiltins() int {
 	for _, a := range matrices.Aliases() {
 		fmt.Printf("%-12s the %s matrix, by another name\n", a[0], a[1])
 	}
-	return 0
+	return results.ExitOK
 }
 
 // loadMatrixArg opens the cache and loads the matrix named by the first
 // argument (a file or a shipped matrix; none means "default"). On failure
-// it has printed the problem and returns the exit code (2 bad input, 3
-// infrastructure) with a nil matrix.
+// it has printed the problem and returns the exit code (results.ExitBadInput
+// or results.ExitInfra) with a nil matrix.
 func loadMatrixArg(args []string) (*builder.Cache, *matrices.Matrix, string, int) {
 	arg := ""
 	if len(args) > 0 {
@@ -148,15 +149,15 @@ func loadMatrixArg(args []string) (*builder.Cache, *matrices.Matrix, string, int
 	}
 	cache, err := openCache()
 	if err != nil {
-		return nil, nil, "", fatalf(3, "%v", err)
+		return nil, nil, "", fatalf(results.ExitInfra, "%v", err)
 	}
 	file, srcDir, err := resolveMatrix(cache, arg)
 	if err != nil {
-		return nil, nil, "", fatalf(2, "%v", err)
+		return nil, nil, "", fatalf(results.ExitBadInput, "%v", err)
 	}
 	m, err := matrices.Load(file)
 	if err != nil {
 		return nil, nil, "", printMatrixError(err)
 	}
-	return cache, m, srcDir, 0
+	return cache, m, srcDir, results.ExitOK
 }

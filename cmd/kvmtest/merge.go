@@ -43,24 +43,24 @@ func init() {
 
 func runMerge(cmd *Command, args []string) int {
 	if len(args) == 0 {
-		return fatalf(2, "merge: name the run directories of the shares")
+		return fatalf(results.ExitBadInput, "merge: name the run directories of the shares")
 	}
 	if *mergeOut == "" {
-		return fatalf(2, "merge: --out DIR is required")
+		return fatalf(results.ExitBadInput, "merge: --out DIR is required")
 	}
 	out := *mergeOut
 	if _, err := os.Stat(filepath.Join(out, "run.json")); err == nil {
-		return fatalf(2, "merge: %s already holds a run", out)
+		return fatalf(results.ExitBadInput, "merge: %s already holds a run", out)
 	}
 	var runs []*results.Run
 	from := map[*results.Cell]string{}
 	for _, dir := range args {
 		if same, _ := sameDir(dir, out); same {
-			return fatalf(2, "merge: --out %s is one of the inputs", out)
+			return fatalf(results.ExitBadInput, "merge: --out %s is one of the inputs", out)
 		}
 		r, err := results.Read(dir)
 		if err != nil {
-			return fatalf(2, "merge: %v", err)
+			return fatalf(results.ExitBadInput, "merge: %v", err)
 		}
 		for _, c := range r.Cells {
 			from[c] = dir
@@ -69,13 +69,13 @@ func runMerge(cmd *Command, args []string) int {
 	}
 	merged, err := results.Merge(runs)
 	if err != nil {
-		return fatalf(2, "%v", err)
+		return fatalf(results.ExitBadInput, "%v", err)
 	}
 	if missing := results.MissingShards(runs); len(missing) > 0 {
 		fmt.Fprintf(os.Stderr, "kvmtest: merge: shares %s are missing: their cells are not in the merged run\n", strings.Join(missing, ", "))
 	}
 	if err := os.MkdirAll(filepath.Join(out, "cells"), 0o755); err != nil {
-		return fatalf(3, "merge: %v", err)
+		return fatalf(results.ExitInfra, "merge: %v", err)
 	}
 	for _, c := range merged.Cells {
 		src := filepath.Join(from[c], "cells", c.ID)
@@ -83,11 +83,11 @@ func runMerge(cmd *Command, args []string) int {
 			continue // a cell that never started has no directory
 		}
 		if err := os.CopyFS(filepath.Join(out, "cells", c.ID), os.DirFS(src)); err != nil {
-			return fatalf(3, "merge: copying %s: %v", src, err)
+			return fatalf(results.ExitInfra, "merge: copying %s: %v", src, err)
 		}
 	}
 	if err := merged.Write(out); err != nil {
-		return fatalf(3, "merge: %v", err)
+		return fatalf(results.ExitInfra, "merge: %v", err)
 	}
 	if err := report.WriteAll(out, merged, recordedMatrix(merged)); err != nil {
 		fmt.Fprintf(os.Stderr, "kvmtest: merge: %v\n", err)

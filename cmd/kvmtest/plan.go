@@ -11,6 +11,7 @@ import (
 	"github.com/kvmtest/kvmtest/builder"
 	"github.com/kvmtest/kvmtest/engine"
 	"github.com/kvmtest/kvmtest/matrices"
+	"github.com/kvmtest/kvmtest/results"
 )
 
 var planCmd = &Command{
@@ -66,7 +67,7 @@ func runPlan(cmd *Command, args []string) int {
 	}
 	selected, err := selectCells(m.Cells(), *planCellGlob, *planShard)
 	if err != nil {
-		return fatalf(2, "%v", err)
+		return fatalf(results.ExitBadInput, "%v", err)
 	}
 	chosen := map[string]bool{}
 	for _, c := range selected {
@@ -105,42 +106,48 @@ func runPlan(cmd *Command, args []string) int {
 		enc.SetIndent("", "  ")
 		enc.Encode(map[string]any{"matrix": m.Name, "file": m.File, "digest": m.Digest, "cells": out})
 	case "text":
-		builds, cached := 0, 0
-		for _, c := range out {
-			if c.Skip == "" && c.Excluded == "" {
-				builds++
-				if c.Cached != "" {
-					cached++
-				}
-			}
-		}
-		fmt.Printf("matrix %s (%s): %d cell(s), %d kernel build(s) of which %d cached, suites: %s\n", m.Name, m.File, len(selected), builds, cached, strings.Join(suites, ", "))
-		for _, c := range out {
-			switch {
-			case c.Excluded != "":
-				fmt.Printf("  %-32s excluded: %s\n", c.ID, c.Excluded)
-			case c.Skip != "":
-				fmt.Printf("  %-32s skipped: %s\n", c.ID, c.Skip)
-			default:
-				series := "no patches"
-				if c.Series != "" {
-					series = c.Series
-				}
-				state := "to build"
-				if c.Cached != "" {
-					state = "cached " + c.Cached[:12]
-				}
-				fmt.Printf("  %-32s %-20s %s; %s", c.ID, state, c.Source, series)
-				if c.Baseline != "" {
-					fmt.Printf("; compared with %s", c.Baseline)
-				}
-				fmt.Println()
-			}
-		}
+		printPlan(m, len(selected), suites, out)
 	default:
-		return fatalf(2, "plan: --format %q: want text, json or github", *planFormat)
+		return fatalf(results.ExitBadInput, "plan: --format %q: want text, json or github", *planFormat)
 	}
-	return 0
+	return results.ExitOK
+}
+
+// printPlan prints the plan as text: a summary line (selected cells,
+// kernel builds and how many are cached, suites), then one line per cell.
+func printPlan(m *matrices.Matrix, selected int, suites []string, out []plannedCell) {
+	builds, cached := 0, 0
+	for _, c := range out {
+		if c.Skip == "" && c.Excluded == "" {
+			builds++
+			if c.Cached != "" {
+				cached++
+			}
+		}
+	}
+	fmt.Printf("matrix %s (%s): %d cell(s), %d kernel build(s) of which %d cached, suites: %s\n", m.Name, m.File, selected, builds, cached, strings.Join(suites, ", "))
+	for _, c := range out {
+		switch {
+		case c.Excluded != "":
+			fmt.Printf("  %-32s excluded: %s\n", c.ID, c.Excluded)
+		case c.Skip != "":
+			fmt.Printf("  %-32s skipped: %s\n", c.ID, c.Skip)
+		default:
+			series := "no patches"
+			if c.Series != "" {
+				series = c.Series
+			}
+			state := "to build"
+			if c.Cached != "" {
+				state = "cached " + c.Cached[:12]
+			}
+			fmt.Printf("  %-32s %-20s %s; %s", c.ID, state, c.Source, series)
+			if c.Baseline != "" {
+				fmt.Printf("; compared with %s", c.Baseline)
+			}
+			fmt.Println()
+		}
+	}
 }
 
 // planGitHub prints a GitHub Actions matrix: one entry per shard.
@@ -148,7 +155,7 @@ func planGitHub(m *matrices.Matrix) int {
 	n := 0
 	if *planShard != "" {
 		if _, err := fmt.Sscanf(*planShard, "%d", &n); err != nil || n < 1 {
-			return fatalf(2, "plan --format github: --shard N wants the number of shards, e.g. --shard 4")
+			return fatalf(results.ExitBadInput, "plan --format github: --shard N wants the number of shards, e.g. --shard 4")
 		}
 	}
 	var include []map[string]string
@@ -159,7 +166,7 @@ func planGitHub(m *matrices.Matrix) int {
 	} else {
 		cells, err := selectCells(m.Cells(), *planCellGlob, "")
 		if err != nil {
-			return fatalf(2, "%v", err)
+			return fatalf(results.ExitBadInput, "%v", err)
 		}
 		for _, c := range cells {
 			include = append(include, map[string]string{"cell": c.ID})
@@ -167,7 +174,7 @@ func planGitHub(m *matrices.Matrix) int {
 	}
 	b, _ := json.Marshal(map[string]any{"include": include})
 	fmt.Println(string(b))
-	return 0
+	return results.ExitOK
 }
 
 func sourceText(s matrices.Source) string {

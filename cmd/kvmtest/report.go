@@ -45,25 +45,25 @@ func init() {
 
 func runReport(cmd *Command, args []string) int {
 	if len(args) != 1 {
-		return fatalf(2, "report: name one run directory")
+		return fatalf(results.ExitBadInput, "report: name one run directory")
 	}
 	write, ok := reportWriter(*reportFormat, true)
 	if !ok {
-		return fatalf(2, "report: --format %q: want md, html, json or junit", *reportFormat)
+		return fatalf(results.ExitBadInput, "report: --format %q: want md, html, json or junit", *reportFormat)
 	}
 	dir := args[0]
 	run, err := results.Read(dir)
 	if err != nil {
-		return fatalf(2, "report: %v", err)
+		return fatalf(results.ExitBadInput, "report: %v", err)
 	}
 	r := report.Build(dir, run, recordedMatrix(run))
 	if err := report.WriteFiles(dir, r, run); err != nil {
 		fmt.Fprintf(os.Stderr, "kvmtest: report: %v (printing it anyway)\n", err)
 	}
 	if err := write(os.Stdout, r, dir, run); err != nil {
-		return fatalf(3, "report: %v", err)
+		return fatalf(results.ExitInfra, "report: %v", err)
 	}
-	return 0
+	return results.ExitOK
 }
 
 // recordedMatrix returns the run's matrix, for a run.json that records no

@@ -8,6 +8,7 @@ import (
 	"os"
 	"strings"
 
+	"github.com/kvmtest/kvmtest/results"
 	"github.com/kvmtest/kvmtest/triage"
 )
 
@@ -37,13 +38,13 @@ type triageResult struct {
 
 func runTriage(cmd *Command, args []string) int {
 	if len(args) == 0 {
-		return fatalf(2, "triage: name at least one console log")
+		return fatalf(results.ExitBadInput, "triage: name at least one console log")
 	}
 	if *triageFormat != "text" && *triageFormat != "json" {
-		return fatalf(2, "triage: --format %q: want text or json", *triageFormat)
+		return fatalf(results.ExitBadInput, "triage: --format %q: want text or json", *triageFormat)
 	}
 	var all []triageResult
-	code := 0
+	code := results.ExitOK
 	for _, f := range args {
 		var data []byte
 		var err error
@@ -53,14 +54,14 @@ func runTriage(cmd *Command, args []string) int {
 			data, err = os.ReadFile(f)
 		}
 		if err != nil {
-			return fatalf(2, "triage: %v", err)
+			return fatalf(results.ExitBadInput, "triage: %v", err)
 		}
 		r := triageResult{File: f, Findings: triage.Scan(data)}
 		if r.Findings == nil {
 			r.Findings = []triage.Finding{}
 		}
 		if len(r.Findings) > 0 {
-			code = 1
+			code = results.ExitFailed
 		}
 		all = append(all, r)
 	}

@@ -8,8 +8,8 @@ import (
 
 	"github.com/kvmtest/kvmtest/builder"
 	"github.com/kvmtest/kvmtest/engine"
-
 	"github.com/kvmtest/kvmtest/matrices"
+	"github.com/kvmtest/kvmtest/results"
 )
 
 var validateCmd = &Command{
@@ -37,17 +37,17 @@ func init() {
 
 func runValidate(cmd *Command, args []string) int {
 	if len(args) == 0 {
-		return fatalf(2, "validate: name at least one matrix")
+		return fatalf(results.ExitBadInput, "validate: name at least one matrix")
 	}
 	cache, err := openCache()
 	if err != nil {
-		return fatalf(3, "%v", err)
+		return fatalf(results.ExitInfra, "%v", err)
 	}
 	var files []string
 	for _, a := range args {
 		f, _, err := resolveMatrix(cache, a)
 		if err != nil {
-			return fatalf(2, "%v", err)
+			return fatalf(results.ExitBadInput, "%v", err)
 		}
 		files = append(files, f)
 	}
@@ -55,10 +55,10 @@ func runValidate(cmd *Command, args []string) int {
 	if err != nil {
 		return printMatrixError(err)
 	}
-	code := 0
+	code := results.ExitOK
 	for _, m := range ms {
 		if *validateApply && !checkSeries(cache, m) {
-			code = 2
+			code = results.ExitBadInput
 			continue
 		}
 		fmt.Printf("%s: ok: matrix %s, %d cell(s)\n", m.File, m.Name, len(m.Cells()))
