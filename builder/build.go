@@ -465,27 +465,6 @@ func copyLog(w io.Writer, path string) {
 	io.Copy(w, f)
 }
 
-// tailBuffer is the struct-literal spelling of a tail.Buffer that
-// kselftest.go still uses (&tailBuffer{max: N}); it delegates to the
-// tail.Buffer it creates on first use. It goes once kselftest.go calls
-// tail.New itself.
-type tailBuffer struct {
-	max  int
-	once sync.Once
-	buf  *tail.Buffer
-}
-
-func (t *tailBuffer) tail() *tail.Buffer {
-	t.once.Do(func() { t.buf = tail.New(t.max) })
-	return t.buf
-}
-
-// Write keeps the end of p; see tail.Buffer.Write.
-func (t *tailBuffer) Write(p []byte) (int, error) { return t.tail().Write(p) }
-
-// Bytes returns a copy of the tail; see tail.Buffer.Bytes.
-func (t *tailBuffer) Bytes() []byte { return t.tail().Bytes() }
-
 // Lookup returns the cached artifact for req without building, extracting
 // or checking anything out, or nil when the cache has none.
 func (b *Builder) Lookup(ctx context.Context, req Request) *Artifact {

@@ -13,6 +13,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/kvmtest/kvmtest/internal/tail"
 )
 
 // PhaseKselftest is the phase of a failed kselftest build.
@@ -87,7 +89,7 @@ func (b *Builder) BuildKselftests(ctx context.Context, req Request, tests []Ksel
 	if err != nil {
 		return nil, &BuildError{Phase: PhaseKselftest, Err: err}
 	}
-	dir := b.Cache.Path("kselftest", key)
+	dir := filepath.Join(b.Cache.KselftestDir(), key)
 	if set := loadKselftests(dir); set != nil {
 		fmt.Fprintf(logw, "kvmtest: kselftests %s cached\n", key)
 		return set, nil
@@ -146,10 +148,10 @@ func (b *Builder) buildKselftests(ctx context.Context, req Request, src *prepare
 		return nil, &BuildError{Phase: PhaseKselftest, Err: err}
 	}
 	defer lf.Close()
-	tail := &tailBuffer{max: 256 << 10}
-	out := io.MultiWriter(lf, logw, tail)
+	logTail := tail.New(256 << 10)
+	out := io.MultiWriter(lf, logw, logTail)
 	fail := func(phase string, err error) error {
-		return &BuildError{Phase: phase, Err: err, FirstError: FirstError(tail.Bytes())}
+		return &BuildError{Phase: phase, Err: err, FirstError: FirstError(logTail.Bytes())}
 	}
 
 	// The tree with the cell's patches: the build slot's, taken under its
@@ -212,7 +214,7 @@ func (b *Builder) buildKselftests(ctx context.Context, req Request, src *prepare
 	if err := os.WriteFile(filepath.Join(stage, "meta.json"), meta, 0o644); err != nil {
 		return nil, fail(PhaseKselftest, err)
 	}
-	dir := b.Cache.Path("kselftest", key)
+	dir := filepath.Join(b.Cache.KselftestDir(), key)
 	if err := os.MkdirAll(filepath.Dir(dir), 0o755); err != nil {
 		return nil, fail(PhaseKselftest, err)
 	}
