@@ -357,18 +357,37 @@ func (m *monitor) stop() {
 	for _, e := range drainEvents(m.qmpEv, time.Second) {
 		m.onQMP(e)
 	}
-	m.inst.closeConns()
-	m.drain()
+	m.drain(time.Second)
 }
 
-// drain handles the guest events that arrived before the end (the event
-// reader may be blocked sending them) and waits for both readers, whose
-// connections must be closed.
-func (m *monitor) drain() {
-	for g := range m.guest {
-		m.onGuest(g)
+// drain handles the guest events still on their way (the event reader
+// may be blocked sending them) and waits for both readers to reach the end
+// of their lines, which QEMU's exit closes: what QEMU wrote just before it
+// exited is still read. Lines still open after d are closed.
+func (m *monitor) drain(d time.Duration) {
+	finished := make(chan struct{})
+	go func() { m.readers.Wait(); close(finished) }()
+	force := time.NewTimer(d)
+	defer force.Stop()
+	guest := m.guest // set to nil here once closed
+	for {
+		select {
+		case g, ok := <-guest:
+			if !ok {
+				guest = nil
+				continue
+			}
+			m.onGuest(g)
+		case <-force.C:
+			m.inst.closeConns()
+		case <-finished:
+			for g := range m.guest { // closed by now: what is left
+				m.onGuest(g)
+			}
+			m.inst.closeConns()
+			return
+		}
 	}
-	m.readers.Wait()
 }
 
 // resetTimer stops t, empties its channel, and starts it again for d.
