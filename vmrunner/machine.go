@@ -8,6 +8,11 @@
 // host cancellation, a panic in the caller), QEMU is killed before Run
 // returns, and it dies with this process (PR_SET_PDEATHSIG) if that is
 // killed outright.
+//
+// The machine is a list of Device values, each giving its QEMU arguments
+// and its kernel command-line words together (devices.go). Run starts it
+// (instance.go), watches it until it ends (monitor.go) and judges what it
+// saw (verdict.go).
 package vmrunner
 
 import (
@@ -32,7 +37,8 @@ type Spec struct {
 	Cmdline   []string // extra kernel command line words
 	ExtraArgs []string // extra QEMU argv
 	// Devices are more QEMU features (see Device), given after the
-	// runner's own and before ExtraArgs and Cmdline.
+	// runner's own and before ExtraArgs and Cmdline: their QEMU arguments
+	// after -append, their kernel words before Cmdline's.
 	Devices []Device
 
 	// BootTimeout bounds the time from start until the agent's hello.
