@@ -6,15 +6,16 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"strings"
 	"time"
 
 	"github.com/digitalocean/go-qemu/qmp"
 )
 
-// monitor wraps go-qemu's QMP socket monitor with what the library lacks: a
+// qmpConn wraps go-qemu's QMP socket monitor with what the library lacks: a
 // deadline on every call, and an event reader that starts at once (the
 // library blocks its reader, and so every command, when events go unread).
-type monitor struct {
+type qmpConn struct {
 	mon    *qmp.SocketMonitor
 	events chan qmp.Event
 }
@@ -51,9 +52,9 @@ func withDeadline[T any](ctx context.Context, d time.Duration, f func() (T, erro
 	}
 }
 
-// dialMonitor connects to QEMU's QMP socket, retrying while QEMU creates it,
+// dialQMP connects to QEMU's QMP socket, retrying while QEMU creates it,
 // negotiates capabilities and starts draining events.
-func dialMonitor(ctx context.Context, path string, exited <-chan struct{}) (*monitor, error) {
+func dialQMP(ctx context.Context, path string, exited <-chan struct{}) (*qmpConn, error) {
 	deadline := time.Now().Add(qmpTimeout)
 	var mon *qmp.SocketMonitor
 	for {
@@ -78,7 +79,7 @@ func dialMonitor(ctx context.Context, path string, exited <-chan struct{}) (*mon
 		mon.Disconnect()
 		return nil, fmt.Errorf("QMP handshake: %w", err)
 	}
-	m := &monitor{mon: mon, events: make(chan qmp.Event, 64)}
+	m := &qmpConn{mon: mon, events: make(chan qmp.Event, 64)}
 	stream, err := mon.Events(ctx)
 	if err != nil {
 		mon.Disconnect()
@@ -98,7 +99,7 @@ func dialMonitor(ctx context.Context, path string, exited <-chan struct{}) (*mon
 
 // run executes one QMP command with a deadline and decodes its "return"
 // member into out (which may be nil).
-func (m *monitor) run(ctx context.Context, command string, args any, out any) error {
+func (m *qmpConn) run(ctx context.Context, command string, args any, out any) error {
 	req := map[string]any{"execute": command}
 	if args != nil {
 		req["arguments"] = args
@@ -127,12 +128,52 @@ func (m *monitor) run(ctx context.Context, command string, args any, out any) er
 }
 
 // hmp runs a human monitor command (for diagnostics) and returns its text.
-func (m *monitor) hmp(ctx context.Context, line string) (string, error) {
+func (m *qmpConn) hmp(ctx context.Context, line string) (string, error) {
 	var out string
 	err := m.run(ctx, "human-monitor-command", map[string]string{"command-line": line}, &out)
 	return out, err
 }
 
-func (m *monitor) close() {
+func (m *qmpConn) close() {
 	m.mon.Disconnect()
+}
+
+// diagnose asks QEMU for the state of a hung machine.
+func diagnose(q *qmpConn) string {
+	var b strings.Builder
+	for _, c := range []string{"info status", "info registers", "info cpus"} {
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+		out, err := q.hmp(ctx, c)
+		cancel()
+		fmt.Fprintf(&b, "(qemu) %s\n", c)
+		if err != nil {
+			fmt.Fprintf(&b, "error: %v\n", err)
+			continue
+		}
+		b.WriteString(out)
+		b.WriteString("\n")
+	}
+	return b.String()
+}
+
+// drainEvents returns what is left on a closing event channel, waiting at
+// most d for it to be closed. A nil channel has nothing left.
+func drainEvents(events <-chan qmp.Event, d time.Duration) []qmp.Event {
+	if events == nil {
+		return nil
+	}
+	var out []qmp.Event
+	t := time.NewTimer(d)
+	defer t.Stop()
+	for {
+		select {
+		case e, ok := <-events:
+			if !ok {
+				return out
+			}
+			out = append(out, e)
+		case <-t.C:
+			return out
+		}
+	}
 }

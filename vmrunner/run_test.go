@@ -38,6 +38,7 @@ func TestMain(m *testing.M) {
 //	                (as with panic=-1: the event is read after the exit)
 //	pvpanic-only   GUEST_PANICKED with nothing on the console, and QEMU stays
 //	flood          hello, then 4 MiB of console lines, then nothing
+//	bad-event      hello, a malformed event line, done, and QEMU exits 0
 func fakeQEMU(mode string, args []string) int {
 	if len(args) > 0 && args[0] == "-help" {
 		fmt.Println("-action panic=pause|shutdown|exit-failure|none")
@@ -118,6 +119,13 @@ func fakeQEMU(mode string, args []string) int {
 		fmt.Fprintln(conC, "[    1.000000] Kernel panic - not syncing: fake")
 		time.Sleep(20 * time.Millisecond)
 		send(panicked)
+		return 0
+	case "bad-event":
+		hello()
+		fmt.Fprintf(evC, "{not an event\n")
+		fmt.Fprintf(evC, `{"time":"2026-01-01T00:00:00Z","kind":"done"}`+"\n")
+		evC.Close()
+		conC.Close()
 		return 0
 	case "pvpanic-only":
 		hello()

@@ -1,0 +1,225 @@
+package vmrunner
+
+import (
+	"fmt"
+	"path/filepath"
+	"strings"
+)
+
+// Device is one feature of a QEMU machine: the QEMU arguments it needs and
+// the kernel command-line words it needs, given together by one value so
+// that neither lives apart from the other (the second serial port and the
+// 8250.nr_uarts=2 that lets the kernel see it are one EventChannel).
+//
+// A machine is an ordered list of devices (see machineArgv). A new QEMU
+// feature (a shared directory, modules, another machine type) is a new
+// value in that list, not a new branch in the code that builds argv.
+type Device interface {
+	// QEMUArgs returns the feature's QEMU arguments, each value its own
+	// element (nothing passes through a shell).
+	QEMUArgs() []string
+	// KArgs returns the words the feature adds to the kernel command line.
+	KArgs() []string
+}
+
+// machineOption marks the devices that make the machine itself (type,
+// accelerator, memory, CPUs, defaults, boot) rather than being plugged
+// into it: QEMU's command line gives them first, before -append.
+type machineOption interface {
+	Device
+	machineOption()
+}
+
+// machineArgv returns QEMU's command line for a machine made of devs: the
+// binary, the QEMU arguments of the machine options (in list order),
+// "-append" and the kernel command line, then the QEMU arguments of the
+// other devices (in list order). The kernel command line is every
+// device's KArgs in list order (see kernelCmdline); without any there is
+// no -append.
+func machineArgv(bin string, devs []Device) []string {
+	argv := []string{bin}
+	var plugged []string
+	for _, d := range devs {
+		if _, ok := d.(machineOption); ok {
+			argv = append(argv, d.QEMUArgs()...)
+		} else {
+			plugged = append(plugged, d.QEMUArgs()...)
+		}
+	}
+	if c := kernelCmdline(devs); c != "" {
+		argv = append(argv, "-append", c)
+	}
+	return append(argv, plugged...)
+}
+
+// kernelCmdline joins every device's KArgs, in list order, with spaces.
+func kernelCmdline(devs []Device) string {
+	var words []string
+	for _, d := range devs {
+		words = append(words, d.KArgs()...)
+	}
+	return strings.Join(words, " ")
+}
+
+// devices returns the machine a spec describes under accel, its sockets in
+// dir, for a QEMU with caps. The order is the kernel command line's (the
+// console's console=ttyS0 first, the spec's own words last); machineArgv
+// puts the machine options first on QEMU's. When QEMU has them and the
+// machine has a PCI bus, PVPanic lets the guest report its panics.
+func (s *Spec) devices(accel, dir string, caps qemuCaps) []Device {
+	devs := []Device{
+		MachineType{Name: "pc"},
+		Accelerator{Name: accel},
+		Memory{MiB: s.MemoryMiB},
+		SMP{CPUs: s.CPUs},
+		Bare{},
+		SerialConsole{Socket: filepath.Join(dir, "con.sock")},
+		EndOnPanic{},
+		Paused{},
+		DirectBoot{Kernel: s.Kernel, Initrd: s.Initrd},
+		EventChannel{Socket: filepath.Join(dir, "ev.sock")},
+		QMPSocket{Path: filepath.Join(dir, "qmp.sock")},
+	}
+	if caps.pvpanicPCI && caps.action && machineHasPCI(s.ExtraArgs) {
+		devs = append(devs, PVPanic{})
+	}
+	devs = append(devs, s.Devices...)
+	return append(devs, Extra{QEMU: s.ExtraArgs, Kernel: s.Cmdline})
+}
+
+// argv builds QEMU's command line for the spec (see devices and
+// machineArgv).
+func (s *Spec) argv(accel, dir string, caps qemuCaps) []string {
+	return machineArgv(s.QEMU, s.devices(accel, dir, caps))
+}
+
+// MachineType is QEMU's machine (-machine NAME), e.g. "pc".
+type MachineType struct{ Name string }
+
+func (MachineType) machineOption()       {}
+func (m MachineType) QEMUArgs() []string { return []string{"-machine", m.Name} }
+func (MachineType) KArgs() []string      { return nil }
+
+// Accelerator is the accelerator QEMU runs the guest with (kvm or tcg),
+// and the CPU model that goes with it: the host's own CPU under KVM, the
+// most capable emulated one under TCG.
+type Accelerator struct{ Name string }
+
+func (Accelerator) machineOption() {}
+func (a Accelerator) QEMUArgs() []string {
+	cpu := "max"
+	if a.Name == AccelKVM {
+		cpu = "host"
+	}
+	return []string{"-accel", a.Name, "-cpu", cpu}
+}
+func (Accelerator) KArgs() []string { return nil }
+
+// Memory is the guest's RAM in MiB.
+type Memory struct{ MiB int }
+
+func (Memory) machineOption()       {}
+func (m Memory) QEMUArgs() []string { return []string{"-m", fmt.Sprint(m.MiB)} }
+func (Memory) KArgs() []string      { return nil }
+
+// SMP is the guest's CPU count, one socket each. A kernel without ACPI
+// finds its CPUs in SeaBIOS's MP table, which lists one CPU per socket:
+// with QEMU's default topology (cores of one socket) it would see only the
+// first.
+type SMP struct{ CPUs int }
+
+func (SMP) machineOption() {}
+func (s SMP) QEMUArgs() []string {
+	return []string{"-smp", fmt.Sprintf("%d,sockets=%d,cores=1,threads=1", s.CPUs, s.CPUs)}
+}
+func (SMP) KArgs() []string { return nil }
+
+// Bare leaves out QEMU's default devices, its user configuration files and
+// its display: the machine has only what the other devices add.
+type Bare struct{}
+
+func (Bare) machineOption() {}
+func (Bare) QEMUArgs() []string {
+	return []string{"-nodefaults", "-no-user-config", "-display", "none"}
+}
+func (Bare) KArgs() []string { return nil }
+
+// EndOnPanic makes a kernel panic end the machine: the kernel reboots at
+// once after its panic (panic=-1) and QEMU exits instead of rebooting
+// (-no-reboot), so a panic is never followed by a second boot.
+type EndOnPanic struct{}
+
+func (EndOnPanic) machineOption()     {}
+func (EndOnPanic) QEMUArgs() []string { return []string{"-no-reboot"} }
+func (EndOnPanic) KArgs() []string    { return []string{"panic=-1"} }
+
+// Paused starts QEMU with its CPUs stopped (-S): the runner reads the
+// console and the events from the first moment, then continues the VM
+// over QMP.
+type Paused struct{}
+
+func (Paused) machineOption()     {}
+func (Paused) QEMUArgs() []string { return []string{"-S"} }
+func (Paused) KArgs() []string    { return nil }
+
+// DirectBoot loads a kernel image and an initramfs directly (no firmware
+// boot loader) and runs the initramfs's /init as the first process.
+type DirectBoot struct{ Kernel, Initrd string }
+
+func (DirectBoot) machineOption() {}
+func (b DirectBoot) QEMUArgs() []string {
+	return []string{"-kernel", b.Kernel, "-initrd", b.Initrd}
+}
+func (DirectBoot) KArgs() []string { return []string{"rdinit=/init"} }
+
+// SerialConsole is the kernel's console on the first serial port (ttyS0),
+// connected to a host Unix socket QEMU connects to (the runner listens).
+// It must come before any other serial device.
+type SerialConsole struct{ Socket string }
+
+func (c SerialConsole) QEMUArgs() []string {
+	return []string{"-chardev", "socket,id=con,path=" + c.Socket, "-serial", "chardev:con"}
+}
+func (SerialConsole) KArgs() []string { return []string{"console=ttyS0"} }
+
+// EventChannel is the guest agent's event line: the second serial port
+// (ttyS1), on a host Unix socket. The kernel's 8250 driver registers only
+// as many ports as 8250.nr_uarts says, so it says two. It must come right
+// after SerialConsole.
+type EventChannel struct{ Socket string }
+
+func (e EventChannel) QEMUArgs() []string {
+	return []string{"-chardev", "socket,id=ev,path=" + e.Socket, "-serial", "chardev:ev"}
+}
+func (EventChannel) KArgs() []string { return []string{"8250.nr_uarts=2"} }
+
+// QMPSocket is QEMU's machine protocol on a Unix socket QEMU listens on
+// without waiting for a client.
+type QMPSocket struct{ Path string }
+
+func (q QMPSocket) QEMUArgs() []string {
+	return []string{"-qmp", "unix:" + q.Path + ",server=on,wait=off"}
+}
+func (QMPSocket) KArgs() []string { return nil }
+
+// PVPanic is a pvpanic-pci device, with which the guest reports its panics
+// to QEMU (QMP event GUEST_PANICKED), and "-action panic=none", which
+// keeps QEMU from stopping the guest on that report (its default,
+// shutdown, would cut the console short: the kernel flushes the rest of
+// its report and reboots itself after its panic notifiers). It needs a
+// machine with a PCI bus, QEMU 6.0 or later, and a kernel with
+// CONFIG_PVPANIC_PCI.
+type PVPanic struct{}
+
+func (PVPanic) QEMUArgs() []string {
+	return []string{"-device", "pvpanic-pci", "-action", "panic=none"}
+}
+func (PVPanic) KArgs() []string { return nil }
+
+// Extra is arguments given as they are: QEMU's (after every other
+// device's) and the kernel's (after every other device's, so that they
+// override them).
+type Extra struct{ QEMU, Kernel []string }
+
+func (e Extra) QEMUArgs() []string { return e.QEMU }
+func (e Extra) KArgs() []string    { return e.Kernel }
