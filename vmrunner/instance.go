@@ -10,6 +10,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/kvmtest/kvmtest/internal/tail"
 )
 
 // instance is one QEMU process and its host ends: a private directory
@@ -21,7 +23,7 @@ type instance struct {
 	conL, evL net.Listener
 	argv      []string
 	cmd       *exec.Cmd
-	stderr    *capWriter
+	stderr    *tail.Buffer
 	started   time.Time
 	exited    chan struct{} // closed once QEMU has exited and waitErr, exitedAt are set
 	waitErr   error
@@ -45,7 +47,7 @@ func start(spec Spec, accel string) (_ *instance, err error) {
 	if err != nil {
 		return nil, &InfraError{err}
 	}
-	in := &instance{dir: dir, stderr: &capWriter{max: 64 << 10}}
+	in := &instance{dir: dir, stderr: tail.New(64 << 10)}
 	defer func() {
 		if err != nil {
 			in.close()
