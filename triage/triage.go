@@ -337,6 +337,9 @@ func (s *Scanner) keep(rep *report) bool {
 func (s *Scanner) pend(x *rule, msg, ctx string) bool {
 	p := s.pending
 	switch {
+	case s.line-p.f.Line > confirmLines:
+		s.pending = nil
+		return false
 	case x != nil && s.joins(p, msg, ctx, confirmLines):
 		s.join(p, x, msg, ctx)
 		return true
@@ -351,7 +354,7 @@ func (s *Scanner) pend(x *rule, msg, ctx string) bool {
 			s.feed(p, msg, ctx)
 		}
 		return true
-	case s.line-p.f.Line > confirmLines || x != nil && x.confirm != nil:
+	case x != nil && x.confirm != nil:
 		s.pending = nil
 		return false
 	}
