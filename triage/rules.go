@@ -177,7 +177,7 @@ const goHeader = `^\s*(?:panic: |fatal error: |runtime: |SIG[A-Z0-9]+: )`
 // goTrace is the line that makes it a Go crash: the header of the first
 // goroutine of the traceback (runtime/traceback.go: goroutineheader, with
 // gp= and m= for runtime crashes), or the system stack of a fatal error.
-const goTrace = `^goroutine \d+ (?:gp=0x[0-9a-f]+ m=(?:\d+ mp=0x[0-9a-f]+|nil) )?\[.*\]:$|^runtime stack:$`
+const goTrace = `^(?:goroutine \d+ (?:gp=0x[0-9a-f]+ m=(?:\d+ mp=0x[0-9a-f]+|nil) )?\[.*\]:|runtime stack:)$`
 
 // fn matches a kernel symbol with its offset ("foo+0x1c/0x40"), capturing
 // the name in the group "func".
@@ -355,8 +355,13 @@ var rules = []*rule{
 var suppressions = regexp.MustCompile(strings.Join([]string{
 	`BUG: no syscalls can create resource`,           // syzkaller's own output
 	`^BUG \S+ \([^)]*\): kasan: bad access detected`, // old KASAN, inside its report
-	`^\S+_test\.go:\d+: `,                            // a Go test's own log line (t.Log, t.Error)
 }, "|"))
+
+// testLine is a Go test's own log line (t.Log, t.Error: "    name_test.go:12:
+// ..."): what follows is the test's words, not the kernel's. It is a
+// suppression, kept apart from the alternation above so that it is
+// anchored.
+var testLine = regexp.MustCompile(`^[\w.-]+_test\.go:\d+: `)
 
 // anchorFrames are entry points into the kernel (system calls, work items,
 // timers, softirqs): a stall is titled after the frame they called.
