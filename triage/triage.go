@@ -1,6 +1,7 @@
 // Package triage turns kernel console output into findings: panics, oopses,
 // BUGs, WARNINGs, sanitizer reports, lockdep splats, stalls, lockups and hung
-// tasks, each with a class, a normalised title and the report as an excerpt.
+// tasks, and the crashes of Go programs in the guest (never fatal), each
+// with a class, a normalised title and the report as an excerpt.
 //
 // The recognition is data: a table of rules (rules.go), each a header
 // regexp, a class and a title template, in the manner of syzkaller's
@@ -131,8 +132,9 @@ func (s *Scanner) Flush() {
 }
 
 // Findings returns the findings so far, in order. A report whose call trace
-// is still arriving is included as soon as its headline is seen; its Title
-// and Excerpt can still grow.
+// is still arriving is included as soon as its headline is seen (a pending
+// one, rule.confirm, once it is confirmed); its Title and Excerpt can still
+// grow.
 func (s *Scanner) Findings() []Finding {
 	out := make([]Finding, len(s.reports))
 	for i, r := range s.reports {
