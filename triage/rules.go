@@ -25,9 +25,13 @@ const (
 	ClassRCUStall   Class = "rcu-stall"   // RCU CPU stall detector
 	ClassSoftLockup Class = "soft-lockup" // soft lockup and workqueue lockup watchdogs
 	ClassHardLockup Class = "hard-lockup" // hard lockup (NMI) watchdog, spinlock lockups
-	ClassHungTask   Class = "hung-task"   // hung task detector
+	ClassHungTask   Class = "hung-task"   // hung task detector, unregister_netdevice waiting for a device
 	ClassLeak       Class = "leak"        // kmemleak
 	ClassExecutor   Class = "executor"    // syzkaller's executor gave up (SYZFAIL/SYZFATAL)
+	// ClassGoRuntime is a Go program in the guest that died (panic, fatal
+	// error, fatal signal): a user-space failure, never fatal, never
+	// continued by kernel lines.
+	ClassGoRuntime Class = "go-runtime"
 )
 
 // A rule is one row of the table: a header that starts a report, the class
@@ -43,7 +47,7 @@ type rule struct {
 	// the report is about.
 	header *regexp.Regexp
 	// title is the template of the headline: {name} is replaced by the named
-	// group of header or more. Numbers in the result are normalised.
+	// group of header or more, its numbers normalised.
 	title string
 	// more, when set, is searched in the lines that follow the header (up to
 	// moreLines of them); its named groups complete the title.
@@ -77,6 +81,23 @@ type rule struct {
 	// guess: when the trace has no reliable frame, the function is read
 	// from the frames the unwinder marked unreliable ("? foo+0x1/0x2").
 	guess bool
+	// confirm, when set, makes the report pending: it is a finding only
+	// once a line within confirmLines of the header matches confirm (a Go
+	// panic is one when its goroutine trace follows); otherwise it is
+	// dropped. A pending report does not interrupt the open one.
+	confirm *regexp.Regexp
+	// program: the report is a guest program's, not the kernel's. Kernel
+	// continuation lines (a panic after an oops) never attach to it.
+	program bool
+	// joins, when set, names header lines that belong to this report
+	// while it is pending, or open and within moreLines of its header,
+	// instead of starting their own (the WARNING that a WARN(1, msg)
+	// prints after msg). A joined line's fatal and panics still count.
+	joins *regexp.Regexp
+	// aside: the line is printed by another context, often amid another
+	// report's lines. When a report is open it stays open (the line is a
+	// finding of its own, one line long); otherwise it opens as usual.
+	aside bool
 	// keys are literals one of which is in every line header matches
 	// (computed from header, see keys.go); anyKey when there are none.
 	keys   keySet
@@ -89,6 +110,11 @@ const interrupted = `apic_timer_interrupt|</IRQ>`
 
 // moreLines bounds how far after the header rule.more is looked for.
 const moreLines = 8
+
+// confirmLines bounds how far after the header rule.confirm is looked for:
+// a Go crash prints its "goroutine 1 [running]:" after a few lines of
+// messages, or after a register dump of about twenty (GOTRACEBACK=crash).
+const confirmLines = 40
 
 // Shorthands keep the table one row per rule.
 const (
@@ -115,15 +141,43 @@ func (x *rule) preferring(pairs ...string) *rule {
 	}
 	return x
 }
+func (x *rule) joining(re string) *rule { x.joins = regexp.MustCompile(re); return x }
+func (x *rule) printedAside() *rule     { x.aside = true; return x }
+func (x *rule) confirmedBy(re string) *rule {
+	x.confirm = regexp.MustCompile(re)
+	return x
+}
+
+// goProgram marks a rule of the Go runtime's crash output: a report of a
+// guest program, confirmed by the goroutine trace, that absorbs the other
+// crash lines printed before the trace.
+func (x *rule) goProgram() *rule {
+	x.program = true
+	return x.confirmedBy(goTrace).joining(goHeader)
+}
+
 func (x *rule) skipping(s ...string) *rule {
 	x.skip = append(x.skip, s...)
 	return x
 }
 
-// warnAt is the start of a WARN() splat up to the file: "WARNING: CPU: 0
-// PID: 1 at FILE:LINE FUNC+0x1/0x2", or in recent kernels "WARNING:
-// FILE:LINE at FUNC+0x1/0x2, CPU#0: comm/1".
-const warnAt = `WARNING: (?:CPU: \d+ PID: \d+ )?(?:at )?`
+// warnAt is the start of a WARN() splat up to the file (kernel/panic.c,
+// __warn): "WARNING: CPU: 0 PID: 1 at FILE:LINE FUNC+0x1/0x2" through 6.18,
+// "WARNING: FILE:LINE at FUNC+0x1/0x2, CPU#0: comm/1" since 6.19. With
+// CONFIG_DEBUG_BUGVERBOSE_DETAILED (6.16+) the file is prefixed with the
+// condition that failed, "[cond] " (WARN_CONDITION_STR, include/asm-generic/
+// bug.h): any C expression, brackets and spaces included.
+const warnAt = `WARNING: (?:CPU: \d+ PID: \d+ )?(?:at )?(?:\[.*\] )?`
+
+// goHeader matches the first line of each part of a Go program's crash
+// output (runtime/panic.go: printpanics, throw, fatal; runtime/
+// signal_unix.go: the signal's name), nested panics indented by a tab.
+const goHeader = `^\s*(?:panic: |fatal error: |runtime: |SIG[A-Z0-9]+: )`
+
+// goTrace is the line that makes it a Go crash: the header of the first
+// goroutine of the traceback (runtime/traceback.go: goroutineheader, with
+// gp= and m= for runtime crashes), or the system stack of a fatal error.
+const goTrace = `^(?:goroutine \d+ (?:gp=0x[0-9a-f]+ m=(?:\d+ mp=0x[0-9a-f]+|nil) )?\[.*\]:|runtime stack:)$`
 
 // fn matches a kernel symbol with its offset ("foo+0x1c/0x40"), capturing
 // the name in the group "func".
@@ -149,8 +203,17 @@ var rules = []*rule{
 		"BUG: unable to handle kernel NULL pointer dereference").rip(),
 	r(ClassOops, fatal, `BUG: (?:unable to handle kernel paging request|unable to handle page fault for address|Unable to handle kernel data access)`,
 		"BUG: unable to handle kernel paging request").rip(),
+	// arm64 and riscv (arch/*/mm/fault.c, die_kernel_fault): "Unable to
+	// handle kernel access to user memory outside uaccess routines at
+	// virtual address ADDR" (SMAP/PAN/SUM: the kernel touched user memory
+	// outside copy_from_user), "... without uaccess routines ..." on riscv.
+	r(ClassOops, fatal, `(?:BUG: u|U)nable to handle kernel (?P<what>access to user memory|execution of user memory)`,
+		"BUG: unable to handle kernel {what}").rip(),
 	r(ClassOops, fatal, `BUG: (?:unable|Unable) to handle kernel`, "BUG: unable to handle kernel").rip(),
 	r(ClassOops, fatal, `Unable to handle kernel (?P<what>NULL pointer dereference|paging request)`, "BUG: unable to handle kernel {what}").rip(),
+	// The other kinds arm64 names: write to read-only memory, a fault_info
+	// name ("level 3 translation fault", "synchronous external abort").
+	r(ClassOops, fatal, `Unable to handle kernel (?P<what>\S.*?) at virtual address`, "BUG: unable to handle kernel {what}").rip(),
 	r(ClassGPF, fatal, `general protection fault`, "general protection fault").rip(),
 	r(ClassOops, fatal, `stack segment: `, "stack segment fault").rip(),
 	r(ClassOops, fatal, `divide(?: |_)error: `, "divide error").rip(),
@@ -180,6 +243,12 @@ var rules = []*rule{
 	r(ClassWarning, nonFatal, warnAt+`mm/\S+\.c:\d+ (?:at )?(?:__)?k?.?malloc`, "WARNING: kmalloc bug").rip().skipping("kcalloc", "kzalloc", "krealloc", "vmalloc", "kvmalloc", "kvfree"),
 	r(ClassWarning, nonFatal, warnAt+`\S+\.(?:c|h|S|rs):\d+ (?:at )?(?:`+fn+`|0x[0-9a-f]+)`, "WARNING").rip(),
 	r(ClassWarning, nonFatal, `WARNING: CPU: \d+ PID: \d+ at `+fn, "WARNING").rip(),
+	// No file (CONFIG_DEBUG_BUGVERBOSE=n) in the 6.19 format, "WARNING: at
+	// FUNC+0x1/0x2, CPU#0: comm/1", and the file alone of lib/bug.c before
+	// __warn existed ("WARNING: at FILE:LINE").
+	r(ClassWarning, nonFatal, `WARNING: at (?:`+fn+`|0x[0-9a-f]+), CPU#\d+: `, "WARNING").rip(),
+	r(ClassWarning, nonFatal, `WARNING: at \S+\.(?:c|h|S|rs):\d+$`, "WARNING").rip(),
+	r(ClassWarning, nonFatal, `WARNING: at (?:0x)?[0-9a-f]+ \[verbose debug info unavailable\]`, "WARNING").rip(),
 	r(ClassWarning, nonFatal, `WARNING: kernel stack regs at [0-9a-f]+ in \S+ has bad '(?P<reg>[^']+)' value`,
 		"WARNING: kernel stack regs has bad '{reg}' value"),
 	r(ClassWarning, nonFatal, `WARNING: kernel stack frame pointer at [0-9a-f]+ in \S+ has bad value`,
@@ -209,11 +278,25 @@ var rules = []*rule{
 	r(ClassSoftLockup, nonFatal, `BUG: workqueue lockup`, "BUG: workqueue lockup"),
 	r(ClassHardLockup, nonFatal, `Watchdog detected hard LOCKUP on cpu`, "BUG: hard lockup").rip(),
 	r(ClassHardLockup, nonFatal, `BUG: spinlock lockup suspected`, "BUG: spinlock lockup suspected").skipping("spin_"),
-	r(ClassHungTask, nonFatal, `INFO: task \S.* blocked .*for more than \d+ seconds`, "INFO: task hung").guessing().
+	// kernel/hung_task.c: "INFO: task %s:%d blocked for more than %ld
+	// seconds." The task's name (comm, 15 bytes) is whatever the task set
+	// with prctl(PR_SET_NAME): spaces, brackets, colons, bytes that are not
+	// UTF-8. A newline in it makes two console lines, the second
+	// "REST:PID blocked for ..." (the next rule).
+	r(ClassHungTask, nonFatal, `INFO: task .*:\d+ blocked .*for more than \d+ seconds`, "INFO: task hung").guessing().
 		preferring("rtnl_lock", "rtnl_lock", "synchronize_rcu", "synchronize_rcu", "synchronize_srcu", "synchronize_rcu",
 			"synchronize_net", "synchronize_rcu", "synchronize_sched", "synchronize_rcu").
 		skipping("*sched", "*_lock", "*_slowlock", "*down", "*completion", "*wait", "*synchronize", "*cancel_delayed_work"),
-	r(ClassHungTask, nonFatal, `INFO: task \S.* can't die for more than \d+ seconds`, "INFO: task can't die"),
+	r(ClassHungTask, nonFatal, `^.{0,15}:\d+ blocked for more than \d+ seconds\.`, "INFO: task hung").guessing().
+		preferring("rtnl_lock", "rtnl_lock", "synchronize_rcu", "synchronize_rcu", "synchronize_srcu", "synchronize_rcu",
+			"synchronize_net", "synchronize_rcu", "synchronize_sched", "synchronize_rcu").
+		skipping("*sched", "*_lock", "*_slowlock", "*down", "*completion", "*wait", "*synchronize", "*cancel_delayed_work"),
+	r(ClassHungTask, nonFatal, `INFO: task .*:\d+ can't die for more than \d+ seconds`, "INFO: task can't die"),
+	// net/core/dev.c, netdev_wait_allrefs_any: a device's references leaked
+	// and the task unregistering it waits for ever, saying so every 10 s
+	// from its own context, often amid another report.
+	r(ClassHungTask, nonFatal, `unregister_netdevice: waiting for \S+ to become free`,
+		"unregister_netdevice: waiting for DEV to become free").printedAside(),
 
 	// Debug checks that print "BUG: ..." and carry on.
 	r(ClassBug, nonFatal, `BUG: spinlock (?P<what>already unlocked|recursion|bad magic|wrong owner|wrong CPU)`, "BUG: spinlock {what}").skipping("spin_"),
@@ -231,6 +314,12 @@ var rules = []*rule{
 	r(ClassBug, fatal, `^BUG [\w-]+ \([^)]*\): (?P<msg>[^,]+)`, "BUG: {msg}"), // SLUB debugging
 	r(ClassBug, fatal, `^INFO: (?P<what>Allocated|Freed) in `+fn, "INFO: {what}").continues(),
 	r(ClassBug, nonFatal, `^VFS: Busy inodes after unmount`, "VFS: Busy inodes after unmount (use-after-free)"),
+	// fs/open.c, filp_close: a struct file closed once too often. Since
+	// 4.x it is CHECK_DATA_CORRUPTION: the WARNING (or, with
+	// BUG_ON_DATA_CORRUPTION, the kernel BUG) at fs/open.c that follows is
+	// part of this report; older kernels print the line alone.
+	r(ClassBug, nonFatal, `^VFS: Close: file count is 0`, "VFS: Close: file count is 0").rip().
+		joining(`(?:WARNING: |kernel BUG at ).*\bfs/\S+\.c:\d+`),
 	// Any other "BUG: ...", at the start of a message only: test programs
 	// print "BUG:" too.
 	r(ClassBug, nonFatal, `^(?:\[ )?(?:[\w-]+: )?BUG: (?P<msg>[^:,!]+[!]?)`, "BUG: {msg}"),
@@ -245,6 +334,17 @@ var rules = []*rule{
 	r(ClassPanic, fatal, `rust_kernel: panicked at`, "{msg}").withMore(`^(?P<msg>\S.*)`).until("rust_kernel: panicked"),
 	r(ClassPanic, fatal, `trusty: panic .*ASSERT FAILED at \([^)]*\):\s*(?P<msg>.*)`, "trusty: ASSERT FAILED: {msg}"),
 
+	// Go programs in the guest (the agent, a console suite) that die: a
+	// user-space failure, reported but never fatal. A line alone is not
+	// enough (a test may print "panic: ..."): the traceback must follow.
+	r(ClassGoRuntime, nonFatal, `^panic: (?P<msg>.*?)(?: \[recovered(?:, repanicked)?\])?$`, "Go panic: {msg}").goProgram(),
+	r(ClassGoRuntime, nonFatal, `^fatal error: (?P<msg>.+)`, "Go fatal error: {msg}").goProgram(),
+	r(ClassGoRuntime, nonFatal, `^(?P<sig>SIG[A-Z0-9]+: [a-z][a-z ]*)$`, "Go {sig}").goProgram(),
+	// "runtime: ..." lines come first; the fatal error after them titles
+	// the report.
+	r(ClassGoRuntime, nonFatal, `^runtime: (?P<rt>.+)`, "Go {kind}: {msg}").goProgram().
+		withMore(`^(?P<kind>fatal error|panic): (?P<msg>.+)`).until("Go runtime: {rt}"),
+
 	// syzkaller's executor giving up, so that syzbot logs triage too.
 	r(ClassExecutor, nonFatal, `\bSYZFAIL: (?P<msg>.*)`, "SYZFAIL: {msg}"),
 	r(ClassExecutor, nonFatal, `\bSYZFATAL: (?P<msg>.*)`, "SYZFATAL: {msg}"),
@@ -256,6 +356,12 @@ var suppressions = regexp.MustCompile(strings.Join([]string{
 	`BUG: no syscalls can create resource`,           // syzkaller's own output
 	`^BUG \S+ \([^)]*\): kasan: bad access detected`, // old KASAN, inside its report
 }, "|"))
+
+// testLine is a Go test's own log line (t.Log, t.Error: "    name_test.go:12:
+// ..."): what follows is the test's words, not the kernel's. It is a
+// suppression, kept apart from the alternation above so that it is
+// anchored.
+var testLine = regexp.MustCompile(`^[\w.-]+_test\.go:\d+: `)
 
 // anchorFrames are entry points into the kernel (system calls, work items,
 // timers, softirqs): a stall is titled after the frame they called.

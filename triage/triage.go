@@ -1,6 +1,7 @@
 // Package triage turns kernel console output into findings: panics, oopses,
 // BUGs, WARNINGs, sanitizer reports, lockdep splats, stalls, lockups and hung
-// tasks, each with a class, a normalised title and the report as an excerpt.
+// tasks, and the crashes of Go programs in the guest (never fatal), each
+// with a class, a normalised title and the report as an excerpt.
 //
 // The recognition is data: a table of rules (rules.go), each a header
 // regexp, a class and a title template, in the manner of syzkaller's
@@ -79,7 +80,8 @@ type Scanner struct {
 	dropped  int
 	fatal    bool
 	cur      *report // the report collecting lines, nil when none
-	last     *report // the latest report, open or not
+	last     *report // the latest kernel report, open or not
+	pending  *report // a report waiting for its confirmation (rule.confirm)
 }
 
 // NewScanner returns a Scanner that has seen nothing.
@@ -130,8 +132,9 @@ func (s *Scanner) Flush() {
 }
 
 // Findings returns the findings so far, in order. A report whose call trace
-// is still arriving is included as soon as its headline is seen; its Title
-// and Excerpt can still grow.
+// is still arriving is included as soon as its headline is seen (a pending
+// one, rule.confirm, once it is confirmed); its Title and Excerpt can still
+// grow.
 func (s *Scanner) Findings() []Finding {
 	out := make([]Finding, len(s.reports))
 	for i, r := range s.reports {
@@ -179,7 +182,7 @@ var (
 	timestamp = regexp.MustCompile(`\[ *\d+\.\d{3,}\](?:\[ *[CT]\d+\])? ?`)
 
 	atLine    = regexp.MustCompile(`, at: (?:\[<[0-9a-f]+>\] *)?` + fn)
-	ripLine   = regexp.MustCompile(`(?:\bRIP: (?:[0-9a-f]{4}:)?|\bN?IP: |\bPC is at |\bpc : |\bEIP: (?:[0-9a-f]{4}:)?)(?:\[<[0-9a-f]+>\] *)*` + fn)
+	ripLine   = regexp.MustCompile(`(?:\bRIP: (?:[0-9a-f]{4}:)?|\bN?IP: |\bPC is at |\be?pc : |\bEIP: (?:[0-9a-f]{4}:)?)(?:\[<[0-9a-f]+>\] *)*` + fn)
 	frameLine = regexp.MustCompile(`^ *(?:\[<?[0-9a-f]+>?\] *)*(?:\(?[0-9]+:)?(?P<func>[A-Za-z_][\w.$]*)(?:\+0x[0-9a-f]+/0x[0-9a-f]+| \S+\.(?:[chS]|rs):\d+)`)
 	// numbers in a title: addresses, counts, ids, random name suffixes.
 	numbers = regexp.MustCompile(`0x[0-9a-fA-F]+|\b[0-9a-f]{8,}\b|\b\d+\b|\d{5,}`)
@@ -235,7 +238,7 @@ func match(msg string) (*rule, map[string]string) {
 	}
 	for _, seg := range segs {
 		seg = strings.TrimLeft(seg, " \t")
-		if suppressions.MatchString(seg) {
+		if suppressions.MatchString(seg) || testLine.MatchString(seg) {
 			continue
 		}
 		for _, x := range rules {
@@ -266,44 +269,131 @@ func groups(re *regexp.Regexp, s string, m []int) map[string]string {
 func (s *Scanner) processLine(raw []byte) {
 	s.line++
 	msg, ctx := strip(string(raw))
-	if x, vars := match(msg); x != nil {
-		if x.cont && s.last != nil && (s.last.open || s.line-s.last.endLine <= contWindow) {
-			s.attach(s.last, x, msg)
-			return
-		}
-		s.start(x, vars, msg, ctx)
+	x, vars := match(msg)
+	if s.pending != nil && s.pend(x, msg, ctx) {
 		return
 	}
-	if s.cur != nil && s.cur.open {
-		s.feed(s.cur, msg, ctx)
+	switch {
+	case x == nil:
+		if s.cur != nil && s.cur.open {
+			s.feed(s.cur, msg, ctx)
+		}
+	case s.cur != nil && s.cur.rule.confirm == nil && s.joins(s.cur, msg, ctx, moreLines):
+		s.join(s.cur, x, msg, ctx)
+	case x.cont && s.last != nil && (s.last.open || s.line-s.last.endLine <= contWindow):
+		s.attach(s.last, x, msg)
+	case x.confirm != nil:
+		s.pending = s.newReport(x, vars, msg, ctx)
+	default:
+		s.start(x, vars, msg, ctx)
 	}
 }
 
-// start opens a report for a header line.
-func (s *Scanner) start(x *rule, vars map[string]string, msg, ctx string) {
-	if s.cur != nil {
-		s.cur.open = false
-	}
+// newReport makes the report a header line starts.
+func (s *Scanner) newReport(x *rule, vars map[string]string, msg, ctx string) *report {
 	rep := &report{rule: x, vars: vars, ctx: ctx, open: true}
 	rep.f = Finding{Class: x.class, Line: s.line, Fatal: x.fatal, Panicked: x.panics}
 	rep.fnHeader = cleanFunc(vars["func"])
 	rep.rebase()
+	rep.add(msg, s.line)
+	return rep
+}
+
+// start opens a report for a header line. A line printed aside leaves the
+// open report open and is a finding of one line.
+func (s *Scanner) start(x *rule, vars map[string]string, msg, ctx string) {
+	rep := s.newReport(x, vars, msg, ctx)
 	if x.fatal {
 		s.fatal = true
 	}
-	s.last = rep
-	if len(s.reports) >= MaxFindings {
-		s.dropped++
-		s.cur = nil
+	if x.aside && s.cur != nil && s.cur.open {
+		rep.open = false
+		s.keep(rep)
 		return
 	}
+	if s.cur != nil {
+		s.cur.open = false
+	}
+	s.last = rep
+	s.cur = nil
+	if s.keep(rep) {
+		s.cur = rep
+	}
+}
+
+// keep adds a report to the findings, or counts it as dropped beyond
+// MaxFindings.
+func (s *Scanner) keep(rep *report) bool {
+	if len(s.reports) >= MaxFindings {
+		s.dropped++
+		return false
+	}
 	s.reports = append(s.reports, rep)
-	s.cur = rep
-	rep.add(msg, s.line)
+	return true
+}
+
+// pend gives the pending report a line. It reports whether the line is
+// the pending report's alone: joined to it, or the line that confirms it.
+// A pending report that is not confirmed in time, or that another pending
+// header replaces, is dropped.
+func (s *Scanner) pend(x *rule, msg, ctx string) bool {
+	p := s.pending
+	switch {
+	case s.line-p.f.Line > confirmLines:
+		s.pending = nil
+		return false
+	case x != nil && s.joins(p, msg, ctx, confirmLines):
+		s.join(p, x, msg, ctx)
+		return true
+	case p.rule.confirm.MatchString(msg):
+		s.pending = nil
+		if s.cur != nil {
+			s.cur.open = false
+		}
+		s.cur = nil
+		if s.keep(p) {
+			s.cur = p
+			s.feed(p, msg, ctx)
+		}
+		return true
+	case x != nil && x.confirm != nil:
+		s.pending = nil
+		return false
+	}
+	s.feed(p, msg, ctx)
+	// After another program's crash, what follows a new crash's header is
+	// the new one's; an open kernel report still gets the line, as the two
+	// can interleave.
+	return x == nil && s.cur != nil && s.cur.rule.program
+}
+
+// joins says whether a header line belongs to a report (rule.joins) that
+// began at most within lines before.
+func (s *Scanner) joins(rep *report, msg, ctx string, within int) bool {
+	return rep.open && rep.rule.joins != nil && s.line-rep.f.Line <= within && sameContext(rep, ctx) &&
+		rep.rule.joins.MatchString(strings.TrimLeft(msg, " \t"))
+}
+
+// join gives a report a header line that belongs to it: the line's rule
+// still marks the report fatal or panicked.
+func (s *Scanner) join(rep *report, x *rule, msg, ctx string) {
+	s.flag(rep, x)
+	s.feed(rep, msg, ctx)
 }
 
 // attach adds a continuation line (a panic after an oops) to a report.
 func (s *Scanner) attach(rep *report, x *rule, msg string) {
+	s.flag(rep, x)
+	rep.add(msg, s.line)
+}
+
+// flag marks a report with what a line of rule x says: the kernel
+// panicked, or is not healthy any more. A guest program's report is never
+// fatal.
+func (s *Scanner) flag(rep *report, x *rule) {
+	if rep.rule.program {
+		return
+	}
 	if x.panics {
 		rep.f.Panicked = true
 	}
@@ -311,12 +401,17 @@ func (s *Scanner) attach(rep *report, x *rule, msg string) {
 		rep.f.Fatal = true
 		s.fatal = true
 	}
-	rep.add(msg, s.line)
+}
+
+// sameContext says whether a line of caller id ctx can belong to a report:
+// lines of another task are left out, those of any CPU context are not.
+func sameContext(rep *report, ctx string) bool {
+	return rep.ctx == "" || ctx == "" || ctx == rep.ctx || ctx[0] == 'C' && rep.ctx[0] == 'C'
 }
 
 // feed gives an open report the next console line.
 func (s *Scanner) feed(rep *report, msg, ctx string) {
-	if rep.ctx != "" && ctx != "" && ctx != rep.ctx && !(ctx[0] == 'C' && rep.ctx[0] == 'C') {
+	if !sameContext(rep, ctx) {
 		return // another task's output interleaved
 	}
 	rep.add(msg, s.line)
@@ -405,14 +500,15 @@ func (rep *report) rebase() {
 	if rep.rule.fallback != "" && !rep.moreDone {
 		t = rep.rule.fallback
 	}
+	// Numbers are normalised in what the kernel printed, not in the
+	// template's own words ("file count is 0").
 	t = placeholder.ReplaceAllStringFunc(t, func(p string) string {
-		return rep.vars[p[1:len(p)-1]] // "" when not known (yet)
-	})
-	t = numbers.ReplaceAllStringFunc(t, func(n string) string {
-		if strings.HasPrefix(n, "0x") || strings.Trim(n, "0123456789") != "" {
-			return "ADDR"
-		}
-		return "NUM"
+		return numbers.ReplaceAllStringFunc(rep.vars[p[1:len(p)-1]], func(n string) string { // "" when not known (yet)
+			if strings.HasPrefix(n, "0x") || strings.Trim(n, "0123456789") != "" {
+				return "ADDR"
+			}
+			return "NUM"
+		})
 	})
 	rep.base = strings.TrimSpace(spaces.ReplaceAllString(t, " "))
 	rep.f.Headline, _, _ = strings.Cut(rep.base, " in ")

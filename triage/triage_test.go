@@ -104,6 +104,35 @@ func TestHeadlines(t *testing.T) {
 		{"kmemleak: 2 new suspected memory leaks (see /sys/kernel/debug/kmemleak)", ClassLeak, "memory leak", false},
 		{"BUG: memory leak", ClassLeak, "memory leak", false},
 		{"rust_kernel: panicked at rust/kernel/lib.rs:1:1:", ClassPanic, "rust_kernel: panicked", true},
+		// kernel/panic.c __warn() since 6.19, and CONFIG_DEBUG_BUGVERBOSE_DETAILED's condition.
+		{"WARNING: [ptr == NULL] kernel/foo.c:12 at foo_bar+0x1c/0x40, CPU#0: init/1", ClassWarning, "WARNING", false},
+		{"WARNING: [a[0] && b] == 1] kernel/foo.c:12 at foo_bar+0x1c/0x40, CPU#0: a b [c]/1", ClassWarning, "WARNING", false},
+		{"WARNING: CPU: 0 PID: 1 at [x > 1] kernel/foo.c:12 foo_bar+0x1c/0x40", ClassWarning, "WARNING", false},
+		{"WARNING: [refcount_read(&r->refs) == 0] lib/refcount.c:28 at refcount_warn_saturate+0xba/0x110, CPU#1: x/2", ClassWarning, "WARNING: refcount bug", false},
+		{"WARNING: at foo_bar+0x1c/0x40, CPU#1: kworker/u8:2/55", ClassWarning, "WARNING", false},
+		{"WARNING: at 0xffffffffc0123456, CPU#1: insmod/55", ClassWarning, "WARNING", false},
+		{"WARNING: at fs/foo.c:12", ClassWarning, "WARNING", false},
+		{"WARNING: at ffffffff81234567 [verbose debug info unavailable]", ClassWarning, "WARNING", false},
+		// arch/arm64/mm/fault.c and arch/riscv/mm/fault.c die_kernel_fault().
+		{"Unable to handle kernel access to user memory outside uaccess routines at virtual address 0000000020000000", ClassOops, "BUG: unable to handle kernel access to user memory", true},
+		{"Unable to handle kernel access to user memory without uaccess routines at virtual address 000000002749f0d0", ClassOops, "BUG: unable to handle kernel access to user memory", true},
+		{"BUG: unable to handle kernel access to user memory", ClassOops, "BUG: unable to handle kernel access to user memory", true},
+		{"Unable to handle kernel execution of user memory at virtual address 0000000020000000", ClassOops, "BUG: unable to handle kernel execution of user memory", true},
+		{"Unable to handle kernel write to read-only memory at virtual address ffff800081234000", ClassOops, "BUG: unable to handle kernel write to read-only memory", true},
+		{"Unable to handle kernel level 3 translation fault at virtual address ffff800081234000", ClassOops, "BUG: unable to handle kernel level NUM translation fault", true},
+		// net/core/dev.c, fs/open.c.
+		{"unregister_netdevice: waiting for lo to become free. Usage count = 2", ClassHungTask, "unregister_netdevice: waiting for DEV to become free", false},
+		{"unregister_netdevice: waiting for veth0@if3 to become free. Usage count = 12", ClassHungTask, "unregister_netdevice: waiting for DEV to become free", false},
+		{"VFS: Close: file count is 0", ClassBug, "VFS: Close: file count is 0", false},
+		{"VFS: Close: file count is 0 (f_op=ext4_file_operations)", ClassBug, "VFS: Close: file count is 0", false},
+		// kernel/hung_task.c with task names a task chose (prctl(PR_SET_NAME)).
+		{"INFO: task  [weird]:45 blocked for more than 143 seconds.", ClassHungTask, "INFO: task hung", false},
+		{"INFO: task a:b c:45 blocked for more than 143 seconds.", ClassHungTask, "INFO: task hung", false},
+		{"INFO: task :45 blocked for more than 143 seconds.", ClassHungTask, "INFO: task hung", false},
+		{"INFO: task \xff\x1b[0m\t:45 blocked for more than 143 seconds.", ClassHungTask, "INFO: task hung", false},
+		{"INFO: task (sd-worker):45 blocked for more than 143 seconds.", ClassHungTask, "INFO: task hung", false},
+		{"name:44 blocked for more than 122 seconds.", ClassHungTask, "INFO: task hung", false},
+		{"INFO: task a b:7 can't die for more than 120 seconds.", ClassHungTask, "INFO: task can't die", false},
 	}
 	for _, tt := range tests {
 		fs := Scan([]byte("[    1.000000] " + tt.line + "\n"))
@@ -160,6 +189,23 @@ func TestNotFindings(t *testing.T) {
 		"panic: runtime error: index out of range [recovered]",
 		"DEBUG:     #15 pc 000000000045c4a0  /system/lib64/libart.so",
 		"ODEBUG: Out of memory. ODEBUG disabled",
+		// A test's words, and the first words of reports without the rest.
+		"WARNING: this is fine",
+		"WARNING: at least one CPU has mitigations off",
+		"WARNING: [cond] is not a file",
+		"    warn_test.go:12: WARNING: CPU: 0 PID: 1 at fs/splice.c:99 splice_to_pipe+0x1c/0x40",
+		"    fault_test.go:7: BUG: kernel NULL pointer dereference, address: 0000000000000008",
+		"panic: boom",
+		"fatal error: concurrent map writes",
+		"runtime: out of memory: cannot allocate 4194304-byte block (3997696 in use)",
+		"SIGSEGV: segmentation violation",
+		"goroutine 1 [running]:",
+		"cc1: fatal error: linux/pipe_fs_i.h: No such file or directory",
+		"ALSA: seq fatal error: cannot create timer (-22)",
+		"Unable to handle kernel parameters, ignoring",
+		"VFS: Closed the file",
+		"INFO: task list follows",
+		"a name that is far too long to be a comm:44 blocked for more than 122 seconds.",
 	} {
 		if fs := Scan([]byte("[    1.000000] " + line + "\n")); len(fs) != 0 {
 			t.Errorf("%q: found %q", line, fs[0].Title)
@@ -393,6 +439,145 @@ func TestUnreliableFrames(t *testing.T) {
 		fs := Scan([]byte(tt.log))
 		if len(fs) != 1 || fs[0].Title != tt.title {
 			t.Errorf("%s: %+v, want one finding titled %q", tt.name, fs, tt.title)
+		}
+	}
+}
+
+// TestVerdicts states the verdict expected of each synthesised fixture,
+// independently of its golden file: where each report starts, its class,
+// headline and whether it is fatal or panicked.
+func TestVerdicts(t *testing.T) {
+	type want struct {
+		line            int
+		class           Class
+		headline        string
+		fatal, panicked bool
+	}
+	tests := []struct {
+		fixture string
+		want    []want
+	}{
+		{"warn-formats", []want{
+			{3, ClassWarning, "WARNING", false, false},
+			{16, ClassWarning, "WARNING", false, false},
+			{28, ClassWarning, "WARNING", false, false},
+			{33, ClassWarning, "WARNING", false, false},
+			{37, ClassWarning, "WARNING: refcount bug", false, false},
+			{44, ClassWarning, "WARNING", false, false},
+			{46, ClassWarning, "WARNING", false, false},
+		}},
+		{"user-access-fault", []want{
+			{2, ClassOops, "BUG: unable to handle kernel access to user memory", true, true},
+			{21, ClassOops, "BUG: unable to handle kernel access to user memory", true, false},
+			{31, ClassOops, "BUG: unable to handle kernel write to read-only memory", true, false},
+		}},
+		// The wait amid the hung task's trace is a finding of its own and
+		// leaves the hung task's report collecting its trace.
+		{"netdev-wait", []want{
+			{2, ClassHungTask, "unregister_netdevice: waiting for DEV to become free", false, false},
+			{8, ClassHungTask, "unregister_netdevice: waiting for DEV to become free", false, false},
+			{9, ClassHungTask, "INFO: task hung", false, false},
+			{16, ClassHungTask, "unregister_netdevice: waiting for DEV to become free", false, false},
+		}},
+		{"hung-task-names", []want{
+			{2, ClassHungTask, "INFO: task hung", false, false},
+			{13, ClassHungTask, "INFO: task hung", false, false},
+			{19, ClassHungTask, "INFO: task hung", false, false},
+			{26, ClassHungTask, "INFO: task hung", false, false},
+		}},
+		// The WARNING (or kernel BUG) at fs/open.c after the message is
+		// part of its report; the BUG makes it fatal.
+		{"vfs-close", []want{
+			{3, ClassBug, "VFS: Close: file count is 0", false, false},
+			{15, ClassBug, "VFS: Close: file count is 0", false, false},
+			{16, ClassBug, "VFS: Close: file count is 0", true, true},
+		}},
+		// Go crashes are never fatal; the kernel panic after init's is.
+		{"go-runtime", []want{
+			{3, ClassGoRuntime, "Go panic: runtime error: index out of range [NUM] with length NUM", false, false},
+			{11, ClassGoRuntime, "Go panic: boom", false, false},
+			{19, ClassGoRuntime, "Go fatal error: concurrent map writes", false, false},
+			{26, ClassGoRuntime, "Go fatal error: stack overflow", false, false},
+			{33, ClassGoRuntime, "Go fatal error: all goroutines are asleep - deadlock!", false, false},
+			{38, ClassGoRuntime, "Go SIGABRT: abort", false, false},
+			{44, ClassGoRuntime, "Go panic: runtime error: invalid memory address or nil pointer dereference", false, false},
+			{50, ClassPanic, "kernel panic: Attempted to kill init! exitcode=ADDR", true, true},
+		}},
+		{"not-crashes", nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.fixture, func(t *testing.T) {
+			log, err := os.ReadFile(filepath.Join("testdata", tt.fixture+".log"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []want
+			for _, f := range Scan(log) {
+				got = append(got, want{f.Line, f.Class, f.Headline, f.Fatal, f.Panicked})
+			}
+			if !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("verdicts:\n got %+v\nwant %+v", got, tt.want)
+			}
+		})
+	}
+}
+
+// TestGoCrashIsNotFatal: a Go program's crash is a finding the moment its
+// trace starts, never makes the scanner fatal, and a kernel panic after it
+// is a report of its own, not a continuation of the program's.
+func TestGoCrashIsNotFatal(t *testing.T) {
+	s := NewScanner()
+	s.Write([]byte("panic: runtime error: invalid memory address or nil pointer dereference\n[signal SIGSEGV: segmentation violation code=0x1 addr=0x0 pc=0x48f0b6]\n\n"))
+	if fs := s.Findings(); len(fs) != 0 {
+		t.Fatalf("a finding before the goroutine trace: %+v", fs)
+	}
+	s.Write([]byte("goroutine 1 [running]:\nmain.main()\n\t/src/main.go:9 +0x2d\n"))
+	fs := s.Findings()
+	if len(fs) != 1 || fs[0].Class != ClassGoRuntime || fs[0].Fatal || s.Fatal() || fs[0].Line != 1 || !strings.Contains(fs[0].Excerpt, "main.main()") {
+		t.Fatalf("after the trace: fatal=%v %+v", s.Fatal(), fs)
+	}
+	s.Write([]byte("[ 9.1] Kernel panic - not syncing: Attempted to kill init! exitcode=0x00000200\n"))
+	fs = s.Findings()
+	if len(fs) != 2 || fs[0].Panicked || fs[0].Fatal || fs[1].Class != ClassPanic || !fs[1].Fatal || !s.Fatal() {
+		t.Fatalf("after the kernel panic: %+v", fs)
+	}
+}
+
+// TestGoConfirmWindow: the goroutine trace confirms a Go crash within
+// confirmLines of its header, not later; a kernel report in between does
+// not end the wait, and the wait does not end the kernel report; the other
+// crash lines before the trace belong to the first.
+func TestGoConfirmWindow(t *testing.T) {
+	filler := func(n int) string {
+		return strings.Repeat("[ 3.000000] virtio_net virtio0: unrelated\n", n)
+	}
+	trace := "goroutine 1 [running]:\nmain.main()\n"
+	warn := "[ 3.1] WARNING: CPU: 0 PID: 9 at fs/splice.c:99 splice_to_pipe+0x1c/0x40\n[ 3.2] Call Trace:\n[ 3.3]  pipe_write+0x1/0x2\n"
+	tests := []struct {
+		name      string
+		log       string
+		headlines []string
+		check     func(fs []Finding) bool
+	}{
+		{"at the window's end", "panic: x\n" + filler(confirmLines-1) + trace, []string{"Go panic: x"}, nil},
+		{"past the window", "panic: x\n" + filler(confirmLines) + trace, nil, nil},
+		{"a kernel report in between", "panic: x\n" + warn + trace, []string{"WARNING", "Go panic: x"},
+			func(fs []Finding) bool { return strings.Contains(fs[0].Excerpt, "pipe_write") && fs[1].Line == 1 }},
+		{"the lines before the trace are one crash", "panic: x\n\tfatal error: y\n\n" + trace, []string{"Go panic: x"},
+			func(fs []Finding) bool { return strings.Contains(fs[0].Excerpt, "fatal error: y") }},
+		{"runtime: lines are titled by the fatal error", "runtime: sp=0xc0200e1390\nfatal error: stack overflow\n\nruntime stack:\n",
+			[]string{"Go fatal error: stack overflow"}, nil},
+		{"runtime: lines alone keep their words", "runtime: pointer 0xc000100000 to unused region of span\n\ngoroutine 1 gp=0xc000002380 m=0 mp=0x5a4800 [running]:\n",
+			[]string{"Go runtime: pointer ADDR to unused region of span"}, nil},
+	}
+	for _, tt := range tests {
+		var got []string
+		fs := Scan([]byte(tt.log))
+		for _, f := range fs {
+			got = append(got, f.Headline)
+		}
+		if !reflect.DeepEqual(got, tt.headlines) || tt.check != nil && !tt.check(fs) {
+			t.Errorf("%s: %+v, want %q", tt.name, fs, tt.headlines)
 		}
 	}
 }
