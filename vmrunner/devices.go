@@ -73,12 +73,12 @@ func (s *Spec) devices(accel, dir string, caps qemuCaps) []Device {
 		Memory{MiB: s.MemoryMiB},
 		SMP{CPUs: s.CPUs},
 		Bare{},
-		SerialConsole{Socket: filepath.Join(dir, "con.sock")},
+		SerialConsole{Socket: filepath.Join(dir, conSock)},
 		EndOnPanic{},
 		Paused{},
 		DirectBoot{Kernel: s.Kernel, Initrd: s.Initrd},
-		EventChannel{Socket: filepath.Join(dir, "ev.sock")},
-		QMPSocket{Path: filepath.Join(dir, "qmp.sock")},
+		EventChannel{Socket: filepath.Join(dir, evSock)},
+		QMPSocket{Path: filepath.Join(dir, qmpSock)},
 	}
 	if caps.pvpanicPCI && caps.action && machineHasPCI(s.ExtraArgs) {
 		devs = append(devs, PVPanic{})

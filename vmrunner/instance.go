@@ -15,9 +15,9 @@ import (
 )
 
 // instance is one QEMU process and its host ends: a private directory
-// with the console and event sockets the runner listens on, the process
-// itself (started paused), its stderr tail, and, once connected, the two
-// serial connections and the QMP client.
+// (see makePrivateDir) with the console and event sockets the runner
+// listens on, the process itself (started paused), its stderr tail, and,
+// once connected, the two serial connections and the QMP client.
 type instance struct {
 	dir       string
 	conL, evL net.Listener
@@ -42,8 +42,7 @@ func start(spec Spec, accel string) (_ *instance, err error) {
 			return nil, &InfraError{err}
 		}
 	}
-	// Socket paths must stay under 108 bytes: use a short private directory.
-	dir, err := os.MkdirTemp("", "kvmtest-vm-")
+	dir, err := makePrivateDir(spec.TempDir)
 	if err != nil {
 		return nil, &InfraError{err}
 	}
@@ -53,10 +52,10 @@ func start(spec Spec, accel string) (_ *instance, err error) {
 			in.close()
 		}
 	}()
-	if in.conL, err = net.Listen("unix", filepath.Join(dir, "con.sock")); err != nil {
+	if in.conL, err = net.Listen("unix", filepath.Join(dir, conSock)); err != nil {
 		return nil, &InfraError{err}
 	}
-	if in.evL, err = net.Listen("unix", filepath.Join(dir, "ev.sock")); err != nil {
+	if in.evL, err = net.Listen("unix", filepath.Join(dir, evSock)); err != nil {
 		return nil, &InfraError{err}
 	}
 	in.argv = spec.argv(accel, dir, probeQEMU(spec.QEMU))
@@ -88,7 +87,7 @@ func (in *instance) connect(ctx context.Context, accel string) error {
 	if in.ev, err = accept(ctx, in.evL, in.exited); err != nil {
 		return fmt.Errorf("event connection: %w", err)
 	}
-	if in.qmp, err = dialQMP(ctx, filepath.Join(in.dir, "qmp.sock"), in.exited); err != nil {
+	if in.qmp, err = dialQMP(ctx, filepath.Join(in.dir, qmpSock), in.exited); err != nil {
 		return err
 	}
 	if v := in.qmp.mon.Version; v != nil {

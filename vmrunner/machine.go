@@ -11,7 +11,9 @@
 //
 // The machine is a list of Device values, each giving its QEMU arguments
 // and its kernel command-line words together (devices.go). Run starts it
-// (instance.go), watches it until it ends (monitor.go) and judges what it
+// (instance.go) with its sockets in a private directory that names its
+// owner, so that one left by a killed kvmtest can be found and removed
+// (tempdir.go), watches it until it ends (monitor.go) and judges what it
 // saw (verdict.go).
 package vmrunner
 
@@ -40,6 +42,15 @@ type Spec struct {
 	// runner's own and before ExtraArgs and Cmdline: their QEMU arguments
 	// after -append, their kernel words before Cmdline's.
 	Devices []Device
+	// TempDir is the parent of the machine's private directory
+	// (PrivateDirPrefix*, holding its sockets and a pid file naming this
+	// process; removed on every return of Run); "" means os.TempDir(). It
+	// is created (0700) if it does not exist. Socket paths are limited to
+	// 107 bytes, so TempDir may be at most MaxTempDirLen bytes long: Run
+	// refuses a longer one with an *InfraError before QEMU starts rather
+	// than put the sockets elsewhere (CheckTempDir tells beforehand).
+	// StaleDirs and RemoveStale find the directories of owners that died.
+	TempDir string
 
 	// BootTimeout bounds the time from start until the agent's hello.
 	BootTimeout time.Duration

@@ -39,6 +39,7 @@ func TestMain(m *testing.M) {
 //	pvpanic-only   GUEST_PANICKED with nothing on the console, and QEMU stays
 //	flood          hello, then 4 MiB of console lines, then nothing
 //	bad-event      hello, a malformed event line, done, and QEMU exits 0
+//	exit-at-start  QEMU fails before connecting to anything (exit 1)
 func fakeQEMU(mode string, args []string) int {
 	if len(args) > 0 && args[0] == "-help" {
 		fmt.Println("-action panic=pause|shutdown|exit-failure|none")
@@ -47,6 +48,10 @@ func fakeQEMU(mode string, args []string) int {
 	if len(args) > 1 && args[0] == "-device" && args[1] == "help" {
 		fmt.Println(`name "pvpanic-pci", bus PCI`)
 		return 0
+	}
+	if mode == "exit-at-start" {
+		fmt.Fprintln(os.Stderr, "fake: cannot start")
+		return 1
 	}
 	var con, ev, qmpPath string
 	for i, a := range args {
