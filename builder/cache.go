@@ -14,8 +14,6 @@ import (
 	"strings"
 	"time"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/kvmtest/kvmtest/internal/atomicfile"
 )
 
@@ -94,31 +92,6 @@ func OpenCache(root string) (*Cache, error) {
 // Path joins elem to the cache root.
 func (c *Cache) Path(elem ...string) string {
 	return filepath.Join(append([]string{c.Root}, elem...)...)
-}
-
-// Lock takes an exclusive flock(2) on locks/NAME.lock, waiting for other
-// holders (in this or another process). The returned func releases it.
-// Locks die with their process, so a crashed kvmtest never wedges the cache.
-func (c *Cache) Lock(name string) (unlock func(), err error) {
-	p := c.Path("locks", name+".lock")
-	f, err := os.OpenFile(p, os.O_CREATE|os.O_RDWR, 0o644)
-	if err != nil {
-		return nil, fmt.Errorf("opening lock %s: %w", p, err)
-	}
-	for {
-		err = unix.Flock(int(f.Fd()), unix.LOCK_EX)
-		if !errors.Is(err, unix.EINTR) {
-			break
-		}
-	}
-	if err != nil {
-		f.Close()
-		return nil, fmt.Errorf("locking %s: %w", p, err)
-	}
-	return func() {
-		unix.Flock(int(f.Fd()), unix.LOCK_UN)
-		f.Close()
-	}, nil
 }
 
 // Meta describes one stored artifact.
