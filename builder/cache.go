@@ -34,6 +34,8 @@ import (
 //	index/INPUTKEY         maps a build's inputs to its artifact key, so a warm run skips even the config step
 //	locks/NAME.lock        flock(2) files serialising work on one key across processes
 //	tmp/                   scratch directories, renamed into place when complete
+//	run/PREFIXPID-N/       a process's scratch directories (VM sockets, a boot's initramfs), with
+//	                       their owner's pid: removed once it is gone (NewTempDir, RemoveStaleTemp)
 //	ccache/                ccache's files
 //	kselftest/KEY/         built kselftest programs (KselftestDir)
 //	guest/KEY              compiled guest programs: agent, test2json, go-test suites (GuestDir)
@@ -79,14 +81,18 @@ func DefaultCacheDir() (string, error) {
 	return filepath.Join(d, "kvmtest"), nil
 }
 
-// OpenCache returns the cache rooted at root, creating its directories.
+// OpenCache returns the cache rooted at root, creating its directories,
+// and removes the scratch directories of processes that are gone
+// (RemoveStaleTemp): what a killed run left behind goes with the next.
 func OpenCache(root string) (*Cache, error) {
 	for _, d := range []string{"src", "work", "artifacts", "index", "locks", "tmp"} {
 		if err := os.MkdirAll(filepath.Join(root, d), 0o755); err != nil {
 			return nil, fmt.Errorf("creating cache directory: %w", err)
 		}
 	}
-	return &Cache{Root: root}, nil
+	c := &Cache{Root: root}
+	c.RemoveStaleTemp()
+	return c, nil
 }
 
 // Path joins elem to the cache root.
@@ -226,8 +232,10 @@ func (c *Cache) List() ([]ArtifactInfo, error) {
 // GC removes artifacts beyond the newest keep, and those older than
 // maxAge when maxAge > 0, together with their build directories; and the
 // content-keyed entries, extracted sources, worktrees, build slots and
-// build logs unused for a week (or maxAge, when shorter). It returns what
-// it removed: artifact keys, and the others as SUBDIR/NAME.
+// build logs unused for a week (or maxAge, when shorter); and the scratch
+// directories of processes that are gone (RemoveStaleTemp). It returns
+// what it removed: artifact keys, and the others as SUBDIR/NAME (or the
+// full path of a scratch directory outside the cache).
 func (c *Cache) GC(keep int, maxAge time.Duration) ([]string, error) {
 	removed, err := c.gcArtifacts(keep, maxAge)
 	if err != nil {
@@ -238,6 +246,7 @@ func (c *Cache) GC(keep int, maxAge time.Duration) ([]string, error) {
 		idle = maxAge
 	}
 	removed = append(removed, c.gcContent(idle)...)
+	removed = append(removed, c.RemoveStaleTemp()...)
 	locked, err := c.gcLocked(idle)
 	removed = append(removed, locked...)
 	if err != nil {

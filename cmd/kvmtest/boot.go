@@ -90,7 +90,9 @@ func runBoot(cmd *Command, args []string) int {
 	if err != nil {
 		return fatalf(results.ExitBadInput, "boot: --console-limit: %v", err)
 	}
-	work, err := os.MkdirTemp("", "kvmtest-boot-")
+	// Under the cache, with this process recorded as its owner: one left
+	// by a killed boot goes with the next run or cache gc.
+	work, err := cache.NewTempDir("boot-", 0)
 	if err != nil {
 		return fatalf(results.ExitInfra, "%v", err)
 	}
