@@ -33,7 +33,10 @@ type BootOptions struct {
 	VM           matrices.VM
 	Accel        string
 	Output       io.Writer // the program's output lines
-	Console      io.Writer // the kernel console (may be nil)
+	// Logf, when set, is told what the boot does besides the program:
+	// a damaged cached guest program rebuilt.
+	Logf    func(format string, args ...any)
+	Console io.Writer // the kernel console (may be nil)
 	// Input, with Format proto.FormatConsole, is the program's terminal
 	// input (an interactive shell); it is sent once the program started.
 	Input io.Reader
@@ -56,7 +59,7 @@ func Boot(ctx context.Context, o BootOptions) (*BootResult, error) {
 	if err := os.MkdirAll(o.WorkDir, 0o755); err != nil {
 		return nil, err
 	}
-	g, err := buildGuest(ctx, o.SourceDir, filepath.Join(o.WorkDir, "guest"), o.CacheDir, nil)
+	g, err := buildGuest(ctx, o.SourceDir, filepath.Join(o.WorkDir, "guest"), o.CacheDir, nil, o.Logf)
 	if err != nil {
 		return nil, err
 	}
