@@ -387,6 +387,27 @@ type cellGuest struct {
 	Busybox string
 }
 
+// initramfsMode is the permission of a written initramfs: it may hold
+// copies of files only their owner may read (files: of a suite).
+const initramfsMode = 0o600
+
+// copiedFileMode is the mode of a suite's file copied into the guest: the
+// host file's permission bits (a 0640 file stays 0640, an executable one
+// executable), and executable by its owner when it is the program the
+// suite runs (command: names it).
+func copiedFileMode(f matrices.File, s *matrices.Suite) (os.FileMode, error) {
+	fi, err := os.Stat(f.Src)
+	if err != nil {
+		return 0, err
+	}
+	mode := fi.Mode() & (os.ModePerm | os.ModeSetuid | os.ModeSetgid | os.ModeSticky)
+	if len(s.Command) > 0 && s.Command[0] == f.Dst {
+		mode |= 0o100
+	}
+	// A mode of 0 is the host file's for AddHostFile: the same here.
+	return mode, nil
+}
+
 // writeInitramfs writes the cell's initramfs: the agent as /init, test2json,
 // the suite programs, extra files and the manifest.
 func writeInitramfs(path string, g *guestSet, cg *cellGuest, suites []*matrices.Suite, man []byte) (string, error) {
@@ -408,7 +429,11 @@ func writeInitramfs(path string, g *guestSet, cg *cellGuest, suites []*matrices.
 			}
 		}
 		for _, f := range s.Files {
-			if err := a.AddHostFile(f.Dst, f.Src, 0o755); err != nil {
+			mode, err := copiedFileMode(f, s)
+			if err == nil {
+				err = a.AddHostFile(f.Dst, f.Src, mode)
+			}
+			if err != nil {
 				return "", fmt.Errorf("suite %s: %w", s.Name, err)
 			}
 		}
@@ -430,8 +455,14 @@ func writeInitramfs(path string, g *guestSet, cg *cellGuest, suites []*matrices.
 		}
 	}
 	a.AddFile(proto.ManifestPath, 0o644, man)
-	f, err := os.Create(path)
+	// The archive may hold copies of private host files (files: of a
+	// suite): it is its owner's only, like the most private of them.
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, initramfsMode)
 	if err != nil {
+		return "", err
+	}
+	if err := f.Chmod(initramfsMode); err != nil { // an older file kept its mode
+		f.Close()
 		return "", err
 	}
 	if _, err := a.WriteTo(f); err != nil {
