@@ -24,7 +24,9 @@ func TestCheckGuest(t *testing.T) {
 	}
 	broken := &matrices.Suite{Name: "broken", GoTest: "/src/bad", Pos: matrices.Position{File: "m.yaml", Line: 7, Col: 5}}
 	m := &matrices.Matrix{File: "m.yaml", Suites: []*matrices.Suite{broken}}
-	defer func(f func(context.Context, string, string, []*matrices.Suite, func(string, ...any)) error) { compileGuest = f }(compileGuest)
+	defer func(f func(context.Context, string, string, []*matrices.Suite, func(string, ...any)) error) {
+		compileGuest = f
+	}(compileGuest)
 	for _, tc := range []struct {
 		name string
 		err  error
