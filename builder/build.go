@@ -201,7 +201,7 @@ func (b *Builder) Build(ctx context.Context, req Request) (*Artifact, error) {
 		copyLog(logw, a.Log)
 		return a, nil
 	}
-	unlock, err := b.Cache.Lock("input-" + ikey)
+	unlock, err := b.Cache.LockWaiting("input-"+ikey, "the build of "+req.Kernel+" (input key "+ikey+")", b.logf)
 	if err != nil {
 		return nil, &BuildError{Phase: PhaseSource, Err: err}
 	}
@@ -238,7 +238,7 @@ func (b *Builder) build(ctx context.Context, req Request, src *prepared, ikey st
 		return nil, &BuildError{Phase: PhaseConfig, Err: err}
 	}
 	// One build at a time in a slot (other processes included).
-	unlock, err := b.Cache.Lock(skey)
+	unlock, err := b.Cache.LockWaiting(skey, "the build slot of "+req.Kernel+" ("+skey+")", b.logf)
 	if err != nil {
 		return nil, &BuildError{Phase: PhaseSource, Err: err}
 	}

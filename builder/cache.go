@@ -14,8 +14,6 @@ import (
 	"strings"
 	"time"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/kvmtest/kvmtest/internal/atomicfile"
 )
 
@@ -36,6 +34,8 @@ import (
 //	index/INPUTKEY         maps a build's inputs to its artifact key, so a warm run skips even the config step
 //	locks/NAME.lock        flock(2) files serialising work on one key across processes
 //	tmp/                   scratch directories, renamed into place when complete
+//	run/PREFIXPID-N/       a process's scratch directories (VM sockets, a boot's initramfs), with
+//	                       their owner's pid: removed once it is gone (NewTempDir, RemoveStaleTemp)
 //	ccache/                ccache's files
 //	kselftest/KEY/         built kselftest programs (KselftestDir)
 //	guest/KEY              compiled guest programs: agent, test2json, go-test suites (GuestDir)
@@ -81,44 +81,23 @@ func DefaultCacheDir() (string, error) {
 	return filepath.Join(d, "kvmtest"), nil
 }
 
-// OpenCache returns the cache rooted at root, creating its directories.
+// OpenCache returns the cache rooted at root, creating its directories,
+// and removes the scratch directories of processes that are gone
+// (RemoveStaleTemp): what a killed run left behind goes with the next.
 func OpenCache(root string) (*Cache, error) {
 	for _, d := range []string{"src", "work", "artifacts", "index", "locks", "tmp"} {
 		if err := os.MkdirAll(filepath.Join(root, d), 0o755); err != nil {
 			return nil, fmt.Errorf("creating cache directory: %w", err)
 		}
 	}
-	return &Cache{Root: root}, nil
+	c := &Cache{Root: root}
+	c.RemoveStaleTemp()
+	return c, nil
 }
 
 // Path joins elem to the cache root.
 func (c *Cache) Path(elem ...string) string {
 	return filepath.Join(append([]string{c.Root}, elem...)...)
-}
-
-// Lock takes an exclusive flock(2) on locks/NAME.lock, waiting for other
-// holders (in this or another process). The returned func releases it.
-// Locks die with their process, so a crashed kvmtest never wedges the cache.
-func (c *Cache) Lock(name string) (unlock func(), err error) {
-	p := c.Path("locks", name+".lock")
-	f, err := os.OpenFile(p, os.O_CREATE|os.O_RDWR, 0o644)
-	if err != nil {
-		return nil, fmt.Errorf("opening lock %s: %w", p, err)
-	}
-	for {
-		err = unix.Flock(int(f.Fd()), unix.LOCK_EX)
-		if !errors.Is(err, unix.EINTR) {
-			break
-		}
-	}
-	if err != nil {
-		f.Close()
-		return nil, fmt.Errorf("locking %s: %w", p, err)
-	}
-	return func() {
-		unix.Flock(int(f.Fd()), unix.LOCK_UN)
-		f.Close()
-	}, nil
 }
 
 // Meta describes one stored artifact.
@@ -253,8 +232,10 @@ func (c *Cache) List() ([]ArtifactInfo, error) {
 // GC removes artifacts beyond the newest keep, and those older than
 // maxAge when maxAge > 0, together with their build directories; and the
 // content-keyed entries, extracted sources, worktrees, build slots and
-// build logs unused for a week (or maxAge, when shorter). It returns what
-// it removed: artifact keys, and the others as SUBDIR/NAME.
+// build logs unused for a week (or maxAge, when shorter); and the scratch
+// directories of processes that are gone (RemoveStaleTemp). It returns
+// what it removed: artifact keys, and the others as SUBDIR/NAME (or the
+// full path of a scratch directory outside the cache).
 func (c *Cache) GC(keep int, maxAge time.Duration) ([]string, error) {
 	removed, err := c.gcArtifacts(keep, maxAge)
 	if err != nil {
@@ -265,6 +246,7 @@ func (c *Cache) GC(keep int, maxAge time.Duration) ([]string, error) {
 		idle = maxAge
 	}
 	removed = append(removed, c.gcContent(idle)...)
+	removed = append(removed, c.RemoveStaleTemp()...)
 	locked, err := c.gcLocked(idle)
 	removed = append(removed, locked...)
 	if err != nil {

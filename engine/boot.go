@@ -7,10 +7,12 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/kvmtest/kvmtest/guest/proto"
+	"github.com/kvmtest/kvmtest/internal/tail"
 	"github.com/kvmtest/kvmtest/matrices"
 	"github.com/kvmtest/kvmtest/vmrunner"
 )
@@ -33,7 +35,10 @@ type BootOptions struct {
 	VM           matrices.VM
 	Accel        string
 	Output       io.Writer // the program's output lines
-	Console      io.Writer // the kernel console (may be nil)
+	// Logf, when set, is told what the boot does besides the program:
+	// a damaged cached guest program rebuilt.
+	Logf    func(format string, args ...any)
+	Console io.Writer // the kernel console (may be nil)
 	// Input, with Format proto.FormatConsole, is the program's terminal
 	// input (an interactive shell); it is sent once the program started.
 	Input io.Reader
@@ -44,7 +49,15 @@ type BootResult struct {
 	VM       *vmrunner.Result
 	Status   string // the program's status: pass, fail, timeout, error, or "" if it never ended
 	ExitCode int
+	// AgentFailed, when set, says the kernel could not start the guest
+	// agent (the console line, see AgentStartFailure): the program never
+	// ran, and a crash in VM is the set-up's, not the kernel's.
+	AgentFailed string
 }
+
+// bootConsoleTail is how much of the console Boot keeps to tell why the
+// agent did not start.
+const bootConsoleTail = 256 << 10
 
 // Boot boots a kernel with the agent and runs one program, streaming its
 // output. It is `kvmtest boot`: the quickest way to try something on a
@@ -56,7 +69,7 @@ func Boot(ctx context.Context, o BootOptions) (*BootResult, error) {
 	if err := os.MkdirAll(o.WorkDir, 0o755); err != nil {
 		return nil, err
 	}
-	g, err := buildGuest(ctx, o.SourceDir, filepath.Join(o.WorkDir, "guest"), o.CacheDir, nil)
+	g, err := buildGuest(ctx, o.SourceDir, filepath.Join(o.WorkDir, "guest"), o.CacheDir, nil, o.Logf)
 	if err != nil {
 		return nil, err
 	}
@@ -86,15 +99,23 @@ func Boot(ctx context.Context, o BootOptions) (*BootResult, error) {
 	if out == nil {
 		out = io.Discard
 	}
+	conTail := tail.New(bootConsoleTail)
+	console := io.Writer(conTail)
+	if o.Console != nil {
+		console = io.MultiWriter(o.Console, conTail)
+	}
+	hello := false
 	spec := vmrunner.Spec{
 		Kernel: o.Kernel, Initrd: initrd, MemoryMiB: o.VM.MemoryMiB, CPUs: o.VM.CPUs, Accel: o.Accel,
 		Cmdline: o.VM.Cmdline, ExtraArgs: o.VM.QEMUArgs, BootTimeout: o.VM.BootTimeout,
-		RunTimeout: suite.Timeout + 30*time.Second, Console: o.Console, Unscaled: o.WallClock,
+		RunTimeout: suite.Timeout + 30*time.Second, Console: console, Unscaled: o.WallClock,
 		ConsoleLimit: o.ConsoleLimit,
 		ConsoleInput: o.Input,
 		InputGate:    started,
 		OnEvent: func(e proto.Event) {
 			switch e.Kind {
+			case proto.KindHello:
+				hello = true
 			case proto.KindSuiteStart:
 				startOnce.Do(func() { close(started) })
 			case proto.KindOutput:
@@ -118,5 +139,8 @@ func Boot(ctx context.Context, o BootOptions) (*BootResult, error) {
 	}
 	vr, err := vmrunner.Run(ctx, spec)
 	res.VM = vr
+	if why, ok := agentStartVerdict(vr, hello, strings.NewReader(conTail.String())); ok {
+		res.AgentFailed = why
+	}
 	return res, err
 }

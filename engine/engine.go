@@ -181,19 +181,10 @@ func newRunState(ctx context.Context, o Options, run *results.Run, accel string)
 	return s
 }
 
-// lazyGuest returns a function that compiles the guest programs on its
-// first call and returns them (or why not) on every call.
+// lazyGuest starts compiling the guest programs now, while the first
+// kernel builds, and returns a function that waits for them.
 func lazyGuest(ctx context.Context, o Options) func() (*guestSet, error) {
-	var guest *guestSet
-	var err error
-	var once sync.Once
-	return func() (*guestSet, error) {
-		once.Do(func() {
-			o.Progress.Logf("compiling the guest agent and suites")
-			guest, err = buildGuest(ctx, o.SourceDir, filepath.Join(o.Out, "guest"), o.Cache.Path("guest"), o.Matrix.Suites)
-		})
-		return guest, err
-	}
+	return startGuest(ctx, o.SourceDir, filepath.Join(o.Out, "guest"), o.Cache.GuestDir(), o.Matrix.Suites, o.Progress.Logf)
 }
 
 // save writes OUT/run.json as it stands; a failure is logged.

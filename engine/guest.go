@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"os/exec"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/kvmtest/kvmtest/builder"
 	"github.com/kvmtest/kvmtest/guest/proto"
+	"github.com/kvmtest/kvmtest/internal/atomicfile"
 	"github.com/kvmtest/kvmtest/matrices"
 	"github.com/kvmtest/kvmtest/vmrunner"
 	"github.com/kvmtest/kvmtest/vmrunner/initramfs"
@@ -44,23 +46,44 @@ func goRun(ctx context.Context, dir string, args ...string) error {
 	return nil
 }
 
+// GuestCompileError is a guest program that does not compile. Suite is
+// the matrix suite whose go-test package it is (nil for the agent and
+// test2json); Err holds the compiler's output.
+type GuestCompileError struct {
+	Suite   *matrices.Suite
+	Program string // "the guest agent", "test2json" or the go-test directory
+	Err     error
+}
+
+func (e *GuestCompileError) Error() string {
+	if e.Suite != nil {
+		return fmt.Sprintf("suite %s: compiling %s: %v", e.Suite.Name, e.Program, e.Err)
+	}
+	return fmt.Sprintf("building %s: %v", e.Program, e.Err)
+}
+
+func (e *GuestCompileError) Unwrap() error { return e.Err }
+
 // buildGuest compiles the agent (from kvmtest's own source tree srcDir),
 // test2json and every go-test suite of the matrices into dir. Compiled
 // programs are kept in cacheDir (the cache's GuestDir; "" for nowhere)
 // under a digest of the Go version and every Go source file of their
-// module, so a warm run links nothing.
-func buildGuest(ctx context.Context, srcDir, dir, cacheDir string, suites []*matrices.Suite) (*guestSet, error) {
+// module, with the sha256 of each checked on reuse, so a warm run links
+// nothing and never boots a damaged program (logf, which may be nil, is
+// told of one rebuilt). A program that does not compile is a
+// *GuestCompileError.
+func buildGuest(ctx context.Context, srcDir, dir, cacheDir string, suites []*matrices.Suite, logf func(string, ...any)) (*guestSet, error) {
 	if err := os.MkdirAll(filepath.Join(dir, "suites"), 0o755); err != nil {
 		return nil, err
 	}
-	gc := &goCache{dir: cacheDir}
+	gc := &goCache{dir: cacheDir, logf: logf}
 	g := &guestSet{Suites: map[string]string{}}
 	var err error
 	if g.Agent, err = gc.build(ctx, srcDir, filepath.Join(dir, "init"), "build", "-trimpath", "-o", "OUT", "./guest/agent"); err != nil {
-		return nil, fmt.Errorf("building the guest agent: %w", err)
+		return nil, &GuestCompileError{Program: "the guest agent", Err: err}
 	}
 	if g.Test2JSON, err = gc.build(ctx, srcDir, filepath.Join(dir, "test2json"), "build", "-trimpath", "-o", "OUT", "cmd/test2json"); err != nil {
-		return nil, fmt.Errorf("building test2json: %w", err)
+		return nil, &GuestCompileError{Program: "test2json", Err: err}
 	}
 	for _, s := range suites {
 		switch {
@@ -68,7 +91,7 @@ func buildGuest(ctx context.Context, srcDir, dir, cacheDir string, suites []*mat
 			out := filepath.Join(dir, "suites", s.Name+".test")
 			p, err := gc.build(ctx, s.GoTest, out, "test", "-c", "-trimpath", "-o", "OUT", ".")
 			if err != nil {
-				return nil, fmt.Errorf("suite %s: compiling %s: %w", s.Name, s.GoTest, err)
+				return nil, &GuestCompileError{Suite: s, Program: s.GoTest, Err: err}
 			}
 			g.Suites[s.Name] = p
 		case s.Binary != "":
@@ -78,14 +101,57 @@ func buildGuest(ctx context.Context, srcDir, dir, cacheDir string, suites []*mat
 	return g, nil
 }
 
-// goCache keeps compiled guest programs by the digest of what made them.
+// startGuest starts compiling the guest programs (buildGuest) at once, in
+// the background, so that they compile while the first kernel builds;
+// the returned function waits for them and returns them, or why not, on
+// every call.
+func startGuest(ctx context.Context, srcDir, dir, cacheDir string, suites []*matrices.Suite, logf func(string, ...any)) func() (*guestSet, error) {
+	var g *guestSet
+	var err error
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if logf != nil {
+			logf("compiling the guest agent and suites")
+		}
+		g, err = buildGuest(ctx, srcDir, dir, cacheDir, suites, logf)
+	}()
+	return func() (*guestSet, error) {
+		<-done
+		return g, err
+	}
+}
+
+// CompileGuest compiles the guest programs a run of suites needs (the
+// agent from kvmtest's source tree srcDir, test2json and every go-test
+// suite) into cacheDir, the cache's GuestDir, where a run finds them
+// compiled. It is validation: a go-test package that does not compile is
+// a *GuestCompileError naming its suite, found before any kernel build.
+func CompileGuest(ctx context.Context, srcDir, cacheDir string, suites []*matrices.Suite, logf func(string, ...any)) error {
+	scratch, err := os.MkdirTemp("", "kvmtest-guest-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(scratch)
+	_, err = buildGuest(ctx, srcDir, scratch, cacheDir, suites, logf)
+	return err
+}
+
+// goCache keeps compiled guest programs by the digest of what made them:
+// DIR/KEY is the program and DIR/KEY.sha256 the hex sha256 of its bytes,
+// checked on every reuse, so that a damaged entry (truncated by a full
+// disk or a kill) is rebuilt, never booted.
 type goCache struct {
 	dir     string
 	version string
+	logf    func(format string, args ...any) // told about damaged entries (may be nil)
 }
 
+// digestSuffix names the file beside a cached program holding its sha256.
+const digestSuffix = ".sha256"
+
 // build runs `go ARGS` in dir with OUT replaced by the output path, unless
-// an identical build is cached; it returns the program's path.
+// an identical build is cached intact; it returns the program's path.
 func (c *goCache) build(ctx context.Context, dir, out string, args ...string) (string, error) {
 	run := func(dst string) error {
 		a := append([]string(nil), args...)
@@ -104,10 +170,13 @@ func (c *goCache) build(ctx context.Context, dir, out string, args ...string) (s
 		return out, run(out)
 	}
 	cached := filepath.Join(c.dir, key)
-	if fi, err := os.Stat(cached); err == nil && fi.Mode().IsRegular() {
+	if ok, why := c.intact(cached); ok {
 		now := time.Now()
 		os.Chtimes(cached, now, now) // used: kept by cache gc
+		os.Chtimes(cached+digestSuffix, now, now)
 		return cached, nil
+	} else if why != "" && c.logf != nil {
+		c.logf("guest cache: %s: %s; rebuilding it", cached, why)
 	}
 	if err := os.MkdirAll(c.dir, 0o755); err != nil {
 		return "", err
@@ -117,10 +186,72 @@ func (c *goCache) build(ctx context.Context, dir, out string, args ...string) (s
 		os.Remove(tmp)
 		return "", err
 	}
-	if err := os.Rename(tmp, cached); err != nil {
-		return "", err
+	if err := storeDigested(tmp, cached); err != nil {
+		os.Remove(tmp)
+		return "", fmt.Errorf("storing %s in the guest cache: %w", cached, err)
 	}
 	return cached, nil
+}
+
+// intact says whether the cached program at path is there with the
+// digest recorded beside it; why says what is wrong ("" when there is no
+// entry at all).
+func (c *goCache) intact(path string) (ok bool, why string) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return false, ""
+	}
+	if !fi.Mode().IsRegular() {
+		return false, "not a regular file"
+	}
+	want, err := os.ReadFile(path + digestSuffix)
+	if err != nil {
+		return false, "no recorded digest"
+	}
+	got, err := fileSHA256(path)
+	if err != nil {
+		return false, err.Error()
+	}
+	if w := strings.TrimSpace(string(want)); got != w {
+		return false, fmt.Sprintf("sha256 %s, recorded %s (damaged)", got, w)
+	}
+	return true, ""
+}
+
+// storeDigested fsyncs the program at tmp, records its digest as
+// dst.sha256 and renames it to dst: a dst that exists has its digest.
+func storeDigested(tmp, dst string) error {
+	f, err := os.Open(tmp)
+	if err != nil {
+		return err
+	}
+	err = f.Sync()
+	f.Close()
+	if err != nil {
+		return err
+	}
+	d, err := fileSHA256(tmp)
+	if err != nil {
+		return err
+	}
+	if err := atomicfile.WriteFile(dst+digestSuffix, []byte(d+"\n"), 0o644); err != nil {
+		return err
+	}
+	return os.Rename(tmp, dst)
+}
+
+// fileSHA256 is the hex sha256 of the file at path.
+func fileSHA256(path string) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return "", fmt.Errorf("reading %s: %w", path, err)
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
 func (c *goCache) key(dir string, args []string) (string, error) {
@@ -256,6 +387,27 @@ type cellGuest struct {
 	Busybox string
 }
 
+// initramfsMode is the permission of a written initramfs: it may hold
+// copies of files only their owner may read (files: of a suite).
+const initramfsMode = 0o600
+
+// copiedFileMode is the mode of a suite's file copied into the guest: the
+// host file's permission bits (a 0640 file stays 0640, an executable one
+// executable), and executable by its owner when it is the program the
+// suite runs (command: names it).
+func copiedFileMode(f matrices.File, s *matrices.Suite) (os.FileMode, error) {
+	fi, err := os.Stat(f.Src)
+	if err != nil {
+		return 0, err
+	}
+	mode := fi.Mode() & (os.ModePerm | os.ModeSetuid | os.ModeSetgid | os.ModeSticky)
+	if len(s.Command) > 0 && s.Command[0] == f.Dst {
+		mode |= 0o100
+	}
+	// A mode of 0 is the host file's for AddHostFile: the same here.
+	return mode, nil
+}
+
 // writeInitramfs writes the cell's initramfs: the agent as /init, test2json,
 // the suite programs, extra files and the manifest.
 func writeInitramfs(path string, g *guestSet, cg *cellGuest, suites []*matrices.Suite, man []byte) (string, error) {
@@ -277,7 +429,11 @@ func writeInitramfs(path string, g *guestSet, cg *cellGuest, suites []*matrices.
 			}
 		}
 		for _, f := range s.Files {
-			if err := a.AddHostFile(f.Dst, f.Src, 0o755); err != nil {
+			mode, err := copiedFileMode(f, s)
+			if err == nil {
+				err = a.AddHostFile(f.Dst, f.Src, mode)
+			}
+			if err != nil {
 				return "", fmt.Errorf("suite %s: %w", s.Name, err)
 			}
 		}
@@ -299,8 +455,14 @@ func writeInitramfs(path string, g *guestSet, cg *cellGuest, suites []*matrices.
 		}
 	}
 	a.AddFile(proto.ManifestPath, 0o644, man)
-	f, err := os.Create(path)
+	// The archive may hold copies of private host files (files: of a
+	// suite): it is its owner's only, like the most private of them.
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, initramfsMode)
 	if err != nil {
+		return "", err
+	}
+	if err := f.Chmod(initramfsMode); err != nil { // an older file kept its mode
+		f.Close()
 		return "", err
 	}
 	if _, err := a.WriteTo(f); err != nil {

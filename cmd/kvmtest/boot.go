@@ -41,8 +41,8 @@ in and runs as the console's session; the kernel's messages appear there
 too. Leave with "exit" (the VM powers off). Standard input may also be a
 script piped in.
 
-Exit status: the program's exit status; 3 when the VM could not boot or
-the program could not run; 1 when the kernel crashed or timed out.`,
+Exit status: the program's exit status; 3 when the VM could not boot,
+the kernel could not start kvmtest's agent, or the program could not run; 1 when the kernel crashed or timed out.`,
 }
 
 var (
@@ -90,7 +90,9 @@ func runBoot(cmd *Command, args []string) int {
 	if err != nil {
 		return fatalf(results.ExitBadInput, "boot: --console-limit: %v", err)
 	}
-	work, err := os.MkdirTemp("", "kvmtest-boot-")
+	// Under the cache, with this process recorded as its owner: one left
+	// by a killed boot goes with the next run or cache gc.
+	work, err := cache.NewTempDir("boot-", 0)
 	if err != nil {
 		return fatalf(results.ExitInfra, "%v", err)
 	}
@@ -185,7 +187,8 @@ func printBootResult(vr *vmrunner.Result) {
 }
 
 // bootExitCode is boot's exit status: results.ExitInterrupted when ctx
-// was cancelled, results.ExitFailed when the kernel crashed or timed out
+// was cancelled, results.ExitInfra when the kernel could not start the
+// guest agent (saying so: the program never ran), results.ExitFailed when the kernel crashed or timed out
 // or the program did not finish in time (saying so), results.ExitInfra
 // when the VM or the program did not run to its end, else the program's
 // own exit status. wallClock says whether --timeout was given, unscaled.
@@ -194,6 +197,9 @@ func bootExitCode(ctx context.Context, res *engine.BootResult, wallClock bool) i
 	switch {
 	case ctx.Err() != nil:
 		return results.ExitInterrupted
+	case res.AgentFailed != "":
+		fmt.Fprintf(os.Stderr, "kvmtest: %s\n", res.AgentFailed)
+		return results.ExitInfra
 	case vr.Outcome == vmrunner.OutcomeCrashed || vr.Outcome == vmrunner.OutcomeTimeout || res.Status == "timeout":
 		if res.Status == "timeout" {
 			limit := bootTimeout.String()

@@ -30,6 +30,8 @@ func TestBootExitCode(t *testing.T) {
 		{"kernel crashed", context.Background(), vm(vmrunner.OutcomeCrashed), results.ExitFailed},
 		{"VM timed out", context.Background(), vm(vmrunner.OutcomeTimeout), results.ExitFailed},
 		{"program timed out", context.Background(), done(results.Timeout, -1), results.ExitFailed},
+		{"agent could not start", context.Background(), &engine.BootResult{VM: &vmrunner.Result{Outcome: vmrunner.OutcomeCrashed, Slowdown: 1},
+			ExitCode: -1, AgentFailed: "the kernel could not start the guest agent"}, results.ExitInfra},
 		{"no boot", context.Background(), vm(vmrunner.OutcomeBootTimeout), results.ExitInfra},
 		{"VM died", context.Background(), vm(vmrunner.OutcomeDied), results.ExitInfra},
 		{"program could not run", context.Background(), done(results.Error, 0), results.ExitInfra},

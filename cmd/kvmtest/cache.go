@@ -22,7 +22,9 @@ kernels, under $KVMTEST_CACHE or ~/.cache/kvmtest.
   cache gc     remove kernels beyond the newest --keep N, or older than
                --older-than (e.g. 720h); and the extracted sources, git
                worktrees, build directories, guest programs and selftest
-               builds unused for a week (or --older-than, when shorter).
+               builds unused for a week (or --older-than, when shorter);
+               and the scratch directories of kvmtest processes that are
+               gone (a killed boot's), which every command also removes.
                Removing the whole directory is always safe: the next run
                rebuilds what it needs.`,
 }

@@ -61,6 +61,10 @@ func runValidate(cmd *Command, args []string) int {
 			code = results.ExitBadInput
 			continue
 		}
+		if c := checkGuest(context.Background(), os.Stderr, cache, m); c != results.ExitOK {
+			code = c // a go-test package that does not compile: found now, not after a kernel build
+			continue
+		}
 		fmt.Printf("%s: ok: matrix %s, %d cell(s)\n", m.File, m.Name, len(m.Cells()))
 	}
 	return code

@@ -1,0 +1,91 @@
+package engine
+
+import (
+	"os"
+	"path/filepath"
+	"strconv"
+	"testing"
+
+	"github.com/kvmtest/kvmtest/matrices"
+)
+
+// cpioModes reads a newc archive and returns each entry's st_mode.
+func cpioModes(t *testing.T, path string) map[string]uint32 {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	field := func(off, i int) int {
+		v, err := strconv.ParseUint(string(b[off+6+8*i:off+6+8*i+8]), 16, 32)
+		if err != nil {
+			t.Fatalf("bad header at %d: %v", off, err)
+		}
+		return int(v)
+	}
+	align := func(n int) int { return (n + 3) &^ 3 }
+	modes := map[string]uint32{}
+	for off := 0; off+110 <= len(b); {
+		if string(b[off:off+6]) != "070701" {
+			t.Fatalf("no newc magic at %d", off)
+		}
+		mode, size, nameSize := field(off, 1), field(off, 6), field(off, 11)
+		name := string(b[off+110 : off+110+nameSize-1])
+		if name == "TRAILER!!!" {
+			break
+		}
+		modes[name] = uint32(mode)
+		off = align(align(off+110+nameSize) + size)
+	}
+	return modes
+}
+
+// TestInitramfsKeepsHostModes: files: copies keep the host file's
+// permission bits (a 0640 file is not made world-readable, an executable
+// stays executable, the suite's program is executable), and the written
+// initramfs is its owner's only.
+func TestInitramfsKeepsHostModes(t *testing.T) {
+	src := t.TempDir()
+	write := func(name string, mode os.FileMode) string {
+		p := filepath.Join(src, name)
+		if err := os.WriteFile(p, []byte(name), mode); err != nil {
+			t.Fatal(err)
+		}
+		os.Chmod(p, mode) // past the umask
+		return p
+	}
+	shadow, tool, script, private := write("shadow", 0o640), write("tool", 0o755), write("run.sh", 0o644), write("key", 0o600)
+	agent, t2j := write("agent", 0o755), write("test2json", 0o755)
+	s := &matrices.Suite{Name: "s", Command: []string{"/kvmtest/bin/run.sh"}, Files: []matrices.File{
+		{Src: shadow, Dst: "/etc/shadow"},
+		{Src: tool, Dst: "/usr/bin/tool"},
+		{Src: script, Dst: "/kvmtest/bin/run.sh"},
+		{Src: private, Dst: "/root/key"},
+	}}
+	out := filepath.Join(t.TempDir(), "initramfs.cpio")
+	os.WriteFile(out, []byte("an older, world-readable one"), 0o644)
+	os.Chmod(out, 0o644)
+	g := &guestSet{Agent: agent, Test2JSON: t2j, Suites: map[string]string{}}
+	if _, err := writeInitramfs(out, g, nil, []*matrices.Suite{s}, []byte("{}")); err != nil {
+		t.Fatal(err)
+	}
+	modes := cpioModes(t, out)
+	for name, want := range map[string]uint32{
+		"etc/shadow":         0o100640,
+		"usr/bin/tool":       0o100755,
+		"kvmtest/bin/run.sh": 0o100744, // the program: executable by its owner
+		"root/key":           0o100600,
+		"init":               0o100755,
+	} {
+		if got, ok := modes[name]; !ok || got != want {
+			t.Errorf("%s: mode %o (present %v), want %o", name, got, ok, want)
+		}
+	}
+	fi, err := os.Stat(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := fi.Mode().Perm(); got != initramfsMode {
+		t.Errorf("initramfs.cpio is %o, want %o", got, initramfsMode)
+	}
+}
