@@ -49,7 +49,8 @@ type Spec struct {
 	// 107 bytes, so TempDir may be at most MaxTempDirLen bytes long: Run
 	// refuses a longer one with an *InfraError before QEMU starts rather
 	// than put the sockets elsewhere (CheckTempDir tells beforehand).
-	// StaleDirs and RemoveStale find the directories of owners that died.
+	// Callers pass a directory the cache owns (builder.Cache.NewTempDir),
+	// so that one a killed kvmtest left behind is garbage-collected.
 	TempDir string
 
 	// BootTimeout bounds the time from start until the agent's hello.

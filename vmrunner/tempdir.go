@@ -1,30 +1,22 @@
 package vmrunner
 
 import (
-	"errors"
 	"fmt"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"strconv"
-	"strings"
-	"syscall"
-	"time"
 )
 
 // Each machine has a private directory, PrivateDirPrefix followed by
 // random digits, under Spec.TempDir: it holds the machine's Unix sockets
 // and a file PIDFile naming its owner (the process that called Run), and
 // is removed when Run returns. A directory whose owner was killed outright
-// stays behind; StaleDirs and RemoveStale find and remove those.
+// stays behind: callers give Spec.TempDir a directory the cache owns
+// (builder.Cache.NewTempDir), whose garbage collection removes it with
+// everything in it.
 const (
 	PrivateDirPrefix = "kvmtest-vm-"
 	PIDFile          = "pid"
-	// StaleAge is how old a private directory without a readable owner
-	// (no pid file, or one that does not hold a pid) must be to be stale:
-	// a directory is without one only between its creation and the write
-	// of its pid file, or when it was made by a kvmtest that wrote none.
-	StaleAge = time.Hour
 )
 
 // The sockets in the private directory.
@@ -93,80 +85,4 @@ func makePrivateDir(parent string) (string, error) {
 		return "", fmt.Errorf("recording the machine's owner: %w", err)
 	}
 	return dir, nil
-}
-
-// StaleDirs returns the private directories (PrivateDirPrefix*, real
-// directories, not symbolic links) directly under parent ("" is
-// os.TempDir()) whose owner is gone: their pid file names a process that
-// does not exist, or they have no pid file holding a pid and are older
-// than StaleAge. A directory whose pid file cannot be read for another
-// reason (another user's) is not stale. A parent that does not exist has
-// none. The paths are in name order.
-//
-// A process is looked up by its pid in the caller's pid namespace: a pid
-// reused by an unrelated process keeps a directory until that process
-// ends, which errs on the side of keeping.
-func StaleDirs(parent string) ([]string, error) {
-	p := tempParent(parent)
-	entries, err := os.ReadDir(p)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("looking for stale machine directories: %w", err)
-	}
-	var stale []string
-	now := time.Now()
-	for _, e := range entries {
-		if !e.IsDir() || !strings.HasPrefix(e.Name(), PrivateDirPrefix) {
-			continue
-		}
-		dir := filepath.Join(p, e.Name())
-		if isStale(dir, now) {
-			stale = append(stale, dir)
-		}
-	}
-	return stale, nil
-}
-
-// isStale says whether the private directory dir is stale at now (see
-// StaleDirs).
-func isStale(dir string, now time.Time) bool {
-	b, err := os.ReadFile(filepath.Join(dir, PIDFile))
-	if err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return false
-	}
-	if err == nil {
-		if pid, perr := strconv.Atoi(strings.TrimSpace(string(b))); perr == nil && pid > 0 {
-			return !processExists(pid)
-		}
-	}
-	info, err := os.Lstat(dir)
-	return err == nil && now.Sub(info.ModTime()) > StaleAge
-}
-
-// processExists says whether a process with this pid (> 0) exists, ours
-// or another user's.
-func processExists(pid int) bool {
-	err := syscall.Kill(pid, 0)
-	return err == nil || errors.Is(err, syscall.EPERM)
-}
-
-// RemoveStale removes the directories StaleDirs(parent) returns and says
-// which it removed. It goes on past a directory it cannot remove and
-// returns the errors joined.
-func RemoveStale(parent string) (removed []string, err error) {
-	dirs, err := StaleDirs(parent)
-	if err != nil {
-		return nil, err
-	}
-	var errs []error
-	for _, d := range dirs {
-		if err := os.RemoveAll(d); err != nil {
-			errs = append(errs, fmt.Errorf("removing stale machine directory: %w", err))
-			continue
-		}
-		removed = append(removed, d)
-	}
-	return removed, errors.Join(errs...)
 }

@@ -6,13 +6,11 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 )
 
 // dirOfLen returns a new directory under t.TempDir() whose path is n bytes
@@ -127,97 +125,6 @@ func TestMakePrivateDir(t *testing.T) {
 			continue
 		}
 		l.Close()
-	}
-}
-
-// deadPid returns the pid of a process that has exited and been reaped.
-func deadPid(t *testing.T) int {
-	t.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	if err := cmd.Run(); err != nil {
-		t.Fatal(err)
-	}
-	return cmd.Process.Pid
-}
-
-// TestStaleDirs: only private directories are considered, and one is
-// stale when its pid file names a process that is gone, or when it has no
-// usable pid file and is older than StaleAge; RemoveStale removes those
-// and only those.
-func TestStaleDirs(t *testing.T) {
-	dead, live := strconv.Itoa(deadPid(t)), strconv.Itoa(os.Getpid())
-	none := "\x00" // no pid file
-	tests := []struct {
-		name  string // under the parent
-		pid   string
-		old   bool
-		stale bool
-	}{
-		{PrivateDirPrefix + "dead", dead + "\n", false, true},
-		{PrivateDirPrefix + "dead-no-newline", dead, false, true},
-		{PrivateDirPrefix + "live", live + "\n", true, false},
-		{PrivateDirPrefix + "nopid-new", none, false, false},
-		{PrivateDirPrefix + "nopid-old", none, true, true},
-		{PrivateDirPrefix + "garbage-new", "pid?", false, false},
-		{PrivateDirPrefix + "garbage-old", "pid?", true, true},
-		{PrivateDirPrefix + "zero-new", "0", false, false}, // never kill(0, 0)
-		{PrivateDirPrefix + "minus-one-old", "-1", true, true},
-		{"kvmtest-boot-dead", dead, true, false}, // not ours
-	}
-	parent := t.TempDir()
-	old := time.Now().Add(-2 * StaleAge)
-	var want []string
-	for _, tt := range tests {
-		d := filepath.Join(parent, tt.name)
-		if err := os.Mkdir(d, 0o700); err != nil {
-			t.Fatal(err)
-		}
-		if tt.pid != none {
-			os.WriteFile(filepath.Join(d, PIDFile), []byte(tt.pid), 0o600)
-		}
-		if tt.old {
-			os.Chtimes(d, old, old)
-		}
-		if tt.stale {
-			want = append(want, d)
-		}
-	}
-	// A pid file that cannot be read, a file and a link are kept.
-	unreadable := filepath.Join(parent, PrivateDirPrefix+"unreadable")
-	os.MkdirAll(filepath.Join(unreadable, PIDFile), 0o700)
-	os.Chtimes(unreadable, old, old)
-	os.WriteFile(filepath.Join(parent, PrivateDirPrefix+"file"), nil, 0o600)
-	os.Symlink(filepath.Join(parent, PrivateDirPrefix+"dead"), filepath.Join(parent, PrivateDirPrefix+"link"))
-	slices.Sort(want)
-
-	got, err := StaleDirs(parent)
-	if err != nil || !slices.Equal(got, want) {
-		t.Fatalf("StaleDirs = %q, %v; want %q", got, err, want)
-	}
-	t.Setenv("TMPDIR", parent)
-	if got, err := StaleDirs(""); err != nil || !slices.Equal(got, want) {
-		t.Errorf("StaleDirs(\"\") with TMPDIR=%s = %q, %v; want %q", parent, got, err, want)
-	}
-	removed, err := RemoveStale(parent)
-	if err != nil || !slices.Equal(removed, want) {
-		t.Fatalf("RemoveStale = %q, %v; want %q", removed, err, want)
-	}
-	for _, tt := range tests {
-		_, err := os.Lstat(filepath.Join(parent, tt.name))
-		if gone := errors.Is(err, os.ErrNotExist); gone != tt.stale {
-			t.Errorf("%s: removed %v, want %v", tt.name, gone, tt.stale)
-		}
-	}
-	for _, n := range []string{"unreadable", "file", "link"} {
-		if _, err := os.Lstat(filepath.Join(parent, PrivateDirPrefix+n)); err != nil {
-			t.Errorf("%s: %v, want kept", n, err)
-		}
-	}
-	if removed, err := RemoveStale(parent); err != nil || len(removed) != 0 {
-		t.Errorf("second RemoveStale = %q, %v; want nothing", removed, err)
-	}
-	if got, err := StaleDirs(filepath.Join(parent, "missing")); err != nil || got != nil {
-		t.Errorf("StaleDirs of a missing parent = %q, %v; want nothing", got, err)
 	}
 }
 
