@@ -88,7 +88,7 @@ func startsWith(head []byte) string {
 	if len(head) == 0 {
 		return "it is empty"
 	}
-	h := head[:min(len(head), 24)]
+	h := head[:min(len(head), 40)]
 	if utf8.Valid(head) && !bytes.ContainsRune(head, 0) {
 		line, _, _ := strings.Cut(string(h), "\n")
 		return fmt.Sprintf("it is a text file starting %q", line)
