@@ -203,7 +203,7 @@ func CheckGitRepo(repo string) error {
 func CheckGitRef(repo, ref string) error {
 	return cachedGit(repo, ref, func(ctx context.Context) error {
 		if _, err := gitOut(ctx, repo, "rev-parse", "--verify", "--quiet", "--end-of-options", ref+"^{commit}"); err != nil {
-			return fmt.Errorf("no commit, branch or tag %q in the repository", ref)
+			return fmt.Errorf("no commit, branch or tag %q", ref)
 		}
 		return nil
 	})

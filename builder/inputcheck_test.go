@@ -134,7 +134,7 @@ func TestCheckGit(t *testing.T) {
 		if (err == nil) != tt.good {
 			t.Errorf("CheckGitRef(%q) = %v, want good=%v", tt.ref, err, tt.good)
 		}
-		if err != nil && err.Error() != `no commit, branch or tag "`+tt.ref+`" in the repository` {
+		if err != nil && err.Error() != `no commit, branch or tag "`+tt.ref+`"` {
 			t.Errorf("CheckGitRef(%q): message %q", tt.ref, err)
 		}
 	}

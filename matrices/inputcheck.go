@@ -106,7 +106,7 @@ func (f *file) checkGit(rn, refn *yaml.Node, repo, p, ref string) bool {
 	}
 	if c.GitRef != nil {
 		if err := c.GitRef(p, ref); err != nil {
-			f.errAt(refn, "git ref %q: %v in %q", ref, err, repo)
+			f.errAt(refn, "git ref %q: %v in repository %q", ref, err, repo)
 			return false
 		}
 	}
