@@ -60,6 +60,18 @@ type LoadOptions struct {
 	// the others when an applies-to or a requires.kernel needs it). Nil
 	// means DefaultMakefileReader.
 	ReadMakefile MakefileReader
+	// CheckSource checks that tarballs are tarballs and that local git
+	// repositories have their refs. Nil means DefaultSourceChecker.
+	CheckSource *SourceChecker
+	// Host is the machine the VMs run on: a vm.memory above its MemTotal
+	// is an error, more vm.cpus than its CPUs a warning. Nil means
+	// DefaultHost; &Host{} checks nothing (for a matrix loaded to read an
+	// earlier run, on another machine).
+	Host *Host
+	// Guest is what the guest has besides the matrix's files, for the
+	// check that suite programs can execute there. Nil means
+	// DefaultGuest.
+	Guest *Guest
 }
 
 // Load reads, strictly decodes, validates and resolves one matrix file
@@ -74,10 +86,24 @@ func Load(path string) (*Matrix, error) {
 func LoadWith(path string, o LoadOptions) (*Matrix, error) {
 	l := newLoader()
 	l.readMakefile = o.ReadMakefile
+	l.sources, l.host, l.guest = DefaultSourceChecker, DefaultHost, DefaultGuest
+	if o.CheckSource != nil {
+		l.sources = *o.CheckSource
+	}
+	if o.Host != nil {
+		l.host = *o.Host
+	}
+	if o.Guest != nil {
+		l.guest = *o.Guest
+	}
+	if l.guest.Arch == "" {
+		l.guest.Arch = DefaultArch
+	}
 	m := l.load(path)
 	if err := l.errs.Err(); err != nil {
 		return nil, err
 	}
+	m.Warnings.Sort()
 	return m, nil
 }
 
@@ -114,6 +140,11 @@ type loader struct {
 	m      *Matrix
 
 	readMakefile MakefileReader // nil: DefaultMakefileReader
+	sources      SourceChecker
+	host         Host
+	guest        Guest
+	progs        []progRef  // suite programs, checked once every suite is read
+	cpusNode     *yaml.Node // vm.cpus of the top file, for warnings
 
 	// registries for duplicate names, across included files
 	names map[string]map[string]Position
@@ -531,7 +562,9 @@ func (f *file) parseSource(n *yaml.Node, k *Kernel) {
 		case fi.IsDir():
 			f.errAt(sn, "tarball %q is a directory (use path: for a source tree)", s)
 		default:
-			k.Source.Tarball = p
+			if f.checkTarball(sn, s, p) {
+				k.Source.Tarball = p
+			}
 		}
 	case "path":
 		s, sn, ok := o.nonEmpty("path")
@@ -563,7 +596,7 @@ func (f *file) parseSource(n *yaml.Node, k *Kernel) {
 			return
 		}
 		repo, rn, ok1 := g.required("repo")
-		ref, _, ok2 := g.required("ref")
+		ref, refn, ok2 := g.required("ref")
 		if !ok1 || !ok2 {
 			return
 		}
@@ -574,6 +607,9 @@ func (f *file) parseSource(n *yaml.Node, k *Kernel) {
 				return
 			} else if !fi.IsDir() {
 				f.errAt(rn, "git repository %q is not a directory", repo)
+				return
+			}
+			if !f.checkGit(rn, refn, repo, p, ref) {
 				return
 			}
 			repo = p
@@ -890,6 +926,7 @@ func (f *file) parseSuite(n *yaml.Node) *Suite {
 			f.errAt(vn, "binary %q is not executable", v)
 		} else {
 			s.Binary = p
+			f.l.progs = append(f.l.progs, progRef{f: f, n: vn, s: s, what: fmt.Sprintf("binary %q", v), host: p})
 		}
 	}
 	if o.has("command") {
@@ -900,6 +937,7 @@ func (f *file) parseSuite(n *yaml.Node) *Suite {
 			f.errAt(nodes[0], "field \"command\" in suite starts with an empty program name")
 		} else if good && len(kinds) == 1 {
 			s.Command = argv
+			f.l.progs = append(f.l.progs, progRef{f: f, n: nodes[0], s: s, what: fmt.Sprintf("program %q of command", argv[0])})
 		}
 	}
 	if o.has("kselftest") {
@@ -1069,16 +1107,19 @@ func (f *file) parseVM(n *yaml.Node) {
 		return
 	}
 	vm := &f.l.m.VM
-	if v, _, ok := o.sizeMiB("memory"); ok {
-		vm.MemoryMiB = v
+	var memN, cpusN *yaml.Node
+	if v, mn, ok := o.sizeMiB("memory"); ok {
+		vm.MemoryMiB, memN = v, mn
 	}
 	if v, vn, ok := o.integer("cpus"); ok {
 		if v < 1 || v > 64 {
 			f.errAt(vn, "field \"cpus\" in vm must be between 1 and 64, found %d", v)
 		} else {
-			vm.CPUs = v
+			vm.CPUs, cpusN = v, vn
+			f.l.cpusNode = vn
 		}
 	}
+	f.checkHostVM(memN, cpusN, *vm)
 	if v, _, ok := o.enum("accel", Accels); ok {
 		vm.Accel = v
 	}
@@ -1248,6 +1289,10 @@ func (l *loader) finish() {
 			}
 		}
 	}
+
+	// Suite programs the guest must execute, and vCPUs kernels cannot use.
+	l.checkPrograms()
+	l.warnCPUs()
 
 	// References in rules and expectations.
 	axes := map[string][]string{}

@@ -48,6 +48,9 @@ type Matrix struct {
 	Include     []Rule // include rules over axis values; when present, only matching cells are kept
 	Expect      []*Expectation
 	Baseline    Baseline
+	// Warnings are problems that do not stop a run (vCPUs the kernel or
+	// the host cannot use), as FILE:LINE:COL: message, sorted.
+	Warnings ErrorList
 }
 
 // Kernel is one value of the kernel axis.

@@ -21,9 +21,17 @@ func cliReader(src Source) ([]byte, error) {
 	return builder.SourceMakefile(b)
 }
 
+// cliSources are the source checks kvmtest's command installs
+// (cmd/kvmtest/matrix.go): the builder's, which run tar and git.
+var cliSources = SourceChecker{Tarball: builder.CheckTarball, GitRepo: builder.CheckGitRepo, GitRef: builder.CheckGitRef}
+
+// testHost stands for the machine the command runs on, fixed so that the
+// golden files do not depend on it: 24 GiB and 2 CPUs.
+var testHost = Host{MemTotalMiB: 24 << 10, CPUs: 2}
+
 // loadCLI loads a matrix as the command does.
 func loadCLI(path string) (*Matrix, error) {
-	return LoadWith(path, LoadOptions{ReadMakefile: cliReader})
+	return LoadWith(path, LoadOptions{ReadMakefile: cliReader, CheckSource: &cliSources, Host: &testHost})
 }
 
 // fakeReader serves Makefiles from memory, keyed by the source's kind and

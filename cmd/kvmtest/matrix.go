@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"os"
 	"path"
 	"strings"
@@ -9,17 +10,27 @@ import (
 	"github.com/kvmtest/kvmtest"
 	"github.com/kvmtest/kvmtest/builder"
 	"github.com/kvmtest/kvmtest/engine"
+	"github.com/kvmtest/kvmtest/hostinfo"
 	"github.com/kvmtest/kvmtest/matrices"
 	"github.com/kvmtest/kvmtest/results"
 )
 
 // Every matrix this program loads reads the version of a kernel that
 // declares none from its source's Makefile with the builder's reader
-// (tarball member, git REF:Makefile, tree): matrices itself runs nothing.
-// It is installed before main, so every matrices.Load here (run's, bisect's,
-// validate's…) sees the same versions.
+// (tarball member, git REF:Makefile, tree), has its tarballs and git refs
+// checked by the builder (matrices itself runs nothing), and is judged
+// against this host's memory and CPUs. They are installed before main, so
+// every matrices.Load here (run's, bisect's, validate's…) refuses the same
+// input before anything is built.
 func init() {
 	matrices.DefaultMakefileReader = readMakefile
+	matrices.DefaultSourceChecker = matrices.SourceChecker{
+		Tarball: builder.CheckTarball,
+		GitRepo: builder.CheckGitRepo,
+		GitRef:  builder.CheckGitRef,
+	}
+	h := hostinfo.Read()
+	matrices.DefaultHost = matrices.Host{MemTotalMiB: h.MemTotalMiB, CPUs: h.CPUs}
 }
 
 // readMakefile is the builder's Makefile reader for a matrix kernel source.
@@ -114,6 +125,14 @@ func printMatrixError(err error) int {
 	return results.ExitBadInput
 }
 
+// printWarnings prints a loaded matrix's warnings to w, one per line, as
+// FILE:LINE:COL: warning: message. They change no exit code.
+func printWarnings(w io.Writer, m *matrices.Matrix) {
+	for _, e := range m.Warnings {
+		fmt.Fprintf(w, "%s:%d:%d: warning: %s\n", e.File, e.Line, e.Col, e.Msg)
+	}
+}
+
 // listBuiltins prints the shipped matrices with their descriptions.
 func listBuiltins() int {
 	cache, err := openCache()
@@ -159,5 +178,6 @@ func loadMatrixArg(args []string) (*builder.Cache, *matrices.Matrix, string, int
 	if err != nil {
 		return nil, nil, "", printMatrixError(err)
 	}
+	printWarnings(os.Stderr, m)
 	return cache, m, srcDir, results.ExitOK
 }

@@ -20,7 +20,14 @@ var validateCmd = &Command{
 	Long: `
 Validate loads each matrix strictly and prints every problem found, one
 per line, as FILE:LINE:COL: message. It exits 0 when all are valid and 2
-otherwise. A shipped matrix can be named instead of a file.
+otherwise. A shipped matrix can be named instead of a file. Besides the
+language, it refuses what would fail only after a build: a tarball tar
+cannot read, a git ref a local repository does not have, a suite program
+the guest cannot execute (dynamically linked, another architecture, a
+script whose interpreter is not in the initramfs), a vm.memory larger
+than this host's. Warnings (FILE:LINE:COL: warning: …, exit unchanged)
+name vCPUs a kernel without CONFIG_SMP, or this host, cannot give. See
+"What validate refuses" in docs/matrix.md.
 
 With --apply, every patch series is also applied (in a scratch copy, with
 patch -p1) to every kernel it targets, without building: a series that
@@ -57,6 +64,7 @@ func runValidate(cmd *Command, args []string) int {
 	}
 	code := results.ExitOK
 	for _, m := range ms {
+		printWarnings(os.Stderr, m)
 		if *validateApply && !checkSeries(cache, m) {
 			code = results.ExitBadInput
 			continue
