@@ -795,9 +795,17 @@ type RecordError struct {
 
 func (e *RecordError) Error() string {
 	err := e.Err
+	// The path (or that of its temporary file) is said once.
+	ours := func(p string) bool {
+		return p == e.Path || strings.HasPrefix(filepath.Base(p), "."+filepath.Base(e.Path))
+	}
 	var pe *fs.PathError
-	if errors.As(err, &pe) && pe.Path != "" && (pe.Path == e.Path || strings.HasPrefix(filepath.Base(pe.Path), "."+filepath.Base(e.Path))) {
-		err = fmt.Errorf("%s: %w", pe.Op, pe.Err) // the path is said once
+	var le *os.LinkError
+	switch {
+	case errors.As(err, &pe) && ours(pe.Path):
+		err = fmt.Errorf("%s: %w", pe.Op, pe.Err)
+	case errors.As(err, &le) && ours(le.Old):
+		err = fmt.Errorf("%s: %w", le.Op, le.Err)
 	}
 	return fmt.Sprintf("%s: %v (not written whole)", e.Path, err)
 }
