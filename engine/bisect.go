@@ -3,7 +3,9 @@ package engine
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -121,9 +123,13 @@ func (e *BisectInputError) Unwrap() error { return e.Err }
 //
 // The error is a *BisectInputError when the states could not be listed
 // from o; the record is then nil, as it is when OUT could not be made.
+// An OUT that already holds a bisection (bisect.json or steps/) is
+// refused with a *BisectInputError.
 // Otherwise the record holds what was tested and the error is the
 // search's (bisect.ErrGoodIsBad, ErrBadIsGood, ErrUntestableEnd, a failed
-// run, or the context's error when interrupted).
+// run, or the context's error when interrupted). When bisect.json could
+// not be written after a step the search stops; when its last write
+// failed, the error includes (errors.Join) a *RecordError naming it.
 func Bisect(ctx context.Context, o BisectOptions) (*BisectRecord, error) {
 	return (&bisector{o: o, run: Run}).bisect(ctx)
 }
@@ -138,6 +144,9 @@ type bisector struct {
 func (b *bisector) bisect(ctx context.Context) (*BisectRecord, error) {
 	o := &b.o
 	o.Runs = max(o.Runs, 1)
+	if err := checkBisectOut(o.Out); err != nil {
+		return nil, &BisectInputError{Err: err}
+	}
 	if err := os.MkdirAll(filepath.Join(o.Out, "steps"), 0o755); err != nil {
 		return nil, err
 	}
@@ -164,8 +173,22 @@ func (b *bisector) bisect(ctx context.Context) (*BisectRecord, error) {
 	if err != nil {
 		b.rec.Error = err.Error()
 	}
-	b.save()
-	return b.rec, err
+	serr := b.save()
+	var rerr *RecordError
+	if errors.As(err, &rerr) && rerr.Path == filepath.Join(o.Out, BisectFile) {
+		serr = nil // the search stopped on it: said once
+	}
+	return b.rec, errors.Join(err, serr)
+}
+
+// checkBisectOut refuses an OUT that holds a bisection: its bisect.json
+// would be overwritten and its steps mixed with the new ones.
+func checkBisectOut(out string) error {
+	_, err := os.Lstat(filepath.Join(out, BisectFile))
+	if errors.Is(err, fs.ErrNotExist) && !nonEmptyDir(filepath.Join(out, "steps")) {
+		return nil
+	}
+	return fmt.Errorf("--out %s already holds a bisection (%s or steps/): choose a new directory", out, BisectFile)
 }
 
 // states lists the states of the search and sets the record's mode: the
@@ -214,7 +237,9 @@ func (b *bisector) judge(ctx context.Context, i int) (bisect.Verdict, error) {
 	step.Verdict, step.Why = v.String(), strings.Join(unique(whys), "; ")
 	b.rec.Steps = append(b.rec.Steps, step)
 	b.rec.Builds += step.Built
-	b.save()
+	if err := b.save(); err != nil {
+		return v, err // the bisection's record is lost: stop here
+	}
 	o.Logf("step %d: %s: %s (%s)", len(b.rec.Steps), st.Label, v, step.Why)
 	return v, nil
 }
@@ -243,13 +268,18 @@ func (b *bisector) runState(ctx context.Context, c matrices.Cell, dir string) (*
 	return run.Cells[0], nil
 }
 
-// save writes OUT/bisect.json as it stands; a failure is logged.
-func (b *bisector) save() {
+// save writes OUT/bisect.json as it stands; a failure is logged and
+// returned as a *RecordError.
+func (b *bisector) save() error {
 	b.rec.Finished = time.Now().UTC()
 	data, _ := json.MarshalIndent(b.rec, "", "  ")
-	if err := writeFileAtomic(filepath.Join(b.o.Out, BisectFile), append(data, '\n')); err != nil {
-		b.o.Logf("writing %s: %v", BisectFile, err)
+	path := filepath.Join(b.o.Out, BisectFile)
+	if err := writeFileAtomic(path, append(data, '\n')); err != nil {
+		rerr := &RecordError{Path: path, Err: err}
+		b.o.Logf("%v", rerr)
+		return rerr
 	}
+	return nil
 }
 
 // writeFileAtomic writes data to path through a temporary file in the

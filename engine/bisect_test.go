@@ -10,6 +10,7 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 
 	"github.com/kvmtest/kvmtest/bisect"
@@ -185,6 +186,8 @@ type fakeRuns struct {
 	// cancel, when set, is called during the call numbered cancelAt.
 	cancel   func()
 	cancelAt int
+	// during, when set, is called with o and the call's number.
+	during func(o Options, call int)
 }
 
 func (f *fakeRuns) run(ctx context.Context, o Options) (*results.Run, error) {
@@ -194,6 +197,9 @@ func (f *fakeRuns) run(ctx context.Context, o Options) (*results.Run, error) {
 	f.outs = append(f.outs, o.Out)
 	if f.cancel != nil && f.calls == f.cancelAt {
 		f.cancel()
+	}
+	if f.during != nil {
+		f.during(o, f.calls)
 	}
 	c := o.Cells[0]
 	status, key := "pass", "base"
@@ -482,5 +488,79 @@ func TestWriteFileAtomic(t *testing.T) {
 	}
 	if strings.Join(names, " ") != "bisect.json blocked" {
 		t.Errorf("directory holds %v, want bisect.json and blocked only", names)
+	}
+}
+
+// TestBisectRefusesOutInUse: an OUT that holds a bisection (bisect.json,
+// or steps/ with something in it) is refused as bad input before any
+// run, and left as it was.
+func TestBisectRefusesOutInUse(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		file string
+	}{{"bisect.json", BisectFile}, {"steps", filepath.Join("steps", "01-state0", "run.json")}} {
+		t.Run(tt.name, func(t *testing.T) {
+			o, _, _ := bisectFixture(t)
+			p := filepath.Join(o.Out, tt.file)
+			os.MkdirAll(filepath.Dir(p), 0o755)
+			os.WriteFile(p, []byte("earlier\n"), 0o644)
+			f := &fakeRuns{}
+			rec, err := (&bisector{o: o, run: f.run}).bisect(context.Background())
+			var ie *BisectInputError
+			if !errors.As(err, &ie) || rec != nil || f.calls != 0 || !strings.Contains(err.Error(), "--out "+o.Out+" already holds a bisection") {
+				t.Errorf("rec %v, err %v after %d run(s); want it refused", rec, err, f.calls)
+			}
+			if b, _ := os.ReadFile(p); string(b) != "earlier\n" {
+				t.Errorf("%s changed: %q", tt.file, b)
+			}
+		})
+	}
+	o, _, _ := bisectFixture(t)
+	os.MkdirAll(filepath.Join(o.Out, "steps"), 0o755) // empty: nothing to lose
+	if _, err := (&bisector{o: o, run: (&fakeRuns{}).run}).bisect(context.Background()); err != nil {
+		t.Errorf("an empty steps/: %v", err)
+	}
+}
+
+// TestBisectRecordUnwritable: once bisect.json cannot be written (a
+// directory in its way, made during the call numbered at), the search
+// stops with a RecordError naming it, said once.
+func TestBisectRecordUnwritable(t *testing.T) {
+	for _, at := range []int{1, 3} {
+		o, _, _ := bisectFixture(t)
+		f := &fakeRuns{during: func(_ Options, call int) {
+			if call == at {
+				os.Remove(filepath.Join(o.Out, BisectFile))
+				os.MkdirAll(filepath.Join(o.Out, BisectFile, "x"), 0o755)
+			}
+		}}
+		rec, err := (&bisector{o: o, run: f.run}).bisect(context.Background())
+		var re *RecordError
+		path := filepath.Join(o.Out, BisectFile)
+		if rec == nil || !errors.As(err, &re) || re.Path != path || strings.Count(err.Error(), path) != 1 {
+			t.Errorf("at call %d: rec %v, err %v; want a RecordError naming %s once", at, rec, err, path)
+		}
+		if f.calls != at || len(rec.Steps) != at {
+			t.Errorf("at call %d: %d run(s), %d step(s) after bisect.json failed; want the search stopped there", at, f.calls, len(rec.Steps))
+		}
+	}
+}
+
+// TestBisectStepRecordUnwritable: a state whose run.json could not be
+// written stops the search with that RecordError.
+func TestBisectStepRecordUnwritable(t *testing.T) {
+	o, _, _ := bisectFixture(t)
+	f := &fakeRuns{}
+	run := func(ctx context.Context, ro Options) (*results.Run, error) {
+		r, _ := f.run(ctx, ro)
+		if f.calls == 2 {
+			return r, &RecordError{Path: filepath.Join(ro.Out, "run.json"), Err: syscall.ENOSPC}
+		}
+		return r, nil
+	}
+	rec, err := (&bisector{o: o, run: run}).bisect(context.Background())
+	var re *RecordError
+	if rec == nil || !errors.As(err, &re) || !strings.HasSuffix(re.Path, "run.json") || f.calls != 2 {
+		t.Errorf("rec %v, err %v after %d run(s); want the step's RecordError, the search stopped", rec, err, f.calls)
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -77,9 +78,21 @@ type Options struct {
 // even when ctx was cancelled (unfinished cells are interrupted). Run
 // writes no reports: presenting the run (report.WriteAll) is the
 // caller's.
+//
+// A cell whose record (console.log, events.jsonl, build.log...) could not
+// be written whole is boot-failed, its files listed in Cell.Incomplete.
+// When the last write of run.json failed, Run returns the run with a
+// *RecordError naming it. Without Previous, an OUT that holds a run is
+// refused with an *OutInUseError (see CheckOut). Any other error comes
+// with a nil run.
 func Run(ctx context.Context, o Options) (*results.Run, error) {
 	if o.Jobs <= 0 {
 		o.Jobs = DefaultJobs(o.Matrix.VM)
+	}
+	if o.Previous == nil {
+		if err := CheckOut(o.Out); err != nil {
+			return nil, err
+		}
 	}
 	if err := os.MkdirAll(filepath.Join(o.Out, "cells"), 0o755); err != nil {
 		return nil, err
@@ -100,7 +113,9 @@ func Run(ctx context.Context, o Options) (*results.Run, error) {
 	s := newRunState(ctx, o, run, accel)
 	s.save()
 	s.runCells(ctx)
-	s.save()
+	if err := s.save(); err != nil {
+		return run, err
+	}
 	return run, nil
 }
 
@@ -126,14 +141,15 @@ func resolveAccel(o Options, h *results.Host) (string, error) {
 
 // initialCells is the cells of a run before any runs: each not run
 // (interrupted), except the cells a resumed run keeps from Previous (the
-// ones that ended, other than those a stop skipped).
+// ones that ended, other than those a stop skipped and those whose
+// record is incomplete).
 func initialCells(o Options) []*results.Cell {
 	cells := make([]*results.Cell, len(o.Cells))
 	for i, c := range o.Cells {
 		cells[i] = &results.Cell{ID: c.ID, Kernel: c.Kernel.Name, Patchset: c.Patchset.Name, Config: c.Config.Name,
 			Baseline: baselineID(o.Matrix, c), Status: results.StatusInterrupted, Reason: "not run"}
 		if o.Previous != nil {
-			if p := o.Previous.Cell(c.ID); p != nil && p.Status != results.StatusInterrupted && !stoppedEarly(p) {
+			if p := o.Previous.Cell(c.ID); p != nil && p.Status != results.StatusInterrupted && !stoppedEarly(p) && len(p.Incomplete) == 0 {
 				p.Baseline = baselineID(o.Matrix, c)
 				cells[i] = p
 			}
@@ -187,14 +203,19 @@ func lazyGuest(ctx context.Context, o Options) func() (*guestSet, error) {
 	return startGuest(ctx, o.SourceDir, filepath.Join(o.Out, "guest"), o.Cache.GuestDir(), o.Matrix.Suites, o.Progress.Logf)
 }
 
-// save writes OUT/run.json as it stands; a failure is logged.
-func (s *runState) save() {
+// save writes OUT/run.json as it stands; a failure is logged and
+// returned as a *RecordError (a later save may still succeed: each
+// writes the whole record).
+func (s *runState) save() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.run.Finished = time.Now().UTC()
 	if err := s.run.Write(s.o.Out); err != nil {
-		s.o.Progress.Logf("writing run.json: %v", err)
+		rerr := &RecordError{Path: filepath.Join(s.o.Out, "run.json"), Err: err}
+		s.o.Progress.Logf("%v", rerr)
+		return rerr
 	}
+	return nil
 }
 
 func (s *runState) setBuilding(r *cellRun) {
@@ -263,6 +284,7 @@ func (s *runState) runCell(ctx context.Context, i int, mc matrices.Cell) {
 	r := &cellRun{o: s.o, mc: mc, c: c, b: s.b, setBuilding: s.setBuilding, accel: s.accel, myTurn: s.turns[i], nextTurn: s.turns[i+1],
 		sched: s.sched, rank: i, guest: s.guest, stopped: s.stopped, noteEnd: s.noteEnd}
 	r.run(ctx)
+	r.closeRecord()
 	s.noteEnd(c.ID, c.Status)
 	s.mu.Lock()
 	s.run.Cells[i] = c
@@ -315,6 +337,9 @@ type cellRun struct {
 	noteEnd    func(id, status string)
 	phaseName  string    // the builder phase under way
 	phaseStart time.Time // and since when
+
+	lostMu sync.Mutex
+	lost   []*RecordError // the files of the record that could not be written
 }
 
 // buildPhase records the time spent in each builder phase (source
@@ -363,7 +388,9 @@ func (r *cellRun) run(ctx context.Context) {
 	}
 	passTurn()
 	c.ArtifactKey, c.BuildCached, c.KernelRelease = art.Key, art.Cached, art.Meta.Version
-	copyFile(art.Config, filepath.Join(r.dir, "kernel.config"))
+	if err := copyFile(art.Config, filepath.Join(r.dir, "kernel.config")); err != nil {
+		r.lose("kernel.config", err)
+	}
 	initrd, ok := r.initramfs(cg, skip)
 	if !ok {
 		return
@@ -466,11 +493,11 @@ func (r *cellRun) bootWhenAdmitted(ctx context.Context, art *builder.Artifact, i
 }
 
 func (r *cellRun) build(ctx context.Context) (*builder.Artifact, error) {
-	logf, err := os.Create(filepath.Join(r.dir, "build.log"))
+	logf, err := r.createRecord("build.log", os.O_TRUNC)
 	if err != nil {
 		return nil, err
 	}
-	defer logf.Close()
+	defer r.closeFile(logf)
 	req, err := BuildRequest(r.mc)
 	if err != nil {
 		return nil, err
@@ -508,18 +535,18 @@ func (r *cellRun) requirements(art *builder.Artifact) map[string]string {
 }
 
 func (r *cellRun) boot(ctx context.Context, art *builder.Artifact, initrd string) {
-	consoleF, err := os.Create(filepath.Join(r.dir, "console.log"))
+	consoleF, err := r.createRecord("console.log", os.O_TRUNC)
 	if err != nil {
 		r.fail(results.StatusBootFailed, err.Error())
 		return
 	}
-	defer consoleF.Close()
-	eventsF, err := os.Create(filepath.Join(r.dir, "events.jsonl"))
+	defer r.closeFile(consoleF)
+	eventsF, err := r.createRecord("events.jsonl", os.O_TRUNC)
 	if err != nil {
 		r.fail(results.StatusBootFailed, err.Error())
 		return
 	}
-	defer eventsF.Close()
+	defer r.closeFile(eventsF)
 	col := results.NewCollector()
 	spec := r.vmSpec(art, initrd, consoleF, eventsF, col)
 	r.o.Progress.Phase(r.mc.ID, "boot")
@@ -595,10 +622,10 @@ func (r *cellRun) recordVM(res *vmrunner.Result, col *results.Collector) {
 			c.Findings = append(c.Findings, results.Finding{Class: string(f.Class), Title: f.Title, Line: f.Line, Fatal: f.Fatal, Excerpt: f.Excerpt})
 		}
 		if res.Diagnostics != "" {
-			os.WriteFile(filepath.Join(r.dir, "diagnostics.txt"), []byte(res.Diagnostics), 0o644)
+			r.writeRecord("diagnostics.txt", []byte(res.Diagnostics))
 		}
 		if res.QEMUStderr != "" {
-			os.WriteFile(filepath.Join(r.dir, "qemu.log"), []byte(strings.Join(res.Argv, " ")+"\n\n"+res.QEMUStderr), 0o644)
+			r.writeRecord("qemu.log", []byte(strings.Join(res.Argv, " ")+"\n\n"+res.QEMUStderr))
 		}
 	}
 	c.Suites = col.Suites
@@ -609,7 +636,7 @@ func (r *cellRun) recordVM(res *vmrunner.Result, col *results.Collector) {
 				b.WriteString(l + "\n")
 			}
 		}
-		os.WriteFile(filepath.Join(r.dir, "bench.txt"), b.Bytes(), 0o644)
+		r.writeRecord("bench.txt", b.Bytes())
 	}
 }
 
@@ -747,4 +774,226 @@ func memAvailableMiB() int {
 		}
 	}
 	return 0
+}
+
+// RecordError is a result that could not be written whole: the file at
+// Path (a cell's console.log, events.jsonl..., run.json, bisect.json) is
+// missing or incomplete. It is an infrastructure failure.
+type RecordError struct {
+	Path string
+	Err  error
+}
+
+func (e *RecordError) Error() string {
+	err := e.Err
+	// The path (or that of its temporary file) is said once.
+	ours := func(p string) bool {
+		return p == e.Path || strings.HasPrefix(filepath.Base(p), "."+filepath.Base(e.Path))
+	}
+	var pe *fs.PathError
+	var le *os.LinkError
+	switch {
+	case errors.As(err, &pe) && ours(pe.Path):
+		err = fmt.Errorf("%s: %w", pe.Op, pe.Err)
+	case errors.As(err, &le) && ours(le.Old):
+		err = fmt.Errorf("%s: %w", le.Op, le.Err)
+	}
+	return fmt.Sprintf("%s: %v (not written whole)", e.Path, err)
+}
+
+func (e *RecordError) Unwrap() error { return e.Err }
+
+// recordFile is a file of a result being written. It remembers the first
+// write error and drops what follows, while telling the writer all was
+// written: whoever copies into it (the builder, the VM's console reader)
+// may ignore errors, and is not cut short by one; Close reports the
+// remembered error, or that of syncing and closing the file.
+type recordFile struct {
+	mu   sync.Mutex
+	w    io.WriteCloser
+	path string
+	err  error
+}
+
+// newRecordFile returns w, the file at path, as a recordFile.
+func newRecordFile(path string, w io.WriteCloser) *recordFile {
+	return &recordFile{w: w, path: path}
+}
+
+// Write writes p unless an earlier write failed; it always reports
+// len(p) written and no error.
+func (f *recordFile) Write(p []byte) (int, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.err == nil {
+		if _, err := f.w.Write(p); err != nil {
+			f.err = err
+		}
+	}
+	return len(p), nil
+}
+
+// Close syncs (a regular file) and closes the file, and returns a
+// *RecordError when any write, the sync or the close failed.
+func (f *recordFile) Close() error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if osf, ok := f.w.(*os.File); ok && f.err == nil {
+		if fi, err := osf.Stat(); err == nil && fi.Mode().IsRegular() {
+			f.err = osf.Sync()
+		}
+	}
+	if err := f.w.Close(); f.err == nil {
+		f.err = err
+	}
+	if f.err != nil {
+		return &RecordError{Path: f.path, Err: f.err}
+	}
+	return nil
+}
+
+// createRecord opens the cell's file name for writing (flag: os.O_TRUNC
+// or os.O_APPEND). A failure is recorded as a lost part of the record
+// and returned.
+func (r *cellRun) createRecord(name string, flag int) (*recordFile, error) {
+	path := filepath.Join(r.dir, name)
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|flag, 0o644)
+	if err != nil {
+		r.lose(path, err)
+		return nil, err
+	}
+	return newRecordFile(path, f), nil
+}
+
+// closeFile closes a file of the cell's record; a failure (of any write
+// to it) is recorded as a lost part of the record.
+func (r *cellRun) closeFile(f *recordFile) {
+	if err := f.Close(); err != nil {
+		r.lostMu.Lock()
+		defer r.lostMu.Unlock()
+		r.lost = append(r.lost, err.(*RecordError))
+	}
+}
+
+// writeRecord writes the cell's file name whole, or records it as lost.
+func (r *cellRun) writeRecord(name string, data []byte) {
+	f, err := r.createRecord(name, os.O_TRUNC)
+	if err != nil {
+		return
+	}
+	f.Write(data)
+	r.closeFile(f)
+}
+
+// lose records that the file at path could not be written.
+func (r *cellRun) lose(path string, err error) {
+	r.lostMu.Lock()
+	defer r.lostMu.Unlock()
+	r.lost = append(r.lost, &RecordError{Path: path, Err: err})
+}
+
+// closeRecord, once the cell ended, makes a cell whose record lost a
+// file an infrastructure failure: boot-failed, the files listed in
+// Incomplete (relative to the run's directory), the reason naming them
+// and saying what the cell had been.
+func (r *cellRun) closeRecord() {
+	r.lostMu.Lock()
+	lost := r.lost
+	r.lostMu.Unlock()
+	if len(lost) == 0 {
+		return
+	}
+	c := r.c
+	var why []string
+	for _, l := range lost {
+		rel, err := filepath.Rel(r.o.Out, l.Path)
+		if err != nil {
+			rel = l.Path
+		}
+		c.Incomplete = append(c.Incomplete, rel)
+		why = append(why, l.Error())
+	}
+	had := c.Status
+	if c.Reason != "" {
+		had += ": " + firstLine(c.Reason)
+	}
+	r.fail(results.StatusBootFailed, fmt.Sprintf("the cell's record is incomplete: %s; the cell had %s", strings.Join(why, "; "), had))
+}
+
+// OutInUseError says that a results directory already holds a run: a
+// new run there would overwrite it, or mix with its cells.
+type OutInUseError struct {
+	Dir string
+	// Unfinished says why the run there did not finish (cells
+	// interrupted, skipped by a stop, or with an incomplete record), so
+	// that it can be continued (Options.Previous, run --resume); "" for
+	// a finished run.
+	Unfinished string
+	// Err is why its run.json could not be read, when it has none.
+	Err error
+}
+
+func (e *OutInUseError) Error() string {
+	switch {
+	case e.Err != nil:
+		return fmt.Sprintf("%s already holds the cells of a run, without a readable run.json (%v): choose a new directory", e.Dir, e.Err)
+	case e.Unfinished != "":
+		return fmt.Sprintf("%s already holds a run that did not finish (%s): continue it with --resume %s, or choose a new directory", e.Dir, e.Unfinished, e.Dir)
+	}
+	return fmt.Sprintf("%s already holds a run: choose a new directory", e.Dir)
+}
+
+// CheckOut returns an *OutInUseError when dir holds a run (a run.json,
+// or a non-empty cells/), nil when it is absent, empty or holds
+// anything else.
+func CheckOut(dir string) error {
+	_, err := os.Lstat(filepath.Join(dir, "run.json"))
+	if errors.Is(err, fs.ErrNotExist) && !nonEmptyDir(filepath.Join(dir, "cells")) {
+		return nil
+	}
+	e := &OutInUseError{Dir: dir}
+	run, err := results.Read(dir)
+	if err != nil {
+		e.Err = err
+		return e
+	}
+	e.Unfinished = unfinished(run)
+	return e
+}
+
+// unfinished says which of run's cells a --resume would run again, ""
+// for none.
+func unfinished(run *results.Run) string {
+	var interrupted, stopped, incomplete int
+	for _, c := range run.Cells {
+		switch {
+		case len(c.Incomplete) > 0:
+			incomplete++
+		case c.Status == results.StatusInterrupted:
+			interrupted++
+		case stoppedEarly(c):
+			stopped++
+		}
+	}
+	var parts []string
+	for _, p := range []struct {
+		n    int
+		what string
+	}{{interrupted, "interrupted"}, {stopped, "skipped by --keep-going=false"}, {incomplete, "with an incomplete record"}} {
+		if p.n > 0 {
+			parts = append(parts, fmt.Sprintf("%d cell(s) %s", p.n, p.what))
+		}
+	}
+	return strings.Join(parts, ", ")
+}
+
+// nonEmptyDir says whether dir is a directory with an entry.
+func nonEmptyDir(dir string) bool {
+	f, err := os.Open(dir)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	names, _ := f.Readdirnames(1)
+	return len(names) > 0
 }

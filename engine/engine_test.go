@@ -2,12 +2,15 @@ package engine
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -251,5 +254,297 @@ func TestOutcomeStatus(t *testing.T) {
 		if status != tt.status || failed != tt.failed {
 			t.Errorf("outcomeStatus(%s, hello %v) = %q, %v; want %q, %v", tt.o, tt.hello, status, failed, tt.status, tt.failed)
 		}
+	}
+}
+
+// failWriter fails every write after the first ok bytes, and its Close
+// with closeErr.
+type failWriter struct {
+	ok       int
+	got      []byte
+	closeErr error
+}
+
+func (w *failWriter) Write(p []byte) (int, error) {
+	if len(w.got)+len(p) > w.ok {
+		n := w.ok - len(w.got)
+		w.got = append(w.got, p[:n]...)
+		return n, syscall.ENOSPC
+	}
+	w.got = append(w.got, p...)
+	return len(p), nil
+}
+
+func (w *failWriter) Close() error { return w.closeErr }
+
+// TestRecordFile: a write that fails is remembered (the writer is told
+// all was written, so that a copier that ignores errors is not cut
+// short, and nothing more reaches the file) and Close reports it, or
+// Close's own failure, naming the file.
+func TestRecordFile(t *testing.T) {
+	closeErr := errors.New("close failed")
+	for _, tt := range []struct {
+		name     string
+		ok       int
+		closeErr error
+		want     error // nil: no error
+		kept     string
+	}{
+		{"all written", 100, nil, nil, "aaaabbbbcccc"},
+		{"second write fails", 6, nil, syscall.ENOSPC, "aaaabb"},
+		{"first write fails", 0, nil, syscall.ENOSPC, ""},
+		{"close fails", 100, closeErr, closeErr, "aaaabbbbcccc"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			w := &failWriter{ok: tt.ok, closeErr: tt.closeErr}
+			f := newRecordFile("/out/cells/c/events.jsonl", w)
+			for _, s := range []string{"aaaa", "bbbb", "cccc"} {
+				if n, err := f.Write([]byte(s)); n != len(s) || err != nil {
+					t.Errorf("Write(%q) = %d, %v; want all written", s, n, err)
+				}
+			}
+			if string(w.got) != tt.kept {
+				t.Errorf("file got %q, want %q", w.got, tt.kept)
+			}
+			err := f.Close()
+			var re *RecordError
+			switch {
+			case tt.want == nil && err != nil:
+				t.Errorf("Close: %v", err)
+			case tt.want != nil && (!errors.As(err, &re) || !errors.Is(err, tt.want) || !strings.HasPrefix(err.Error(), "/out/cells/c/events.jsonl: ")):
+				t.Errorf("Close: %v; want a RecordError naming the file, of %v", err, tt.want)
+			}
+		})
+	}
+}
+
+// TestRecordFileDevFull: a real file whose writes fail (/dev/full, as a
+// full disk: ENOSPC).
+func TestRecordFileDevFull(t *testing.T) {
+	w, err := os.OpenFile("/dev/full", os.O_WRONLY, 0)
+	if err != nil {
+		t.Skip(err)
+	}
+	f := newRecordFile("/dev/full", w)
+	fmt.Fprintf(f, "a line of console\n")
+	err = f.Close()
+	if !errors.Is(err, syscall.ENOSPC) || err.Error() != "/dev/full: write: no space left on device (not written whole)" {
+		t.Errorf("Close: %v; want ENOSPC naming the file once", err)
+	}
+}
+
+// recordCell is a cellRun of a passed cell with a directory under a
+// temporary run directory, in which the files named in full go to
+// /dev/full (every write fails with ENOSPC).
+func recordCell(t *testing.T, full ...string) (*cellRun, string) {
+	t.Helper()
+	if _, err := os.Stat("/dev/full"); err != nil {
+		t.Skip(err)
+	}
+	out := t.TempDir()
+	dir := filepath.Join(out, "cells", "c1")
+	os.MkdirAll(dir, 0o755)
+	for _, n := range full {
+		if err := os.Symlink("/dev/full", filepath.Join(dir, n)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	m := &matrices.Matrix{Name: "t", Suites: []*matrices.Suite{{Name: "s", Timeout: time.Second}}}
+	c := &results.Cell{ID: "c1", Status: results.StatusPassed, Timings: map[string]float64{}}
+	return &cellRun{o: Options{Matrix: m, Out: out, Progress: quietProgress{}}, mc: matrices.Cell{ID: "c1"}, c: c, dir: dir}, out
+}
+
+// streamAndRecord does what boot does with a cell's files: the console
+// and the events stream into their files, then the VM's diagnostics,
+// QEMU's stderr and the benchmarks are written.
+func streamAndRecord(t *testing.T, r *cellRun) {
+	t.Helper()
+	console, err := r.createRecord("console.log", os.O_TRUNC)
+	if err != nil {
+		t.Fatal(err)
+	}
+	events, err := r.createRecord("events.jsonl", os.O_TRUNC)
+	if err != nil {
+		t.Fatal(err)
+	}
+	col := results.NewCollector()
+	spec := r.vmSpec(&builder.Artifact{Kernel: "/k"}, "/i", console, events, col)
+	spec.Console.Write([]byte("Linux version 6.12\n"))
+	spec.OnEvent(proto.Event{Kind: proto.KindSuiteStart, Suite: "s"})
+	spec.OnEvent(proto.Event{Kind: proto.KindSuiteEnd, Suite: "s", Status: "pass"})
+	r.closeFile(console)
+	r.closeFile(events)
+	col.Bench["s"] = []string{"BenchmarkX 1 10 ns/op"}
+	r.recordVM(&vmrunner.Result{Diagnostics: "regs", QEMUStderr: "warning", Argv: []string{"qemu"}}, col)
+}
+
+// TestCellRecordIncomplete: a cell any of whose files could not be
+// written whole is boot-failed (exit status 3), lists them in
+// Incomplete and says so, naming them, whatever its results; a cell
+// whose files were all written keeps its status.
+func TestCellRecordIncomplete(t *testing.T) {
+	for _, tt := range []struct {
+		full []string
+	}{
+		{nil},
+		{[]string{"events.jsonl"}},
+		{[]string{"console.log", "bench.txt"}},
+		{[]string{"diagnostics.txt", "qemu.log"}},
+	} {
+		t.Run(strings.Join(tt.full, ","), func(t *testing.T) {
+			r, out := recordCell(t, tt.full...)
+			streamAndRecord(t, r)
+			r.closeRecord()
+			c := r.c
+			if len(tt.full) == 0 {
+				if c.Status != results.StatusPassed || len(c.Incomplete) != 0 {
+					t.Errorf("status %s, incomplete %v; want passed, none", c.Status, c.Incomplete)
+				}
+				for _, f := range []string{"console.log", "events.jsonl", "bench.txt", "diagnostics.txt", "qemu.log"} {
+					if fi, err := os.Stat(filepath.Join(r.dir, f)); err != nil || fi.Size() == 0 {
+						t.Errorf("%s: %v", f, err)
+					}
+				}
+				return
+			}
+			var want []string
+			for _, f := range tt.full {
+				want = append(want, "cells/c1/"+f)
+			}
+			slices.Sort(want)
+			got := slices.Sorted(slices.Values(c.Incomplete))
+			if c.Status != results.StatusBootFailed || !slices.Equal(got, want) {
+				t.Errorf("status %s, incomplete %v; want boot-failed, %v", c.Status, c.Incomplete, want)
+			}
+			if results.CellExitCode(c.Status) != results.ExitInfra {
+				t.Errorf("exit code %d", results.CellExitCode(c.Status))
+			}
+			for _, f := range tt.full {
+				if !strings.Contains(c.Reason, filepath.Join(out, "cells", "c1", f)+": write: no space left on device") {
+					t.Errorf("reason %q does not name %s", c.Reason, f)
+				}
+			}
+			if !strings.HasSuffix(c.Reason, "; the cell had passed") {
+				t.Errorf("reason %q does not say what the cell had", c.Reason)
+			}
+		})
+	}
+}
+
+// TestRunRecordUnwritable: when run.json cannot be written (here a
+// directory is in its way), Run returns the run and a RecordError
+// naming run.json.
+func TestRunRecordUnwritable(t *testing.T) {
+	cache, err := builder.OpenCache(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	kern := &matrices.Kernel{Name: "a", Version: "6.12", Source: matrices.Source{Tarball: filepath.Join(t.TempDir(), "missing.tar.xz")}}
+	cells := []matrices.Cell{{ID: "a-base-minimal", Kernel: kern, Patchset: &matrices.Patchset{Name: "base"}, Config: &matrices.Config{Name: "minimal", Base: "tinyconfig"}}}
+	m := &matrices.Matrix{Name: "t", VM: matrices.VM{Accel: "tcg", MemoryMiB: 256, CPUs: 1}}
+	out := t.TempDir()
+	os.MkdirAll(filepath.Join(out, "run.json", "x"), 0o755)
+	// Resuming, so that the run.json in the way is not refused as a run.
+	run, err := Run(context.Background(), Options{Matrix: m, Cells: cells, Out: out, Jobs: 1, Cache: cache, Progress: quietProgress{},
+		Previous: &results.Run{}})
+	var re *RecordError
+	if run == nil || !errors.As(err, &re) || re.Path != filepath.Join(out, "run.json") || !strings.Contains(err.Error(), filepath.Join(out, "run.json")) {
+		t.Fatalf("run %v, err %v; want the run and a RecordError naming run.json", run, err)
+	}
+	if run.Cells[0].Status != results.StatusBuildFailed {
+		t.Errorf("cell %s", run.Cells[0].Status)
+	}
+}
+
+// TestResumeRerunsIncomplete: a resumed run keeps the cells that ended,
+// except those whose record is incomplete (and those interrupted or
+// skipped by a stop).
+func TestResumeRerunsIncomplete(t *testing.T) {
+	var cells []matrices.Cell
+	prev := &results.Run{}
+	for _, tt := range []struct{ id, status, reason, incomplete string }{
+		{"kept", results.StatusFailed, "x", ""},
+		{"lost", results.StatusBootFailed, "the cell's record is incomplete", "cells/lost/events.jsonl"},
+		{"interrupted", results.StatusInterrupted, "not run", ""},
+		{"stopped", results.StatusSkipped, stopPrefix + "kept ended failed", ""},
+	} {
+		cells = append(cells, matrices.Cell{ID: tt.id, Kernel: &matrices.Kernel{Name: "k"}, Patchset: &matrices.Patchset{Name: "base"}, Config: &matrices.Config{Name: "c"}})
+		c := &results.Cell{ID: tt.id, Status: tt.status, Reason: tt.reason}
+		if tt.incomplete != "" {
+			c.Incomplete = []string{tt.incomplete}
+		}
+		prev.Cells = append(prev.Cells, c)
+	}
+	got := initialCells(Options{Matrix: &matrices.Matrix{}, Cells: cells, Previous: prev})
+	var st []string
+	for _, c := range got {
+		st = append(st, c.ID+"="+c.Status)
+	}
+	if want := "kept=failed lost=interrupted interrupted=interrupted stopped=interrupted"; strings.Join(st, " ") != want {
+		t.Errorf("initial cells %s, want %s", strings.Join(st, " "), want)
+	}
+}
+
+// TestCheckOut: a directory that holds a run (run.json, or cells/ with
+// something in it) is refused, saying whether the run can be continued
+// with --resume; anything else is accepted.
+func TestCheckOut(t *testing.T) {
+	runWith := func(cells ...*results.Cell) func(string) {
+		return func(dir string) {
+			if err := (&results.Run{Schema: results.SchemaVersion, Cells: cells}).Write(dir); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	for _, tt := range []struct {
+		name  string
+		setup func(dir string)
+		want  string // "" accepted
+	}{
+		{"missing", func(dir string) { os.Remove(dir) }, ""},
+		{"empty", func(string) {}, ""},
+		{"other files", func(dir string) { os.WriteFile(filepath.Join(dir, "notes.txt"), nil, 0o644) }, ""},
+		{"empty cells", func(dir string) { os.Mkdir(filepath.Join(dir, "cells"), 0o755) }, ""},
+		{"stale cells", func(dir string) { os.MkdirAll(filepath.Join(dir, "cells", "x"), 0o755) },
+			"DIR already holds the cells of a run, without a readable run.json (open DIR/run.json: no such file or directory): choose a new directory"},
+		{"finished", runWith(&results.Cell{ID: "a", Status: results.StatusPassed}), "DIR already holds a run: choose a new directory"},
+		{"interrupted", runWith(&results.Cell{ID: "a", Status: results.StatusPassed}, &results.Cell{ID: "b", Status: results.StatusInterrupted}),
+			"DIR already holds a run that did not finish (1 cell(s) interrupted): continue it with --resume DIR, or choose a new directory"},
+		{"stopped and incomplete", runWith(&results.Cell{ID: "a", Status: results.StatusSkipped, Reason: stopPrefix + "b"},
+			&results.Cell{ID: "b", Status: results.StatusBootFailed, Incomplete: []string{"cells/b/console.log"}}),
+			"DIR already holds a run that did not finish (1 cell(s) skipped by --keep-going=false, 1 cell(s) with an incomplete record): continue it with --resume DIR, or choose a new directory"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := filepath.Join(t.TempDir(), "out")
+			os.Mkdir(dir, 0o755)
+			tt.setup(dir)
+			err := CheckOut(dir)
+			var ie *OutInUseError
+			switch {
+			case tt.want == "" && err != nil:
+				t.Errorf("refused: %v", err)
+			case tt.want != "" && (!errors.As(err, &ie) || strings.ReplaceAll(err.Error(), dir, "DIR") != tt.want):
+				t.Errorf("CheckOut: %v\nwant %s", err, tt.want)
+			}
+		})
+	}
+}
+
+// TestRunRefusesOutInUse: a new run into a directory that holds one is
+// refused before anything runs, and the earlier run.json is untouched.
+func TestRunRefusesOutInUse(t *testing.T) {
+	out := t.TempDir()
+	prev := &results.Run{Schema: results.SchemaVersion, Tool: "earlier", Cells: []*results.Cell{{ID: "a", Status: results.StatusInterrupted}}}
+	if err := prev.Write(out); err != nil {
+		t.Fatal(err)
+	}
+	before, _ := os.ReadFile(filepath.Join(out, "run.json"))
+	run, err := Run(context.Background(), Options{Matrix: &matrices.Matrix{Name: "t"}, Out: out, Jobs: 1, Progress: quietProgress{}})
+	var ie *OutInUseError
+	if run != nil || !errors.As(err, &ie) || !strings.Contains(err.Error(), "--resume "+out) {
+		t.Errorf("run %v, err %v; want it refused, suggesting --resume", run, err)
+	}
+	if after, _ := os.ReadFile(filepath.Join(out, "run.json")); string(after) != string(before) {
+		t.Error("the earlier run.json changed")
 	}
 }

@@ -81,6 +81,11 @@ type Cell struct {
 	Status   string `json:"status"`
 	// Reason explains a status other than passed in one line.
 	Reason string `json:"reason,omitempty"`
+	// Incomplete lists the files of the cell's record (relative to the
+	// run's directory, e.g. cells/ID/events.jsonl) that could not be
+	// written whole: the cell is then boot-failed (an infrastructure
+	// failure) whatever its results, and --resume runs it again.
+	Incomplete []string `json:"incomplete,omitempty"`
 
 	ArtifactKey   string `json:"artifact_key,omitempty"`
 	KernelRelease string `json:"kernel_release,omitempty"`

@@ -51,7 +51,9 @@ good when the cell passes (every result as the matrix expects). With
 times: bad if any run is bad, so that a flaky regression is caught.
 
 Both ends are tested first. Each state's results are written under
-OUT/steps/, the search under OUT/bisect.json.
+OUT/steps/, the search under OUT/bisect.json; an OUT that already holds a
+bisection is refused. A result that could not be written stops the
+bisection with exit status 3, naming the file.
 
 Exit status: 0 the first bad state was found; 1 the ends do not bracket a
 change, or untestable states hide which of several is first; 2 bad input;
@@ -91,6 +93,15 @@ func runBisect(cmd *Command, args []string) int {
 		return fatalf(results.ExitBadInput, "bisect: %v", err)
 	case rec == nil:
 		return fatalf(results.ExitInfra, "%v", err)
+	}
+	var recErr *engine.RecordError
+	if errors.As(err, &recErr) && ctx.Err() == nil {
+		// A result that could not be written: infrastructure, whatever
+		// the search found (printed when it found it).
+		if rec.FirstBad != nil { // set only when the search ended with one
+			printBisect(ctx, rec, nil, o)
+		}
+		return fatalf(results.ExitInfra, "bisect: %v", err)
 	}
 	return printBisect(ctx, rec, err, o)
 }

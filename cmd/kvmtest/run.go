@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -28,6 +29,8 @@ builds nothing), boots it under QEMU with the guest agent and the matrix's
 suites, and writes the results under --out (default: a new timestamped
 directory under ./kvmtest-results/): run.json, and per cell
 cells/ID/{build.log,kernel.config,console.log,events.jsonl,bench.txt}.
+An --out that already holds a run (run.json or cells/) is refused: choose
+a new directory, or continue an interrupted run with --resume DIR.
 
 MATRIX is a matrix file, or the name of a shipped matrix; with no argument
 the embedded default matrix runs.
@@ -40,8 +43,9 @@ runs the cells the stop skipped.
 
 Exit status: 0 every result as expected, 1 tests failed or a kernel
 crashed, 2 bad input, 3 infrastructure failure (a cell could not be built
-or booted), 130 interrupted (results so far are written; --resume DIR
-continues).`,
+or booted, or a result could not be written: the message names the file,
+and run.json lists the cell's incomplete files), 130 interrupted (results
+so far are written; --resume DIR continues).`,
 }
 
 var (
@@ -108,6 +112,11 @@ func runRun(cmd *Command, args []string) int {
 	if out == "" {
 		out = filepath.Join("kvmtest-results", time.Now().Format("20060102-150405"))
 	}
+	if prev == nil {
+		if err := engine.CheckOut(out); err != nil {
+			return fatalf(results.ExitBadInput, "run: --out %v", err)
+		}
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
 	defer stop()
 	p := newProgress(os.Stderr, *runQuiet)
@@ -122,27 +131,49 @@ func runRun(cmd *Command, args []string) int {
 	}
 	stopLive := p.live(len(cells))
 	run, err := engine.Run(ctx, opts)
-	if err == nil {
-		writeReports(p, out, run, m)
+	var repErr error
+	if run != nil {
+		repErr = writeReports(out, run, m)
 	}
 	stopLive()
-	if err != nil {
+	var inUse *engine.OutInUseError
+	switch {
+	case errors.As(err, &inUse):
+		return fatalf(results.ExitBadInput, "run: --out %v", err)
+	case run == nil:
 		return fatalf(results.ExitInfra, "%v", err)
 	}
 	printSummary(os.Stdout, run, out)
+	return runExit(ctx, run, out, err, repErr)
+}
+
+// runExit reports what of a finished run could not be written and
+// returns the exit status: the cells' (run.ExitCode), 130 when
+// interrupted, 3 when run.json (runErr) or a report (repErr) could not
+// be written.
+func runExit(ctx context.Context, run *results.Run, out string, runErr, repErr error) int {
 	code := run.ExitCode()
+	for _, c := range run.Cells {
+		for _, f := range c.Incomplete {
+			fmt.Fprintf(os.Stderr, "kvmtest: %s could not be written whole: the record of cell %s is incomplete (%s)\n", filepath.Join(out, f), c.ID, c.Status)
+		}
+	}
 	if ctx.Err() != nil {
 		code = results.ExitInterrupted
 		fmt.Fprintf(os.Stderr, "kvmtest: interrupted; results so far are in %s (continue with: kvmtest run --resume %s)\n", out, out)
+	}
+	if repErr != nil {
+		code = fatalf(results.ExitInfra, "writing the reports: %v", repErr)
+	}
+	if runErr != nil {
+		code = fatalf(results.ExitInfra, "%v: the results above are not recorded", runErr)
 	}
 	return code
 }
 
 // writeReports writes a finished run's reports into out (report.WriteAll,
-// with the run's matrix); a failure is logged to p and changes nothing
-// else: run.json holds the results.
-func writeReports(p engine.Progress, out string, run *results.Run, m *matrices.Matrix) {
-	if err := report.WriteAll(out, run, m); err != nil {
-		p.Logf("writing the reports: %v", err)
-	}
+// with the run's matrix) and returns why one could not be: the reports
+// are results too.
+func writeReports(out string, run *results.Run, m *matrices.Matrix) error {
+	return report.WriteAll(out, run, m)
 }
