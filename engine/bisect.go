@@ -15,6 +15,7 @@ import (
 
 	"github.com/kvmtest/kvmtest/bisect"
 	"github.com/kvmtest/kvmtest/builder"
+	"github.com/kvmtest/kvmtest/internal/atomicfile"
 	"github.com/kvmtest/kvmtest/matrices"
 	"github.com/kvmtest/kvmtest/results"
 )
@@ -274,38 +275,10 @@ func (b *bisector) save() error {
 	b.rec.Finished = time.Now().UTC()
 	data, _ := json.MarshalIndent(b.rec, "", "  ")
 	path := filepath.Join(b.o.Out, BisectFile)
-	if err := writeFileAtomic(path, append(data, '\n')); err != nil {
+	if err := atomicfile.WriteFile(path, append(data, '\n'), 0o644); err != nil {
 		rerr := &RecordError{Path: path, Err: err}
 		b.o.Logf("%v", rerr)
 		return rerr
 	}
 	return nil
-}
-
-// writeFileAtomic writes data to path through a temporary file in the
-// same directory, synced to disk and renamed over path: a reader sees the
-// old content or the new, never a part.
-func writeFileAtomic(path string, data []byte) error {
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	_, err = f.Write(data)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Chmod(tmp, 0o644)
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err != nil {
-		os.Remove(tmp)
-	}
-	return err
 }

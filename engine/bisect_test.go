@@ -456,41 +456,6 @@ func TestBisectReportFailure(t *testing.T) {
 	}
 }
 
-// TestWriteFileAtomic: the file is replaced whole and no temporary file
-// is left, on success or on failure.
-func TestWriteFileAtomic(t *testing.T) {
-	dir := t.TempDir()
-	p := filepath.Join(dir, "bisect.json")
-	for _, s := range []string{"first\n", "second, longer\n", "3\n"} {
-		if err := writeFileAtomic(p, []byte(s)); err != nil {
-			t.Fatal(err)
-		}
-		if b, _ := os.ReadFile(p); string(b) != s {
-			t.Errorf("content %q, want %q", b, s)
-		}
-	}
-	if fi, err := os.Stat(p); err != nil || fi.Mode().Perm() != 0o644 {
-		t.Errorf("mode %v, %v; want 0644", fi.Mode(), err)
-	}
-	// A directory in the way: the rename fails, the temporary file goes.
-	blocked := filepath.Join(dir, "blocked")
-	os.MkdirAll(filepath.Join(blocked, "x"), 0o755)
-	if err := writeFileAtomic(blocked, []byte("x")); err == nil {
-		t.Error("writing over a non-empty directory succeeded")
-	}
-	if err := writeFileAtomic(filepath.Join(dir, "missing", "f"), []byte("x")); err == nil {
-		t.Error("writing into a missing directory succeeded")
-	}
-	ents, _ := os.ReadDir(dir)
-	var names []string
-	for _, e := range ents {
-		names = append(names, e.Name())
-	}
-	if strings.Join(names, " ") != "bisect.json blocked" {
-		t.Errorf("directory holds %v, want bisect.json and blocked only", names)
-	}
-}
-
 // TestBisectRefusesOutInUse: an OUT that holds a bisection (bisect.json,
 // or steps/ with something in it) is refused as bad input before any
 // run, and left as it was.

@@ -203,9 +203,10 @@ func (p *logProgress) Logf(format string, args ...any) {
 	*p.lines = append(*p.lines, fmt.Sprintf(format, args...))
 }
 
-// TestRunWritesNoReports: Run records the results (run.json, the cell's
-// directory) and leaves the reports to its caller.
-func TestRunWritesNoReports(t *testing.T) {
+// missingSourceRun returns a cache, one cell whose kernel tarball does
+// not exist (it ends build-failed at once) and its matrix.
+func missingSourceRun(t *testing.T) (*builder.Cache, []matrices.Cell, *matrices.Matrix) {
+	t.Helper()
 	cache, err := builder.OpenCache(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
@@ -213,6 +214,13 @@ func TestRunWritesNoReports(t *testing.T) {
 	kern := &matrices.Kernel{Name: "a", Version: "6.12", Source: matrices.Source{Tarball: filepath.Join(t.TempDir(), "missing.tar.xz")}}
 	cells := []matrices.Cell{{ID: "a-base-minimal", Kernel: kern, Patchset: &matrices.Patchset{Name: "base"}, Config: &matrices.Config{Name: "minimal", Base: "tinyconfig"}}}
 	m := &matrices.Matrix{Name: "t", VM: matrices.VM{Accel: "tcg", MemoryMiB: 256, CPUs: 1}}
+	return cache, cells, m
+}
+
+// TestRunWritesNoReports: Run records the results (run.json, the cell's
+// directory) and leaves the reports to its caller.
+func TestRunWritesNoReports(t *testing.T) {
+	cache, cells, m := missingSourceRun(t)
 	out := t.TempDir()
 	run, err := Run(context.Background(), Options{Matrix: m, Cells: cells, Out: out, Jobs: 1, Cache: cache, Progress: quietProgress{}})
 	if err != nil {
@@ -435,13 +443,7 @@ func TestCellRecordIncomplete(t *testing.T) {
 // directory is in its way), Run returns the run and a RecordError
 // naming run.json.
 func TestRunRecordUnwritable(t *testing.T) {
-	cache, err := builder.OpenCache(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	kern := &matrices.Kernel{Name: "a", Version: "6.12", Source: matrices.Source{Tarball: filepath.Join(t.TempDir(), "missing.tar.xz")}}
-	cells := []matrices.Cell{{ID: "a-base-minimal", Kernel: kern, Patchset: &matrices.Patchset{Name: "base"}, Config: &matrices.Config{Name: "minimal", Base: "tinyconfig"}}}
-	m := &matrices.Matrix{Name: "t", VM: matrices.VM{Accel: "tcg", MemoryMiB: 256, CPUs: 1}}
+	cache, cells, m := missingSourceRun(t)
 	out := t.TempDir()
 	os.MkdirAll(filepath.Join(out, "run.json", "x"), 0o755)
 	// Resuming, so that the run.json in the way is not refused as a run.

@@ -493,9 +493,9 @@ func (r *cellRun) cellGuest(ctx context.Context, skip map[string]string) *cellGu
 		cg.Busybox = bb
 	}
 	r.buildPhase(builder.PhaseKselftest)
-	logf, err := os.OpenFile(filepath.Join(r.dir, "build.log"), os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+	logf, err := r.createRecord("build.log", os.O_APPEND)
 	if err == nil {
-		defer logf.Close()
+		defer r.closeFile(logf)
 	}
 	req, err := BuildRequest(r.mc)
 	if err == nil {

@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/kvmtest/kvmtest/hostinfo"
 	"github.com/kvmtest/kvmtest/matrices"
 )
 
@@ -217,7 +218,7 @@ func defaultJobs(vm matrices.VM, cores, availMiB int) int {
 // also returns MemAvailable, 0 when unknown.
 func hostBudget(jobs int) (b Budget, availMiB int) {
 	b = Budget{CPUs: runtime.NumCPU(), VMs: jobs}
-	if availMiB = memAvailableMiB(); availMiB > 0 {
+	if availMiB = hostinfo.Read().MemAvailableMiB; availMiB > 0 {
 		// At least 1 MiB: with no memory to spare, VMs run one at a time
 		// (a VM larger than the budget runs alone) rather than unlimited.
 		b.MemMiB = max(usableMemMiB(availMiB), 1)
