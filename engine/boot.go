@@ -19,9 +19,12 @@ import (
 
 // BootOptions describe one ad-hoc boot: a kernel and one program.
 type BootOptions struct {
-	Kernel    string   // bzImage
-	SourceDir string   // kvmtest's materialized source tree (for the agent)
-	WorkDir   string   // scratch directory (initramfs, guest programs)
+	Kernel    string // bzImage
+	SourceDir string // kvmtest's materialized source tree (for the agent)
+	WorkDir   string // scratch directory (initramfs, guest programs)
+	// VMTempDir is the parent of the machine's sockets (vmrunner.Spec.TempDir,
+	// at most vmrunner.MaxTempDirLen bytes; "" is os.TempDir()).
+	VMTempDir string
 	CacheDir  string   // where compiled guest programs are kept: the cache's GuestDir ("" = nowhere)
 	Argv      []string // the program: a host file (copied in) or a guest path
 	Format    string   // how to read its output; default exit-code
@@ -110,6 +113,7 @@ func Boot(ctx context.Context, o BootOptions) (*BootResult, error) {
 		Cmdline: o.VM.Cmdline, ExtraArgs: o.VM.QEMUArgs, BootTimeout: o.VM.BootTimeout,
 		RunTimeout: suite.Timeout + 30*time.Second, Console: console, Unscaled: o.WallClock,
 		ConsoleLimit: o.ConsoleLimit,
+		TempDir:      o.VMTempDir,
 		ConsoleInput: o.Input,
 		InputGate:    started,
 		OnEvent: func(e proto.Event) {

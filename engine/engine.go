@@ -510,6 +510,9 @@ func (r *cellRun) build(ctx context.Context) (*builder.Artifact, error) {
 func (r *cellRun) requirements(art *builder.Artifact) map[string]string {
 	skip := map[string]string{}
 	cfg, _ := os.ReadFile(art.Config)
+	for _, w := range matrices.CPUWarnings(matrices.ParseKernelConfig(cfg), r.o.Matrix.VM.CPUs) {
+		r.o.Progress.Logf("%s: warning: %s", r.mc.ID, w)
+	}
 	// The built kernel's own release, when known: the matrix's version is
 	// the declared one, and a bisection builds other commits under it.
 	kv := r.mc.Kernel.Version
@@ -549,6 +552,13 @@ func (r *cellRun) boot(ctx context.Context, art *builder.Artifact, initrd string
 	defer r.closeFile(eventsF)
 	col := results.NewCollector()
 	spec := r.vmSpec(art, initrd, consoleF, eventsF, col)
+	tmp, err := vmTempDir(r.o.Cache)
+	if err != nil {
+		r.fail(results.StatusBootFailed, err.Error())
+		return
+	}
+	defer os.RemoveAll(tmp)
+	spec.TempDir = tmp
 	r.o.Progress.Phase(r.mc.ID, "boot")
 	res, err := vmrunner.Run(ctx, spec)
 	r.recordVM(res, col)
@@ -559,6 +569,12 @@ func (r *cellRun) boot(ctx context.Context, art *builder.Artifact, initrd string
 			return
 		}
 	}
+	// A machine whose agent never started ran nothing of the kernel's:
+	// that is the set-up's failure, whatever the console's panic says.
+	if why, ok := cellAgentStartFailure(r.dir, res, col.Release != ""); ok {
+		r.fail(results.StatusBootFailed, why)
+		return
+	}
 	if status, failed := outcomeStatus(res.Outcome, col.Release != ""); failed {
 		reason := res.Reason
 		if res.Outcome == vmrunner.OutcomeInterrupted {
@@ -568,6 +584,17 @@ func (r *cellRun) boot(ctx context.Context, art *builder.Artifact, initrd string
 		return
 	}
 	r.judge(col)
+}
+
+// vmTempDir is the parent of a machine's sockets: a scratch directory of
+// the cache, owned by this process, that the next run or `cache gc`
+// removes if this process is killed; "" (os.TempDir()) without a cache.
+// The caller removes it when the machine is gone.
+func vmTempDir(cache *builder.Cache) (string, error) {
+	if cache == nil {
+		return "", nil
+	}
+	return cache.NewTempDir("vm-", vmrunner.MaxTempDirLen)
 }
 
 // vmSpec is the machine that boots the cell: its kernel and initramfs,

@@ -97,12 +97,17 @@ func runBoot(cmd *Command, args []string) int {
 		return fatalf(results.ExitInfra, "%v", err)
 	}
 	defer os.RemoveAll(work)
+	vmTmp, err := cache.NewTempDir("vm-", vmrunner.MaxTempDirLen)
+	if err != nil {
+		return fatalf(results.ExitInfra, "%v", err)
+	}
+	defer os.RemoveAll(vmTmp)
 	if p, err := filepath.Abs(args[0]); err == nil {
 		if fi, err := os.Stat(p); err == nil && fi.Mode().IsRegular() {
 			args[0] = p
 		}
 	}
-	o := engine.BootOptions{Kernel: kernel, SourceDir: srcDir, WorkDir: work, CacheDir: cache.GuestDir(), Argv: args,
+	o := engine.BootOptions{Kernel: kernel, SourceDir: srcDir, WorkDir: work, VMTempDir: vmTmp, CacheDir: cache.GuestDir(), Argv: args,
 		Timeout: *bootTimeout, WallClock: flagSet(cmd.Flags, "timeout"), ConsoleLimit: conLimit, VM: vm, Accel: *bootAccel, Output: os.Stdout}
 	if *bootConsole {
 		o.Console = os.Stderr

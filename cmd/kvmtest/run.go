@@ -102,6 +102,7 @@ func runRun(cmd *Command, args []string) int {
 	if err != nil {
 		return printMatrixError(err)
 	}
+	printWarnings(os.Stderr, m)
 	if prev != nil && prev.Matrix.Digest != m.Digest {
 		return fatalf(results.ExitBadInput, "--resume %s: the matrix changed since that run (digest %s, now %s)", out, prev.Matrix.Digest, m.Digest)
 	}
@@ -119,6 +120,12 @@ func runRun(cmd *Command, args []string) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
 	defer stop()
+	// A go-test package that does not compile is bad input, said with
+	// its matrix line before any kernel is built (the run then finds the
+	// programs compiled in the cache).
+	if code := checkGuest(ctx, os.Stderr, cache, m); code != results.ExitOK {
+		return code
+	}
 	p := newProgress(os.Stderr, *runQuiet)
 	p.Logf("matrix %s (%s): %d cell(s), results in %s", m.Name, file, len(cells), out)
 	opts := engine.Options{

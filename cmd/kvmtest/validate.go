@@ -25,7 +25,9 @@ language, it refuses what would fail only after a build: a tarball tar
 cannot read, a git ref a local repository does not have, a suite program
 the guest cannot execute (dynamically linked, another architecture, a
 script whose interpreter is not in the initramfs), a vm.memory larger
-than this host's. Warnings (FILE:LINE:COL: warning: …, exit unchanged)
+than this host's. It also compiles the guest programs (the agent and
+every go-test package, into the cache, where a run finds them): a
+package that does not compile is reported at its suite's line. Warnings (FILE:LINE:COL: warning: …, exit unchanged)
 name vCPUs a kernel without CONFIG_SMP, or this host, cannot give. See
 "What validate refuses" in docs/matrix.md.
 
