@@ -550,7 +550,11 @@ func (r *cellRun) boot(ctx context.Context, art *builder.Artifact, initrd string
 		return
 	}
 	defer r.closeFile(eventsF)
-	col := results.NewCollector()
+	var plan []string
+	for _, s := range r.runnableSuites() { // the manifest's suites, in order
+		plan = append(plan, s.Name)
+	}
+	col := results.NewCollector(plan)
 	spec := r.vmSpec(art, initrd, consoleF, eventsF, col)
 	tmp, err := vmTempDir(r.o.Cache)
 	if err != nil {
@@ -622,11 +626,11 @@ func (r *cellRun) vmSpec(art *builder.Artifact, initrd string, console, events i
 		Console:        r.consoleWriter(console),
 		SilenceTimeout: vm.SilenceTimeout,
 		OnEvent: func(e proto.Event) {
+			col.Add(e) // heartbeats too: their place in the sequence is checked
 			if e.Kind == proto.KindHeartbeat {
 				return // it kept the silence timeout away; nothing to keep
 			}
 			enc.Encode(e)
-			col.Add(e)
 			if e.Kind == proto.KindSuiteStart {
 				r.o.Progress.Phase(r.mc.ID, "suite "+e.Suite)
 			}
@@ -655,6 +659,8 @@ func (r *cellRun) recordVM(res *vmrunner.Result, col *results.Collector) {
 			r.writeRecord("qemu.log", []byte(strings.Join(res.Argv, " ")+"\n\n"+res.QEMUStderr))
 		}
 	}
+	// Events the plan did not allow: findings, and their suites errors.
+	c.Findings = append(c.Findings, col.Finish()...)
 	c.Suites = col.Suites
 	if len(col.Bench) > 0 {
 		var b bytes.Buffer
@@ -712,7 +718,10 @@ func (r *cellRun) judge(col *results.Collector) {
 	ok := results.Judge(c.Suites, func(suite, test string) (string, bool) {
 		return r.o.Matrix.Expected(r.mc, suite, test)
 	})
+	forged := forgedEvents(c.Findings)
 	switch {
+	case forged > 0:
+		r.fail(results.StatusFailed, fmt.Sprintf("event channel: %d event(s) refused, the first: %s", forged, firstForged(c.Findings)))
 	case !ok:
 		r.fail(results.StatusFailed, unexpectedSummary(c.Suites))
 	case len(c.Findings) > 0:
@@ -720,6 +729,27 @@ func (r *cellRun) judge(col *results.Collector) {
 	default:
 		c.Status = results.StatusPassed
 	}
+}
+
+// forgedEvents counts the findings that are refused guest events.
+func forgedEvents(fs []results.Finding) int {
+	n := 0
+	for _, f := range fs {
+		if f.Class == results.ClassForgedEvent {
+			n++
+		}
+	}
+	return n
+}
+
+// firstForged is the title of the first refused guest event.
+func firstForged(fs []results.Finding) string {
+	for _, f := range fs {
+		if f.Class == results.ClassForgedEvent {
+			return f.Title
+		}
+	}
+	return ""
 }
 
 // consoleWriter is where a cell's console goes: its console.log, and the

@@ -375,11 +375,12 @@ func streamAndRecord(t *testing.T, r *cellRun) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	col := results.NewCollector()
+	col := results.NewCollector([]string{"s"})
 	spec := r.vmSpec(&builder.Artifact{Kernel: "/k"}, "/i", console, events, col)
 	spec.Console.Write([]byte("Linux version 6.12\n"))
-	spec.OnEvent(proto.Event{Kind: proto.KindSuiteStart, Suite: "s"})
-	spec.OnEvent(proto.Event{Kind: proto.KindSuiteEnd, Suite: "s", Status: "pass"})
+	spec.OnEvent(proto.Event{Seq: 1, Kind: proto.KindHello})
+	spec.OnEvent(proto.Event{Seq: 2, Kind: proto.KindSuiteStart, Suite: "s"})
+	spec.OnEvent(proto.Event{Seq: 3, Kind: proto.KindSuiteEnd, Suite: "s", Status: "pass"})
 	r.closeFile(console)
 	r.closeFile(events)
 	col.Bench["s"] = []string{"BenchmarkX 1 10 ns/op"}

@@ -14,8 +14,17 @@ func ev(kind, suite string, te *proto.TestEvent) proto.Event {
 	return proto.Event{Kind: kind, Suite: suite, Test: te}
 }
 
+// feed adds events to c numbered as the agent numbers its lines: from
+// one more than the last accepted, one more each.
+func feed(c *Collector, events ...proto.Event) {
+	for _, e := range events {
+		e.Seq = c.seq + 1
+		c.Add(e)
+	}
+}
+
 func TestCollector(t *testing.T) {
-	c := NewCollector()
+	c := NewCollector([]string{"s"})
 	one := 1
 	events := []proto.Event{
 		{Kind: proto.KindHello, Message: "6.12.117"},
@@ -30,8 +39,9 @@ func TestCollector(t *testing.T) {
 		{Kind: proto.KindSuiteEnd, Suite: "s", Status: proto.StatusFail, ExitCode: &one, Elapsed: 2},
 		{Kind: proto.KindDone},
 	}
-	for _, e := range events {
-		c.Add(e)
+	feed(c, events...)
+	if len(c.Refused) != 0 {
+		t.Errorf("refused %+v", c.Refused)
 	}
 	if c.Release != "6.12.117" || !c.Done || len(c.Suites) != 1 {
 		t.Fatalf("collector: release %q done %v suites %d", c.Release, c.Done, len(c.Suites))
@@ -59,8 +69,9 @@ func TestCollectorTAPCases(t *testing.T) {
 		return ev(proto.KindTest, "mm", &proto.TestEvent{Action: action, Package: "mm", Test: test, Output: output})
 	}
 	one := 1
-	c := NewCollector()
-	for _, e := range []proto.Event{
+	c := NewCollector([]string{"mm"})
+	feed(c, []proto.Event{
+		{Kind: proto.KindHello, Message: "6.12.117"},
 		ev(proto.KindSuiteStart, "mm", nil),
 		{Kind: proto.KindOutput, Suite: "mm", Output: "KTAP version 1"},
 		{Kind: proto.KindOutput, Suite: "mm", Output: "1..2"},
@@ -81,11 +92,9 @@ func TestCollectorTAPCases(t *testing.T) {
 		te("run", "gup_longterm", ""),
 		te("run", "gup_longterm/R/O longterm GUP pin ... with memfd", ""),
 		{Kind: proto.KindSuiteEnd, Suite: "mm", Status: proto.StatusTimeout, ExitCode: &one},
-	} {
-		c.Add(e)
-	}
-	if len(c.Suites) != 1 || len(c.Logs) != 0 {
-		t.Fatalf("%d suites, logs %q", len(c.Suites), c.Logs)
+	}...)
+	if len(c.Suites) != 1 || len(c.Logs) != 0 || len(c.Refused) != 0 {
+		t.Fatalf("%d suites, logs %q, refused %+v", len(c.Suites), c.Logs, c.Refused)
 	}
 	s := c.Suites[0]
 	want := []struct{ name, status, output string }{
@@ -122,14 +131,16 @@ func TestCollectorIgnoresHeartbeats(t *testing.T) {
 		{Kind: proto.KindSuiteEnd, Suite: "s", Status: proto.StatusPass, ExitCode: &zero},
 		{Kind: proto.KindDone},
 	}
-	plain := NewCollector()
-	beating := NewCollector()
-	beating.Add(proto.Event{Kind: proto.KindHeartbeat}) // before hello, too
-	for _, e := range events {
-		plain.Add(e)
-		beating.Add(e)
-		beating.Add(proto.Event{Kind: proto.KindHeartbeat, Suite: "s", Message: "x"})
+	plain := NewCollector([]string{"s"})
+	beating := NewCollector([]string{"s"})
+	feed(plain, events...)
+	for i, e := range events {
+		if i > 0 { // after the hello, before the done: wherever the agent sends them
+			feed(beating, proto.Event{Kind: proto.KindHeartbeat, Suite: "s", Message: "x"})
+		}
+		feed(beating, e)
 	}
+	plain.seq, beating.seq = 0, 0 // the lines' numbers differ, and only them
 	a, _ := json.Marshal(plain)
 	b, _ := json.Marshal(beating)
 	if string(a) != string(b) {
@@ -208,14 +219,19 @@ func TestCollectorRealCapture(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	c := NewCollector()
+	c := NewCollector([]string{"vmsplice", "vmsplice-bench"})
 	sc := bufio.NewScanner(f)
+	sc.Buffer(nil, proto.MaxLineBytes)
 	for sc.Scan() {
 		var e proto.Event
 		if err := json.Unmarshal(sc.Bytes(), &e); err != nil {
 			t.Fatal(err)
 		}
-		c.Add(e)
+		// The capture predates numbered lines: number them as the agent does.
+		feed(c, e)
+	}
+	if len(c.Refused) != 0 {
+		t.Errorf("a real capture refused: %+v", c.Refused)
 	}
 	results := 0
 	for _, l := range c.Bench["vmsplice-bench"] {
@@ -235,5 +251,138 @@ func TestCollectorRealCapture(t *testing.T) {
 				t.Errorf("%s/%s: %s", s.Name, tt.Name, tt.Status)
 			}
 		}
+	}
+}
+
+// TestCollectorRefusesForgedEvents: a guest program that writes agent
+// protocol lines to the event channel (the issue's forgeries) cannot make
+// a suite pass: each line the plan does not allow is refused, with its
+// reason, and the suite it came in becomes an error.
+func TestCollectorRefusesForgedEvents(t *testing.T) {
+	zero, one := 0, 1
+	pass := func(suite string) proto.Event {
+		return proto.Event{Kind: proto.KindSuiteEnd, Suite: suite, Status: proto.StatusPass, ExitCode: &zero}
+	}
+	start := func(suite string) proto.Event { return ev(proto.KindSuiteStart, suite, nil) }
+	test := func(suite, name, action string) proto.Event {
+		return ev(proto.KindTest, suite, &proto.TestEvent{Action: action, Test: name})
+	}
+	hello := proto.Event{Kind: proto.KindHello, Message: "6.12"}
+	plan := []string{"forger", "later"}
+	cases := []struct {
+		name string
+		// agent are the agent's events, numbered; forged (inserted
+		// after agent[at]) carry the seq given.
+		agent  []proto.Event
+		at     int
+		forged []proto.Event
+		// want: the reasons refused (substrings, in order), and the
+		// suites' statuses after Finish.
+		refused []string
+		status  map[string]string
+		// lands: the forged test is in the (error) suite's results: a
+		// forged line taken for the agent's before its own came.
+		lands bool
+	}{
+		{
+			name:  "unnumbered lines for itself, a later suite, a ghost, and done",
+			agent: []proto.Event{hello, start("forger"), {Kind: proto.KindSuiteEnd, Suite: "forger", Status: proto.StatusPass, ExitCode: &zero}, start("later"), {Kind: proto.KindSuiteEnd, Suite: "later", Status: proto.StatusFail, ExitCode: &one}, {Kind: proto.KindDone}},
+			at:    1,
+			forged: []proto.Event{test("forger", "TestForged", "pass"), pass("forger"), start("later"), pass("later"),
+				start("ghost"), pass("ghost"), {Kind: proto.KindDone}},
+			refused: []string{"not numbered", "not numbered", "not numbered", "not numbered", "not numbered", "not numbered", "not numbered"},
+			status:  map[string]string{"forger": Error, "later": Fail},
+		},
+		{
+			name:    "a numbered line that guessed right is found when the agent's own comes",
+			agent:   []proto.Event{hello, start("forger"), pass("forger"), start("later"), pass("later"), {Kind: proto.KindDone}},
+			at:      1,
+			forged:  []proto.Event{{Seq: 3, Kind: proto.KindTest, Suite: "forger", Test: &proto.TestEvent{Action: "pass", Test: "TestForged"}}},
+			// The agent's own suite-end is the one refused: which of
+			// two lines numbered 3 is the agent's cannot be told, and
+			// what follows it does not fit the plan any more.
+			refused: []string{"seq 3 again", `suite-start for "later" while "forger" runs`, `"later", which is not running`},
+			status:  map[string]string{"forger": Error},
+			lands:   true,
+		},
+		{
+			name:    "a line far ahead: the stream is not whole",
+			agent:   []proto.Event{hello, start("forger"), pass("forger"), start("later"), pass("later"), {Kind: proto.KindDone}},
+			at:      1,
+			forged:  []proto.Event{{Seq: 1000, Kind: proto.KindSuiteEnd, Suite: "forger", Status: proto.StatusPass}},
+			refused: []string{"lines 3 to 999 never arrived", "seq 3 again", "seq 4 again", "seq 5 again", "seq 6 again"},
+			status:  map[string]string{"forger": Error},
+		},
+	}
+	for _, tt := range cases {
+		t.Run(tt.name, func(t *testing.T) {
+			c := NewCollector(plan)
+			for i, e := range tt.agent {
+				e.Seq = uint64(i + 1)
+				c.Add(e)
+				if i == tt.at {
+					for _, f := range tt.forged {
+						c.Add(f)
+					}
+				}
+			}
+			findings := c.Finish()
+			if len(c.Refused) != len(tt.refused) || len(findings) != len(tt.refused) {
+				t.Fatalf("refused %+v, want %d: %q", c.Refused, len(tt.refused), tt.refused)
+			}
+			for i, want := range tt.refused {
+				if !strings.Contains(c.Refused[i].Reason, want) || findings[i].Class != ClassForgedEvent {
+					t.Errorf("refusal %d: %+v, want %q", i, c.Refused[i], want)
+				}
+			}
+			for name, want := range tt.status {
+				s := c.suite[name]
+				if s == nil || s.Status != want {
+					t.Errorf("suite %s: %+v, want status %s", name, s, want)
+				}
+			}
+			if _, ok := c.suite["ghost"]; ok {
+				t.Error("a suite that is not in the plan has results")
+			}
+			for _, s := range c.Suites {
+				for _, tst := range s.Tests {
+					if tst.Name == "TestForged" && !tt.lands {
+						t.Errorf("forged test %s/%s landed", s.Name, tst.Name)
+					}
+				}
+			}
+		})
+	}
+}
+
+// TestCollectorPlanOrder: numbered events in the wrong place of the plan
+// are refused, one reason each.
+func TestCollectorPlanOrder(t *testing.T) {
+	cases := []struct {
+		name   string
+		events []proto.Event
+		want   string
+	}{
+		{"before hello", []proto.Event{ev(proto.KindSuiteStart, "a", nil)}, "before the agent's hello"},
+		{"second hello", []proto.Event{{Kind: proto.KindHello}, {Kind: proto.KindHello}}, "a second hello"},
+		{"out of plan order", []proto.Event{{Kind: proto.KindHello}, ev(proto.KindSuiteStart, "b", nil)}, `plan's next suite is "a"`},
+		{"not in the plan", []proto.Event{{Kind: proto.KindHello}, ev(proto.KindSuiteStart, "a", nil), {Kind: proto.KindSuiteEnd, Suite: "a"}, ev(proto.KindSuiteStart, "b", nil), {Kind: proto.KindSuiteEnd, Suite: "b"}, ev(proto.KindSuiteStart, "c", nil)}, "after every suite of the plan ran"},
+		{"twice", []proto.Event{{Kind: proto.KindHello}, ev(proto.KindSuiteStart, "a", nil), {Kind: proto.KindSuiteEnd, Suite: "a"}, ev(proto.KindSuiteStart, "a", nil)}, `plan's next suite is "b"`},
+		{"start while another runs", []proto.Event{{Kind: proto.KindHello}, ev(proto.KindSuiteStart, "a", nil), ev(proto.KindSuiteStart, "b", nil)}, `while "a" runs`},
+		{"a test of another suite", []proto.Event{{Kind: proto.KindHello}, ev(proto.KindSuiteStart, "a", nil), ev(proto.KindTest, "b", &proto.TestEvent{Action: "pass", Test: "T"})}, `"b", which is not running`},
+		{"output between suites", []proto.Event{{Kind: proto.KindHello}, {Kind: proto.KindOutput, Suite: "a"}}, "not running (no suite runs)"},
+		{"end of another suite", []proto.Event{{Kind: proto.KindHello}, ev(proto.KindSuiteStart, "a", nil), {Kind: proto.KindSuiteEnd, Suite: "b"}}, `"b", which is not running`},
+		{"taint of another suite", []proto.Event{{Kind: proto.KindHello}, ev(proto.KindSuiteStart, "a", nil), {Kind: proto.KindSuiteEnd, Suite: "a"}, {Kind: proto.KindTaint, Suite: "b"}}, "did not just end"},
+		{"after done", []proto.Event{{Kind: proto.KindHello}, {Kind: proto.KindDone}, {Kind: proto.KindLog}}, "after the agent's done"},
+		{"unknown kind", []proto.Event{{Kind: proto.KindHello}, {Kind: "result"}}, "unknown event kind"},
+	}
+	for _, tt := range cases {
+		t.Run(tt.name, func(t *testing.T) {
+			c := NewCollector([]string{"a", "b"})
+			feed(c, tt.events...)
+			if len(c.Refused) != 1 || !strings.Contains(c.Refused[0].Reason, tt.want) {
+				t.Errorf("refused %+v, want one: %q", c.Refused, tt.want)
+			}
+		})
 	}
 }

@@ -488,6 +488,9 @@ func TestLineSink(t *testing.T) {
 		if ev.Time.IsZero() {
 			t.Errorf("line %d has no time", n)
 		}
+		if ev.Seq != uint64(n+1) {
+			t.Errorf("line %d has seq %d, want %d: lines are numbered in the order written", n, ev.Seq, n+1)
+		}
 		if ev.Kind == proto.KindOutput && strings.Trim(ev.Output, ev.Output[:1]) != "" {
 			t.Errorf("line %d: interleaved output", n)
 		}
@@ -640,6 +643,11 @@ func runAgent(t *testing.T, manifest string, env []string, args ...string) []pro
 		t.Fatalf("agent: %v", err)
 	}
 	evs := readEvents(t, events)
+	for i, ev := range evs {
+		if ev.Seq != uint64(i+1) {
+			t.Errorf("event %d (%s) has seq %d: one writer numbers every line", i+1, ev.Kind, ev.Seq)
+		}
+	}
 	if evs[0].Kind != proto.KindHello || evs[0].Message == "" {
 		t.Errorf("first event %+v, want hello with the kernel release", evs[0])
 	}
@@ -696,6 +704,30 @@ func TestSupervisedReapsOrphans(t *testing.T) {
 	t.Logf("the supervisor reaped %d orphans", reaped)
 	if reaped < 4+8 {
 		t.Errorf("reaped %d orphans, want at least 12", reaped)
+	}
+}
+
+// TestSupervisedSuiteHasNoEventChannel: a suite of the supervised agent
+// (as PID 1 runs them) inherits no descriptor beyond 0-2, so it cannot
+// write to the agent's event channel by mistake.
+func TestSupervisedSuiteHasNoEventChannel(t *testing.T) {
+	dir := t.TempDir()
+	m := writeManifest(t, proto.Manifest{Suites: []proto.Suite{
+		{Name: "fds", Argv: []string{script(t, dir, "fds.sh", "ls /proc/$$/fd | tr '\\n' ' '\n[ -e /proc/$$/fd/3 ] && exit 1\nexit 0")}, Timeout: proto.Duration(time.Minute)},
+	}})
+	evs := runAgent(t, m, nil, "-subreaper")
+	var end proto.Event
+	var fds []string
+	for _, ev := range evs {
+		switch ev.Kind {
+		case proto.KindSuiteEnd:
+			end = ev
+		case proto.KindOutput:
+			fds = append(fds, ev.Output)
+		}
+	}
+	if end.Status != proto.StatusPass {
+		t.Errorf("the suite sees descriptors %q, want none beyond 0-2 (status %s)", fds, end.Status)
 	}
 }
 

@@ -21,12 +21,14 @@ type Sink interface {
 }
 
 // lineSink writes events as JSON lines to w. Each event is one Write of a
-// complete line; writers are serialized by a mutex, so lines never
-// interleave. It is safe for concurrent use.
+// complete line, numbered (proto.Event.Seq) from 1 in the order written;
+// writers are serialized by a mutex, so lines never interleave and their
+// numbers follow the order of the lines. It is safe for concurrent use.
 type lineSink struct {
 	mu  sync.Mutex
 	w   io.Writer
-	err error // the first write error, reported by every later Send
+	seq uint64 // of the last line written
+	err error  // the first write error, reported by every later Send
 }
 
 func newLineSink(w io.Writer) *lineSink { return &lineSink{w: w} }
@@ -67,18 +69,21 @@ func encodeEvent(ev proto.Event) ([]byte, error) {
 	}
 }
 
-// Send writes ev as one line. After a write error the sink stays broken
+// Send writes ev as one line, with the next Seq (whatever ev.Seq was).
+// After a write error the sink stays broken
 // and every Send returns that error.
 func (s *lineSink) Send(ev proto.Event) error {
-	b, err := encodeEvent(ev)
-	if err != nil {
-		return err
-	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.err != nil {
 		return s.err
 	}
+	ev.Seq = s.seq + 1
+	b, err := encodeEvent(ev)
+	if err != nil {
+		return err
+	}
+	s.seq++
 	if _, err := s.w.Write(b); err != nil {
 		s.err = fmt.Errorf("writing event: %w", err)
 		return s.err

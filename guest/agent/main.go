@@ -1,6 +1,7 @@
 // Command agent is the guest agent of kvmtest: the static /init of the
 // initramfs. As PID 1 it mounts what tests need (proc, sys, dev, tmp),
-// opens the event channel (proto.EventsDevice, in raw mode), runs every
+// opens the event channel (proto.EventsDevice, in raw mode) and removes
+// its device node so that no suite opens it, runs every
 // suite of the manifest (proto.ManifestPath) with a deadline in its own
 // process group, streams events to the host as JSON lines (with a
 // heartbeat at the manifest's interval), reaps orphans, and powers the VM
@@ -76,15 +77,22 @@ func initMain() {
 		printConsole("no event channel, nothing to report to: %v", err)
 		return
 	}
+	// The channel is the agent's alone: with its node gone (and the
+	// descriptor close-on-exec) a suite cannot open it by mistake. A root
+	// program can still make a node; the host refuses what it writes.
+	doorErr := os.Remove(proto.EventsDevice)
 	sink := newLineSink(events)
 	_ = sink.Send(proto.Event{Kind: proto.KindHello, Message: kernelRelease()})
+	if doorErr != nil {
+		logf(sink, "removing %s: %v", proto.EventsDevice, doorErr)
+	}
 	// PID 1 sends the heartbeats, not the worker: they say the kernel
 	// still runs user space and the event channel still works.
 	stopHeartbeat := startHeartbeat(sink, heartbeatInterval(proto.ManifestPath))
 	for _, w := range warnings {
 		logf(sink, "setup: %s", w)
 	}
-	runSupervised(sink, events, proto.ManifestPath, "/tmp")
+	runSupervised(sink, proto.ManifestPath, "/tmp")
 	stopHeartbeat()
 	_ = sink.Send(proto.Event{Kind: proto.KindDone})
 	drain(events)
@@ -113,6 +121,9 @@ func hostMain(args []string, stderr io.Writer) int {
 		return 2
 	}
 	if *worker {
+		// Inherited without close-on-exec: set it, or every suite would
+		// inherit the agent's event pipe.
+		unix.CloseOnExec(workerEventsFD)
 		sink := newLineSink(os.NewFile(workerEventsFD, "events"))
 		_ = work(sink, *manifest, *dir)
 		return 0
@@ -133,7 +144,7 @@ func hostMain(args []string, stderr io.Writer) int {
 	_ = sink.Send(proto.Event{Kind: proto.KindHello, Message: kernelRelease()})
 	stopHeartbeat := startHeartbeat(sink, heartbeatInterval(*manifest))
 	if *subreaper {
-		runSupervised(sink, events, *manifest, *dir)
+		runSupervised(sink, *manifest, *dir)
 	} else {
 		_ = work(sink, *manifest, *dir)
 	}

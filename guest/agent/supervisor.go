@@ -1,8 +1,11 @@
 package main
 
 import (
+	"bufio"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"sync/atomic"
@@ -125,10 +128,38 @@ func workerDeadline(manifest string) time.Duration {
 	return d
 }
 
+// forwardGrace is how long the events the worker wrote may take to be
+// forwarded once it has exited.
+const forwardGrace = 5 * time.Second
+
 // runSupervised runs the manifest's suites in a worker process, reaping
 // orphans meanwhile, and reports anything abnormal about the worker.
-func runSupervised(sink Sink, events *os.File, manifest, dir string) {
-	sv, err := supervise(events, []string{"-worker", "-manifest", manifest, "-dir", dir}, workerDeadline(manifest))
+//
+// The worker's events come to this process through a pipe (the worker's
+// descriptor 3, close-on-exec there, so no suite inherits it), and go to
+// the event channel through sink: one writer numbers every line of the
+// channel (proto.Event.Seq), the supervisor's heartbeats and the
+// worker's events alike.
+func runSupervised(sink Sink, manifest, dir string) {
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		logf(sink, "agent worker's event pipe: %v", err)
+		return
+	}
+	forwarded := make(chan struct{})
+	go func() {
+		defer close(forwarded)
+		forwardEvents(sink, pr)
+	}()
+	sv, err := supervise(pw, []string{"-worker", "-manifest", manifest, "-dir", dir}, workerDeadline(manifest))
+	pw.Close()
+	select {
+	case <-forwarded:
+	case <-time.After(forwardGrace):
+		logf(sink, "the agent worker's event pipe stayed open %s after it exited", forwardGrace)
+	}
+	pr.Close()
+	<-forwarded
 	if err != nil {
 		logf(sink, "%v", err)
 		return
@@ -143,5 +174,23 @@ func runSupervised(sink Sink, events *os.File, manifest, dir string) {
 		logf(sink, "agent worker killed by signal %v", ws.Signal())
 	case ws.ExitStatus() != 0:
 		logf(sink, "agent worker exited with status %d", ws.ExitStatus())
+	}
+}
+
+// forwardEvents sends the events the worker writes to r (JSON lines) to
+// sink, until r ends. A line that is not an event is reported, not sent.
+func forwardEvents(sink Sink, r io.Reader) {
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 64<<10), proto.MaxLineBytes+1)
+	for sc.Scan() {
+		var ev proto.Event
+		if err := json.Unmarshal(sc.Bytes(), &ev); err != nil || ev.Kind == "" {
+			logf(sink, "the agent worker wrote a line that is not an event (%d bytes)", len(sc.Bytes()))
+			continue
+		}
+		_ = sink.Send(ev)
+	}
+	if err := sc.Err(); err != nil && !errors.Is(err, os.ErrClosed) {
+		logf(sink, "reading the agent worker's events: %v", err)
 	}
 }

@@ -120,7 +120,18 @@ const (
 )
 
 // Event is one line on the event channel.
+//
+// The host accepts only the events the manifest allows, in order (see
+// results.Collector): one hello first; then for each suite of the
+// manifest, in its order, its suite-start, its own test and output
+// events, its suite-end and its taint; logs and heartbeats anywhere in
+// between; done last, and nothing after it. Seq numbers every line the
+// agent writes from 1 (heartbeats included), one more each time: a line
+// whose Seq is not the next one was not written by the agent in order
+// (a guest program that wrote to the channel) and is refused. Refused
+// events are findings of the cell, which then cannot pass.
 type Event struct {
+	Seq      uint64     `json:"seq,omitempty"`
 	Time     time.Time  `json:"time"`
 	Kind     string     `json:"kind"`
 	Suite    string     `json:"suite,omitempty"`
