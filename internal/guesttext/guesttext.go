@@ -14,6 +14,8 @@
 package guesttext
 
 import (
+	"bytes"
+	"fmt"
 	"strings"
 	"unicode/utf8"
 )
@@ -189,4 +191,33 @@ func skipString(s string, i int, osc bool) int {
 		}
 	}
 	return i
+}
+
+// EscapeJSON returns encoded JSON (as encoding/json writes it) with the
+// characters Clean removes that encoding/json leaves raw — DEL, the C1
+// controls U+0080–U+009F and the bidi controls — written as \uXXXX
+// escapes, so that JSON printed on a terminal cannot drive it while
+// keeping the guest's text whole (a JSON reader gets the same strings).
+// encoding/json already escapes the C0 controls and replaces invalid
+// UTF-8; outside strings JSON is ASCII, so every such character is inside
+// a string, where the escape is valid.
+func EscapeJSON(b []byte) []byte {
+	if !bytes.ContainsFunc(b, escapedInJSON) {
+		return b
+	}
+	out := make([]byte, 0, len(b)+32)
+	for len(b) > 0 {
+		r, n := utf8.DecodeRune(b)
+		if escapedInJSON(r) && !(r == utf8.RuneError && n == 1) {
+			out = fmt.Appendf(out, `\u%04x`, r)
+		} else {
+			out = append(out, b[:n]...)
+		}
+		b = b[n:]
+	}
+	return out
+}
+
+func escapedInJSON(r rune) bool {
+	return r == 0x7f || r >= 0x80 && r <= 0x9f || isBidi(r)
 }

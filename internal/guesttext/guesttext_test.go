@@ -1,6 +1,8 @@
 package guesttext
 
 import (
+	"encoding/json"
+	"reflect"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -115,6 +117,10 @@ func check(t *testing.T, in, out string, line bool) {
 	}
 }
 
+// FuzzClean checks the contract of Clean and Line on any input: no control
+// byte but tab and newline (none in Line), no DEL, no C1 control, no bidi
+// control, valid UTF-8, idempotence; and that EscapeJSON leaves no raw
+// control in JSON and reads back as the same string.
 func FuzzClean(f *testing.F) {
 	for _, s := range []string{
 		"", "plain", "a\x1b[31mb", "\x1b]0;pwned\x07", "\x1b]0;x\x1b\\", "\x1bc", "\r\n\r", "\b",
@@ -134,6 +140,26 @@ func FuzzClean(f *testing.F) {
 		if ll := Line(l); ll != l {
 			t.Fatalf("Line is not idempotent on %q: %q, then %q", s, l, ll)
 		}
+		b, _ := json.Marshal(s)
+		e := EscapeJSON(b)
+		for i := 0; i < len(e); i++ {
+			if e[i] < 0x20 || e[i] == 0x7f {
+				t.Fatalf("EscapeJSON(%s) = %q: control byte %#x", b, e, e[i])
+			}
+		}
+		for _, r := range string(e) {
+			if r >= 0x80 && r <= 0x9f || isBidi(r) {
+				t.Fatalf("EscapeJSON(%s) = %q: rune %U", b, e, r)
+			}
+		}
+		var back, orig string
+		if err := json.Unmarshal(e, &back); err != nil {
+			t.Fatalf("EscapeJSON(%s) = %q: %v", b, e, err)
+		}
+		json.Unmarshal(b, &orig)
+		if back != orig {
+			t.Fatalf("EscapeJSON(%s) reads back as %q, want %q", b, back, orig)
+		}
 	})
 }
 
@@ -148,5 +174,39 @@ func BenchmarkCleanEscapes(b *testing.B) {
 	s := strings.Repeat("\x1b[32m[    1.234567]\x1b[0m Linux version 6.12.0\r\n", 1000)
 	for b.Loop() {
 		Clean(s)
+	}
+}
+
+func TestEscapeJSON(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		v    any
+		want string
+	}{
+		{"plain", "abc", `"abc"`},
+		{"C0 escaped by encoding/json", "a\x1b[2J\x07", `"a\u001b[2J\u0007"`},
+		{"C1 CSI", "a\u009b31m", `"a\u009b31m"`},
+		{"DEL", "a\x7f", `"a\u007f"`},
+		{"bidi", "a\u202eb\u2066", `"a\u202eb\u2066"`},
+		{"other UTF-8 kept", map[string]string{"k\u0085": "é世"}, `{"k\u0085":"é世"}`},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			b, err := json.Marshal(tt.v)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := EscapeJSON(b)
+			if string(got) != tt.want {
+				t.Errorf("EscapeJSON(%s) = %s, want %s", b, got, tt.want)
+			}
+			var back, orig any
+			if err := json.Unmarshal(got, &back); err != nil {
+				t.Fatalf("EscapeJSON(%s) = %s: not JSON: %v", b, got, err)
+			}
+			json.Unmarshal(b, &orig)
+			if !reflect.DeepEqual(back, orig) {
+				t.Errorf("EscapeJSON(%s) reads back as %#v, want %#v", b, back, orig)
+			}
+		})
 	}
 }
