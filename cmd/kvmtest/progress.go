@@ -126,7 +126,6 @@ func (p *progress) printf(format string, args ...any) {
 
 // Phase records the phase of a cell (a guest's suite name, in "suite
 // NAME") and shows it: on the live line, or as a log line.
-
 func (p *progress) Phase(cell, phase string) {
 	p.mu.Lock()
 	if _, ok := p.since[cell]; !ok {
