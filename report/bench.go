@@ -11,6 +11,8 @@ import (
 	"golang.org/x/perf/benchfmt"
 	"golang.org/x/perf/benchmath"
 	"golang.org/x/perf/benchunit"
+
+	"github.com/kvmtest/kvmtest/internal/guesttext"
 )
 
 // Confidence is the confidence level of the intervals around medians.
@@ -108,18 +110,18 @@ func parseBench(r io.Reader, name string) *benchSet {
 		switch rec := rd.Result().(type) {
 		case *benchfmt.Result:
 			for _, v := range rec.Values {
-				k := benchKey{clean(rec.Name.String()), v.Unit}
+				k := benchKey{guesttext.Line(rec.Name.String()), v.Unit} // the unit is shown through its table
 				if _, ok := s.vals[k]; !ok {
 					s.order = append(s.order, k)
 				}
 				s.vals[k] = append(s.vals[k], v.Value)
 			}
 		case *benchfmt.SyntaxError:
-			s.errs = append(s.errs, clean(rec.Error()))
+			s.errs = append(s.errs, guesttext.Clean(rec.Error()))
 		}
 	}
 	if err := rd.Err(); err != nil {
-		s.errs = append(s.errs, clean(err.Error()))
+		s.errs = append(s.errs, guesttext.Clean(err.Error()))
 	}
 	s.units = rd.Units()
 	return s
@@ -188,7 +190,7 @@ func compareSets(bs, hs *benchSet) *Bench {
 	for _, k := range order {
 		t := tables[k.unit]
 		if t == nil {
-			t = &BenchTable{Unit: k.unit, Better: units.GetBetter(k.unit)}
+			t = &BenchTable{Unit: guesttext.Line(k.unit), Better: units.GetBetter(k.unit)}
 			tables[k.unit] = t
 			out.Tables = append(out.Tables, t)
 		}

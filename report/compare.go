@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/kvmtest/kvmtest/internal/guesttext"
 	"github.com/kvmtest/kvmtest/results"
 )
 
@@ -31,11 +32,25 @@ func comparePair(base, head side) *Pair {
 	}
 	if p.NotCompared == "" {
 		p.Changes, p.Missed = compareSuites(b.Suites, h.Suites)
+		shown(p.Changes)
+		shown(p.Missed)
 		p.Findings = newFindings(b, h)
 		p.Taint = newTaint(b.Suites, h.Suites)
+		for i := range p.Taint {
+			p.Taint[i].Suite = guesttext.Line(p.Taint[i].Suite)
+		}
 		p.Bench = compareBench(base, head)
 	}
 	return p
+}
+
+// shown makes the suite and test names of changes (matched by the
+// guest's names as they are) one line each, as reports show them.
+func shown(changes []Change) {
+	for i := range changes {
+		c := &changes[i]
+		c.Suite, c.Test = guesttext.Line(c.Suite), guesttext.Line(c.Test)
+	}
 }
 
 func notComparable(status string) bool {
@@ -106,7 +121,7 @@ func compareTest(suite string, b, h *results.Test) (ch Change, miss, ok bool) {
 		ch = Change{Suite: suite, Test: h.Name, Head: h.Status, HeadExpected: expectedOf(h.Expected),
 			Kind: KindNew, Unexpected: !h.AsExpected}
 		if ch.Unexpected {
-			ch.Output = tail(clean(h.Output), 30)
+			ch.Output = tail(guesttext.Clean(h.Output), 30)
 		}
 		return ch, false, true
 	}
@@ -138,7 +153,7 @@ func compareOne(suite, test, bStatus, bExp, hStatus, hExp string, hAsExpected bo
 		ch.Kind = KindChanged
 	}
 	if ch.Unexpected {
-		ch.Output = tail(clean(output), 30)
+		ch.Output = tail(guesttext.Clean(output), 30)
 	}
 	return ch, false, true
 }

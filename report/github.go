@@ -6,6 +6,8 @@ import (
 	"io"
 	"os"
 	"strings"
+
+	"github.com/kvmtest/kvmtest/internal/guesttext"
 )
 
 // maxAnnotations caps the ::error lines of one report (GitHub shows ten
@@ -133,7 +135,7 @@ func outputLine(s string) string {
 
 // escapeData escapes a workflow command's message.
 func escapeData(s string) string {
-	s = strings.ReplaceAll(clean(s), "%", "%25")
+	s = strings.ReplaceAll(guesttext.Clean(s), "%", "%25")
 	s = strings.ReplaceAll(s, "\r", "%0D")
 	return strings.ReplaceAll(s, "\n", "%0A")
 }

@@ -6,6 +6,7 @@ import (
 	"io"
 	"strings"
 
+	"github.com/kvmtest/kvmtest/internal/guesttext"
 	"github.com/kvmtest/kvmtest/results"
 )
 
@@ -68,7 +69,7 @@ type junitCase struct {
 }
 
 // cdata is element text written as CDATA, readable in junit.xml (the text
-// went through clean: only characters XML allows).
+// went through guesttext.Clean: only characters XML allows).
 type cdata struct {
 	Text string `xml:",cdata"`
 }
@@ -125,6 +126,7 @@ func cellSuites(dir string, c *results.Cell) []junitSuite {
 	for _, p := range []junitProperty{{"baseline", c.Baseline}, {"artifact_key", c.ArtifactKey},
 		{"kernel_release", c.KernelRelease}, {"accel", c.Accel}} {
 		if p.Value != "" {
+			p.Value = guesttext.Line(p.Value)
 			props = append(props, p)
 		}
 	}
@@ -138,21 +140,21 @@ func cellSuites(dir string, c *results.Cell) []junitSuite {
 	}
 	switch c.Status {
 	case results.StatusBuildFailed:
-		body := clean(c.Reason)
+		body := guesttext.Clean(c.Reason)
 		if c.FirstError != "" {
-			body = "first error: " + clean(c.FirstError) + "\n\n" + body
+			body = "first error: " + guesttext.Clean(c.FirstError) + "\n\n" + body
 		}
-		return one("build", junitCase{Error: &junitMsg{Type: c.Status, Message: firstLine(clean(c.Reason)), Body: body}}, c.Timings["build"])
+		return one("build", junitCase{Error: &junitMsg{Type: c.Status, Message: firstLine(guesttext.Clean(c.Reason)), Body: body}}, c.Timings["build"])
 	case results.StatusBootFailed:
-		body := clean(c.Reason)
+		body := guesttext.Clean(c.Reason)
 		if t := consoleTail(dir, c.ID); t != "" {
 			body += "\n\nend of console.log:\n" + t
 		}
-		return one("boot", junitCase{Error: &junitMsg{Type: c.Status, Message: firstLine(clean(c.Reason)), Body: body}}, c.Timings["boot"])
+		return one("boot", junitCase{Error: &junitMsg{Type: c.Status, Message: firstLine(guesttext.Clean(c.Reason)), Body: body}}, c.Timings["boot"])
 	case results.StatusSkipped:
-		return one("cell", junitCase{Skipped: &junitMsg{Type: c.Status, Message: clean(c.Reason)}}, 0)
+		return one("cell", junitCase{Skipped: &junitMsg{Type: c.Status, Message: guesttext.Clean(c.Reason)}}, 0)
 	case results.StatusInterrupted:
-		return one("cell", junitCase{Skipped: &junitMsg{Type: c.Status, Message: clean(c.Reason)}}, 0)
+		return one("cell", junitCase{Skipped: &junitMsg{Type: c.Status, Message: guesttext.Clean(c.Reason)}}, 0)
 	}
 
 	var tail string
@@ -161,7 +163,7 @@ func cellSuites(dir string, c *results.Cell) []junitSuite {
 		var parts []string
 		for _, f := range c.Findings {
 			if f.Suite == s.Name || f.Suite == "" {
-				parts = append(parts, clean(f.Title)+"\n"+tailExcerpt(f.Excerpt))
+				parts = append(parts, guesttext.Line(f.Title)+"\n"+tailExcerpt(f.Excerpt))
 			}
 		}
 		if len(parts) == 0 && (c.Status == results.StatusCrashed || c.Status == results.StatusTimedOut) &&
@@ -178,7 +180,8 @@ func cellSuites(dir string, c *results.Cell) []junitSuite {
 
 	var out []junitSuite
 	for _, s := range c.Suites {
-		name := c.ID + "/" + s.Name
+		sname := guesttext.Line(s.Name)
+		name := c.ID + "/" + sname
 		js := junitSuite{Name: name, Time: secs(s.Elapsed), Timestamp: stamp, Properties: props}
 		console := consoleFor(s)
 		unexpectedTests := 0
@@ -192,20 +195,20 @@ func cellSuites(dir string, c *results.Cell) []junitSuite {
 		if len(s.Tests) == 0 || (!s.AsExpected && unexpectedTests == 0) {
 			// The suite as a whole: a program without test events, or one
 			// that failed though every test was as expected.
-			tc := junitCase{Name: s.Name, Classname: name, Time: secs(s.Elapsed)}
+			tc := junitCase{Name: sname, Classname: name, Time: secs(s.Elapsed)}
 			if len(s.Tests) > 0 {
-				tc.Name = "(suite " + s.Name + ")"
+				tc.Name = "(suite " + sname + ")"
 			}
 			want := expectedOf(s.Expected)
 			msg := fmt.Sprintf("suite %s, expected %s", s.Status, want)
 			if s.Message != "" {
-				msg += ": " + clean(s.Message)
+				msg += ": " + guesttext.Clean(s.Message)
 			}
 			switch {
 			case !s.AsExpected:
 				tc.Failure = &junitMsg{Type: s.Status, Message: firstLine(msg), Body: joinNonEmpty(msg, console)}
 			case s.Status == results.Skip:
-				tc.Skipped = &junitMsg{Message: clean(s.Message)}
+				tc.Skipped = &junitMsg{Message: guesttext.Clean(s.Message)}
 			case s.Status != results.Pass:
 				tc.Skipped = &junitMsg{Type: "expected-failure", Message: firstLine(msg)}
 			}
@@ -220,7 +223,7 @@ func cellSuites(dir string, c *results.Cell) []junitSuite {
 			if f.Fatal {
 				typ += " (fatal)"
 			}
-			msg := clean(f.Title)
+			msg := guesttext.Line(f.Title)
 			js.Cases = append(js.Cases, junitCase{
 				Name: fmt.Sprintf("console finding %d: %s", i+1, truncate(msg, 120)), Classname: c.ID + "/console", Time: secs(0),
 				Failure: &junitMsg{Type: typ, Message: msg, Body: fmt.Sprintf("console.log line %d\n%s", f.Line, tailExcerpt(f.Excerpt))},
@@ -232,7 +235,7 @@ func cellSuites(dir string, c *results.Cell) []junitSuite {
 		// A finished cell without suites (the guest reported none).
 		tc := junitCase{}
 		if c.Status != results.StatusPassed {
-			tc.Failure = &junitMsg{Type: c.Status, Message: firstLine(clean(c.Reason)), Body: clean(c.Reason)}
+			tc.Failure = &junitMsg{Type: c.Status, Message: firstLine(guesttext.Clean(c.Reason)), Body: guesttext.Clean(c.Reason)}
 		}
 		return one("cell", tc, c.Timings["vm"])
 	}
@@ -240,8 +243,8 @@ func cellSuites(dir string, c *results.Cell) []junitSuite {
 }
 
 func testCase(classname string, t *results.Test, console string) junitCase {
-	tc := junitCase{Name: t.Name, Classname: classname, Time: secs(t.Elapsed)}
-	out := clean(t.Output)
+	tc := junitCase{Name: guesttext.Line(t.Name), Classname: classname, Time: secs(t.Elapsed)}
+	out := guesttext.Clean(t.Output)
 	want := expectedOf(t.Expected)
 	switch {
 	case t.AsExpected && t.Status == results.Pass:
@@ -264,7 +267,7 @@ func testCase(classname string, t *results.Test, console string) junitCase {
 	return tc
 }
 
-func tailExcerpt(s string) string { return tail(clean(s), 60) }
+func tailExcerpt(s string) string { return tail(guesttext.Clean(s), 60) }
 
 func joinNonEmpty(a, b string) string {
 	switch {

@@ -6,6 +6,8 @@ import (
 	"io"
 	"strings"
 	"time"
+
+	"github.com/kvmtest/kvmtest/internal/guesttext"
 )
 
 // Markdown writes the report as GitHub-flavoured Markdown (report.md, the
@@ -360,7 +362,7 @@ func firstLine(s string) string {
 // is backslash-escaped, < and & become entities (and > at the start),
 // newlines spaces.
 func mdText(s string) string {
-	s = clean(s)
+	s = guesttext.Clean(s)
 	var b strings.Builder
 	for _, r := range s {
 		switch r {
@@ -389,7 +391,7 @@ func mdText(s string) string {
 // mdCode puts text in a code span that works inside a table cell: one
 // line, | escaped, a backtick fence longer than any run inside.
 func mdCode(s string) string {
-	s = strings.ReplaceAll(clean(s), "\n", " ")
+	s = strings.ReplaceAll(guesttext.Clean(s), "\n", " ")
 	if strings.TrimSpace(s) == "" {
 		return "-"
 	}
@@ -405,9 +407,9 @@ func mdCode(s string) string {
 // code block (GitHub renders <details>; elsewhere it reads as a block).
 func mdDetails(b *strings.Builder, indent, summary, text string) {
 	fence := strings.Repeat("`", max(3, longestRun(text, '`')+1))
-	fmt.Fprintf(b, "%s<details><summary>%s</summary>\n\n", indent, html.EscapeString(summary))
+	fmt.Fprintf(b, "%s<details><summary>%s</summary>\n\n", indent, html.EscapeString(guesttext.Line(summary)))
 	fmt.Fprintf(b, "%s%s\n", indent, fence)
-	for _, l := range strings.Split(strings.TrimRight(clean(text), "\n"), "\n") {
+	for _, l := range strings.Split(strings.TrimRight(guesttext.Clean(text), "\n"), "\n") {
 		fmt.Fprintf(b, "%s%s\n", indent, l)
 	}
 	fmt.Fprintf(b, "%s%s\n\n%s</details>\n\n", indent, fence, indent)

@@ -5,9 +5,12 @@
 // on GitHub Actions a step summary and error annotations.
 //
 // The same comparison serves two runs (`kvmtest compare`), matching cells by
-// their axes. Everything that came from a guest (test output, console
-// excerpts, benchmark names) is treated as hostile: it is escaped in every
-// format.
+// their axes. Everything that came from a guest (suite and test names,
+// messages, test output, console findings and excerpts, benchmark names and
+// units) is treated as hostile: the Report holds it as internal/guesttext
+// makes it (names one line each with guesttext.Line, other text through
+// guesttext.Clean: no escape sequence or control character, no bidi
+// override), and each format escapes it again for its own syntax.
 package report
 
 import (
@@ -17,6 +20,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/kvmtest/kvmtest/internal/guesttext"
 	"github.com/kvmtest/kvmtest/matrices"
 	"github.com/kvmtest/kvmtest/results"
 )
@@ -450,7 +454,7 @@ func expectedOf(e string) string {
 func summarize(dir string, c *results.Cell) CellSummary {
 	cs := CellSummary{
 		ID: c.ID, Kernel: c.Kernel, Patchset: c.Patchset, Config: c.Config, Status: c.Status,
-		Reason: clean(c.Reason), FirstError: clean(c.FirstError), Findings: len(c.Findings),
+		Reason: guesttext.Clean(c.Reason), FirstError: guesttext.Clean(c.FirstError), Findings: len(c.Findings),
 		Build: "-", Seconds: c.Timings["vm"],
 	}
 	if c.ArtifactKey != "" {
@@ -491,7 +495,7 @@ func failuresOf(dir string, c *results.Cell) *CellFailures {
 	}
 	f := &CellFailures{Cell: c.ID, Status: c.Status}
 	if c.Status != results.StatusPassed {
-		f.Reason = clean(c.Reason)
+		f.Reason = guesttext.Clean(c.Reason)
 	}
 	for _, s := range c.Suites {
 		n := len(f.Items)
@@ -499,11 +503,11 @@ func failuresOf(dir string, c *results.Cell) *CellFailures {
 			if t.AsExpected {
 				continue
 			}
-			f.Items = append(f.Items, Failure{Suite: s.Name, Test: t.Name, Status: t.Status,
-				Expected: expectedOf(t.Expected), Message: failureMessage(t.Output), Output: tail(clean(t.Output), 30)})
+			f.Items = append(f.Items, Failure{Suite: guesttext.Line(s.Name), Test: guesttext.Line(t.Name), Status: t.Status,
+				Expected: expectedOf(t.Expected), Message: failureMessage(t.Output), Output: tail(guesttext.Clean(t.Output), 30)})
 		}
 		if !s.AsExpected && len(f.Items) == n {
-			f.Items = append(f.Items, Failure{Suite: s.Name, Status: s.Status, Expected: expectedOf(s.Expected), Message: clean(s.Message)})
+			f.Items = append(f.Items, Failure{Suite: guesttext.Line(s.Name), Status: s.Status, Expected: expectedOf(s.Expected), Message: guesttext.Clean(s.Message)})
 		}
 	}
 	for _, x := range c.Findings {
@@ -518,23 +522,26 @@ func failuresOf(dir string, c *results.Cell) *CellFailures {
 	return f
 }
 
+// finding is a console finding as reports show it: its title and suite
+// made one line, its excerpt cleaned (a guest program writes to the
+// console).
 func finding(cell string, f results.Finding) Finding {
-	return Finding{Cell: cell, Class: f.Class, Title: clean(f.Title), Line: f.Line, Fatal: f.Fatal,
-		Suite: f.Suite, Excerpt: tail(clean(f.Excerpt), 60)}
+	return Finding{Cell: cell, Class: f.Class, Title: guesttext.Line(f.Title), Line: f.Line, Fatal: f.Fatal,
+		Suite: guesttext.Line(f.Suite), Excerpt: tail(guesttext.Clean(f.Excerpt), 60)}
 }
 
 // failureMessage picks the line that says why a Go test failed: the last
 // "file_test.go:N: ..." line of its output, or its first line.
 func failureMessage(output string) string {
 	var msg string
-	for _, l := range strings.Split(clean(output), "\n") {
+	for _, l := range strings.Split(guesttext.Clean(output), "\n") {
 		t := strings.TrimSpace(l)
 		if i := strings.Index(t, ".go:"); i > 0 && !strings.Contains(t[:i], " ") {
 			msg = t
 		}
 	}
 	if msg == "" {
-		for _, l := range strings.Split(clean(output), "\n") {
+		for _, l := range strings.Split(guesttext.Clean(output), "\n") {
 			t := strings.TrimSpace(l)
 			if t != "" && !strings.HasPrefix(t, "=== ") && !strings.HasPrefix(t, "--- ") {
 				return truncate(t, 300)
@@ -556,38 +563,7 @@ func consoleTail(dir, id string) string {
 	if len(b) > 64<<10 {
 		b = b[len(b)-64<<10:]
 	}
-	return tail(clean(string(b)), 40)
-}
-
-// clean makes text from a guest safe to put anywhere: valid UTF-8, no
-// control characters but tab and newline (ANSI escape sequences removed),
-// CRLF as LF.
-func clean(s string) string {
-	s = strings.ToValidUTF8(s, "\uFFFD")
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		ch := s[i]
-		switch {
-		case ch == 0x1b:
-			// CSI sequence: ESC [ params final-byte
-			if i+1 < len(s) && s[i+1] == '[' {
-				j := i + 2
-				for j < len(s) && (s[j] < 0x40 || s[j] > 0x7e) {
-					j++
-				}
-				i = j
-			}
-		case ch == '\r':
-			if i+1 < len(s) && s[i+1] == '\n' {
-				continue
-			}
-			b.WriteByte('\n')
-		case ch == '\t' || ch == '\n' || ch >= 0x20 && ch != 0x7f:
-			b.WriteByte(ch)
-		}
-	}
-	// U+FFFE and U+FFFF are valid UTF-8 but not XML characters.
-	return strings.NewReplacer("\uFFFE", "\uFFFD", "\uFFFF", "\uFFFD").Replace(b.String())
+	return tail(guesttext.Clean(string(b)), 40)
 }
 
 // tail keeps the last n lines of s.

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 
 	"github.com/kvmtest/kvmtest/internal/atomicfile"
+	"github.com/kvmtest/kvmtest/internal/guesttext"
 	"github.com/kvmtest/kvmtest/matrices"
 	"github.com/kvmtest/kvmtest/results"
 )
@@ -59,14 +60,17 @@ func WriteFiles(dir string, r *Report, run *results.Run) error {
 	return errors.Join(errs...)
 }
 
-// JSON writes the report as indented JSON (schema Schema).
+// JSON writes the report as indented JSON (schema Schema), with the
+// characters that could drive a terminal escaped (guesttext.EscapeJSON).
 func (r *Report) JSON(w io.Writer) error {
-	enc := json.NewEncoder(w)
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
 	enc.SetIndent("", "  ")
 	if err := enc.Encode(r); err != nil {
 		return fmt.Errorf("encoding the report: %w", err)
 	}
-	return nil
+	_, err := w.Write(guesttext.EscapeJSON(b.Bytes()))
+	return err
 }
 
 // writeAtomic writes a report file with atomicfile.WriteFile: a reader

@@ -304,12 +304,6 @@ func TestMarkdownEscapes(t *testing.T) {
 	}
 }
 
-func TestClean(t *testing.T) {
-	if got := clean("a\x1b[31mred\x1b[0m\r\nb\x00c\xff"); got != "ared\nbc\uFFFD" {
-		t.Errorf("clean = %q", got)
-	}
-}
-
 func TestTaintFlags(t *testing.T) {
 	if got := TaintFlags(1<<9 | 1<<7); got != "D (kernel died recently (OOPS or BUG)), W (kernel issued warning)" {
 		t.Errorf("TaintFlags = %q", got)

@@ -15,6 +15,7 @@ import (
 
 	"github.com/kvmtest/kvmtest/bisect"
 	"github.com/kvmtest/kvmtest/engine"
+	"github.com/kvmtest/kvmtest/internal/guesttext"
 	"github.com/kvmtest/kvmtest/matrices"
 	"github.com/kvmtest/kvmtest/report"
 	"github.com/kvmtest/kvmtest/results"
@@ -146,14 +147,18 @@ func bisectOptions(args []string) (engine.BisectOptions, int) {
 	o.Matrix, o.Cell, o.Good, o.Bad, o.Runs, o.Fixed, o.Series = m, cell, *bisectGood, *bisectBad, *bisectRuns, *bisectFixed, *bisectSeries
 	o.Out, o.Accel, o.Cache, o.SourceDir = out, *bisectAccel, cache, srcDir
 	o.NewProgress = func() engine.Progress { return newProgress(os.Stderr, !*bisectVerbose) }
-	o.Logf = func(f string, a ...any) { fmt.Fprintf(os.Stderr, "kvmtest: "+f+"\n", a...) }
+	o.Logf = func(f string, a ...any) {
+		fmt.Fprintf(os.Stderr, "kvmtest: %s\n", guesttext.Line(fmt.Sprintf(f, a...)))
+	}
 	o.Reports = report.WriteAll
 	return o, results.ExitOK
 }
 
 // printBisect prints how the bisection ended (err is the search's) and
-// returns the exit status.
+// returns the exit status. Each line goes through guesttext.Line: a step's
+// reason names the guest's tests.
 func printBisect(ctx context.Context, rec *engine.BisectRecord, err error, o engine.BisectOptions) int {
+	printf := func(format string, a ...any) { fmt.Println(guesttext.Line(fmt.Sprintf(format, a...))) }
 	bad, good := "first bad", "last good"
 	if o.Fixed {
 		bad, good = "first fixed", "last still failing"
@@ -163,13 +168,13 @@ func printBisect(ctx context.Context, rec *engine.BisectRecord, err error, o eng
 		fmt.Fprintf(os.Stderr, "kvmtest: interrupted after %d step(s); what was tested is in %s\n", len(rec.Steps), o.Out)
 		return results.ExitInterrupted
 	case errors.Is(err, bisect.ErrGoodIsBad), errors.Is(err, bisect.ErrBadIsGood):
-		fmt.Printf("no change to bisect: %v (%s)\n", err, stepWhy(rec, o.Out, err))
+		printf("no change to bisect: %v (%s)", err, stepWhy(rec, o.Out, err))
 		if errors.Is(err, bisect.ErrGoodIsBad) && !o.Fixed {
-			fmt.Printf("to find where a failing result started to pass, add --fixed\n")
+			printf("to find where a failing result started to pass, add --fixed")
 		}
 		return results.ExitFailed
 	case errors.Is(err, bisect.ErrUntestableEnd):
-		fmt.Printf("cannot bisect: %v (%s)\n", err, stepWhy(rec, o.Out, err))
+		printf("cannot bisect: %v (%s)", err, stepWhy(rec, o.Out, err))
 		return results.ExitInfra
 	case err != nil:
 		return fatalf(results.ExitInfra, "bisect: %v", err)
@@ -182,15 +187,15 @@ func printBisect(ctx context.Context, rec *engine.BisectRecord, err error, o eng
 		return s.Label
 	}
 	if rec.Conclusive {
-		fmt.Printf("%s: %s\n", bad, describe(*rec.FirstBad))
+		printf("%s: %s", bad, describe(*rec.FirstBad))
 	} else {
-		fmt.Printf("%s is one of %d states that could not all be tested:\n", bad, len(rec.Candidates))
+		printf("%s is one of %d states that could not all be tested:", bad, len(rec.Candidates))
 		for _, i := range rec.Candidates {
-			fmt.Printf("  %s\n", describe(i))
+			printf("  %s", describe(i))
 		}
 	}
-	fmt.Printf("%s: %s\n", good, describe(*rec.LastGood))
-	fmt.Printf("%d state(s) tested of %d (at most %d expected), %d kernel(s) built; results: %s\n",
+	printf("%s: %s", good, describe(*rec.LastGood))
+	printf("%d state(s) tested of %d (at most %d expected), %d kernel(s) built; results: %s",
 		len(rec.Steps), len(rec.States), rec.Expected, rec.Builds, filepath.Join(o.Out, engine.BisectFile))
 	if !rec.Conclusive {
 		return results.ExitFailed

@@ -18,6 +18,7 @@ import (
 	"github.com/kvmtest/kvmtest/builder"
 	"github.com/kvmtest/kvmtest/engine"
 	"github.com/kvmtest/kvmtest/guest/proto"
+	"github.com/kvmtest/kvmtest/internal/guesttext"
 	"github.com/kvmtest/kvmtest/matrices"
 	"github.com/kvmtest/kvmtest/results"
 	"github.com/kvmtest/kvmtest/vmrunner"
@@ -40,6 +41,14 @@ Debian's static busybox (/bin/busybox, package busybox-static) is copied
 in and runs as the console's session; the kernel's messages appear there
 too. Leave with "exit" (the VM powers off). Standard input may also be a
 script piped in.
+
+The program's output (standard output) and, with --console or in the
+shell, the console are passed through raw, as the guest wrote them:
+seeing them is the point of boot, and escape sequences in them reach your
+terminal (pipe them through cat -v or less to see them instead). What boot
+says itself (on standard error: the outcome, console findings, QEMU's
+diagnostics) is sanitised as kvmtest run's output is (docs/results.md,
+"Guest text is sanitised").
 
 Exit status: the program's exit status; 3 when the VM could not boot,
 the kernel could not start kvmtest's agent, or the program could not run; 1 when the kernel crashed or timed out.`,
@@ -179,15 +188,16 @@ func printBootResult(vr *vmrunner.Result) {
 	if vr.Slowdown != 1 {
 		accel += fmt.Sprintf(" (timeouts ×%g)", vr.Slowdown)
 	}
-	fmt.Fprintf(os.Stderr, "kvmtest: %s (%s); %s, to agent %.2fs, wall %.2fs\n", vr.Outcome, vr.Reason, accel, vr.ToHello.Seconds(), vr.Wall.Seconds())
+	l := guesttext.Line
+	fmt.Fprintf(os.Stderr, "kvmtest: %s (%s); %s, to agent %.2fs, wall %.2fs\n", l(string(vr.Outcome)), l(vr.Reason), accel, vr.ToHello.Seconds(), vr.Wall.Seconds())
 	for _, f := range vr.Findings {
-		fmt.Fprintf(os.Stderr, "kvmtest: console: %s (%s)\n", f.Title, f.Class)
+		fmt.Fprintf(os.Stderr, "kvmtest: console: %s (%s)\n", l(f.Title), l(string(f.Class)))
 	}
 	if vr.CrashToGone > 0 {
 		fmt.Fprintf(os.Stderr, "kvmtest: crash seen on the console to QEMU gone: %.3fs\n", vr.CrashToGone.Seconds())
 	}
 	if vr.Diagnostics != "" {
-		fmt.Fprintf(os.Stderr, "kvmtest: QEMU's view of the hung machine, taken before it was stopped:\n%s", vr.Diagnostics)
+		fmt.Fprintf(os.Stderr, "kvmtest: QEMU's view of the hung machine, taken before it was stopped:\n%s", guesttext.Clean(vr.Diagnostics))
 	}
 }
 
@@ -203,7 +213,7 @@ func bootExitCode(ctx context.Context, res *engine.BootResult, wallClock bool) i
 	case ctx.Err() != nil:
 		return results.ExitInterrupted
 	case res.AgentFailed != "":
-		fmt.Fprintf(os.Stderr, "kvmtest: %s\n", res.AgentFailed)
+		fmt.Fprintf(os.Stderr, "kvmtest: %s\n", guesttext.Line(res.AgentFailed))
 		return results.ExitInfra
 	case vr.Outcome == vmrunner.OutcomeCrashed || vr.Outcome == vmrunner.OutcomeTimeout || res.Status == "timeout":
 		if res.Status == "timeout" {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 
+	"github.com/kvmtest/kvmtest/internal/guesttext"
 	"github.com/kvmtest/kvmtest/report"
 	"github.com/kvmtest/kvmtest/results"
 )
@@ -53,12 +54,12 @@ func runCompare(cmd *Command, args []string) int {
 		return fatalf(results.ExitBadInput, "compare: %v", err)
 	}
 	if a.Matrix.Digest != b.Matrix.Digest {
-		fmt.Fprintf(os.Stderr, "kvmtest: compare: the runs are of different matrix files (%s and %s): cells are matched by their axes\n", a.Matrix.Name, b.Matrix.Name)
+		fmt.Fprintf(os.Stderr, "kvmtest: compare: the runs are of different matrix files (%s and %s): cells are matched by their axes\n", guesttext.Line(a.Matrix.Name), guesttext.Line(b.Matrix.Name))
 	}
 	r := report.Compare(args[0], a, args[1], b)
 	if err := write(os.Stdout, r, "", nil); err != nil {
 		return fatalf(results.ExitInfra, "compare: %v", err)
 	}
-	fmt.Fprintf(os.Stderr, "kvmtest: %s\n", r.Verdict)
+	fmt.Fprintf(os.Stderr, "kvmtest: %s\n", guesttext.Line(r.Verdict))
 	return r.ExitCode
 }

@@ -33,6 +33,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/kvmtest/kvmtest/internal/guesttext"
 	"github.com/kvmtest/kvmtest/results"
 )
 
@@ -154,8 +155,9 @@ func interspersed(fs *flag.FlagSet, args []string) []string {
 }
 
 // fatalf prints an error and returns code, one of the results.Exit…
-// constants, for use in Run functions.
+// constants, for use in Run functions. The message goes through
+// guesttext.Clean: an error may quote what a guest wrote.
 func fatalf(code int, format string, args ...any) int {
-	fmt.Fprintf(os.Stderr, "kvmtest: "+format+"\n", args...)
+	fmt.Fprintf(os.Stderr, "kvmtest: %s\n", guesttext.Clean(fmt.Sprintf(format, args...)))
 	return code
 }

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/kvmtest/kvmtest/internal/guesttext"
 	"github.com/kvmtest/kvmtest/report"
 	"github.com/kvmtest/kvmtest/results"
 )
@@ -72,7 +73,7 @@ func runMerge(cmd *Command, args []string) int {
 		return fatalf(results.ExitBadInput, "%v", err)
 	}
 	if missing := results.MissingShards(runs); len(missing) > 0 {
-		fmt.Fprintf(os.Stderr, "kvmtest: merge: shares %s are missing: their cells are not in the merged run\n", strings.Join(missing, ", "))
+		fmt.Fprintf(os.Stderr, "kvmtest: merge: shares %s are missing: their cells are not in the merged run\n", guesttext.Line(strings.Join(missing, ", ")))
 	}
 	if err := os.MkdirAll(filepath.Join(out, "cells"), 0o755); err != nil {
 		return fatalf(results.ExitInfra, "merge: %v", err)
@@ -90,11 +91,11 @@ func runMerge(cmd *Command, args []string) int {
 		return fatalf(results.ExitInfra, "merge: %v", err)
 	}
 	if err := report.WriteAll(out, merged, recordedMatrix(merged)); err != nil {
-		fmt.Fprintf(os.Stderr, "kvmtest: merge: %v\n", err)
+		fmt.Fprintf(os.Stderr, "kvmtest: merge: %s\n", guesttext.Clean(err.Error()))
 	}
 	code := merged.ExitCode()
-	fmt.Fprintf(os.Stderr, "kvmtest: merged %d run(s), %d cell(s), into %s (exit status %d); report: %s\n",
-		len(runs), len(merged.Cells), out, code, filepath.Join(out, report.MarkdownFile))
+	fmt.Fprintf(os.Stderr, "kvmtest: %s\n", guesttext.Line(fmt.Sprintf("merged %d run(s), %d cell(s), into %s (exit status %d); report: %s",
+		len(runs), len(merged.Cells), out, code, filepath.Join(out, report.MarkdownFile))))
 	return code
 }
 

@@ -1,15 +1,18 @@
 package main
 
 import (
+	"bytes"
 	"fmt"
 	"io"
 	"os"
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"golang.org/x/sys/unix"
 
+	"github.com/kvmtest/kvmtest/internal/guesttext"
 	"github.com/kvmtest/kvmtest/results"
 )
 
@@ -18,6 +21,11 @@ import (
 // nothing else: no control characters. On a terminal it keeps, below the
 // log lines, one live line per running cell (its phase and elapsed time)
 // and an overall bar, redrawn in place.
+//
+// Every message and phase goes through guesttext.Line before progress adds
+// its own escapes (the redraw's): guest text in them (suite and test names
+// in a phase or a cell's reason, console lines under --verbose) can
+// neither drive the terminal nor start a line of its own.
 type progress struct {
 	mu    sync.Mutex
 	w     io.Writer
@@ -89,7 +97,7 @@ func (p *progress) redraw() {
 	}
 	p.clear()
 	for _, id := range p.order {
-		fmt.Fprintf(p.w, "  %-30s %-20s %s\n", id, p.phase[id], time.Since(p.since[id]).Round(time.Second))
+		fmt.Fprintf(p.w, "  %-30s %-20s %s\n", guesttext.Line(id), p.phase[id], time.Since(p.since[id]).Round(time.Second))
 		p.drawn++
 	}
 	const width = 30
@@ -102,23 +110,29 @@ func (p *progress) redraw() {
 	p.drawn++
 }
 
+// printf prints one timestamped log line: the message made one line by
+// guesttext.Line, whatever its arguments hold.
 func (p *progress) printf(format string, args ...any) {
 	if p.quiet {
 		return
 	}
+	msg := guesttext.Line(fmt.Sprintf(format, args...))
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.clear()
-	fmt.Fprintf(p.w, "%s %s\n", time.Now().Format("15:04:05"), fmt.Sprintf(format, args...))
+	fmt.Fprintf(p.w, "%s %s\n", time.Now().Format("15:04:05"), msg)
 	p.redraw()
 }
 
+// Phase records the phase of a cell (a guest's suite name, in "suite
+// NAME") and shows it: on the live line, or as a log line.
 func (p *progress) Phase(cell, phase string) {
 	p.mu.Lock()
 	if _, ok := p.since[cell]; !ok {
 		p.since[cell] = time.Now()
 		p.order = append(p.order, cell)
 	}
+	phase = guesttext.Line(phase)
 	p.phase[cell] = phase
 	el := time.Since(p.since[cell]).Round(time.Second)
 	tty := p.tty
@@ -131,8 +145,11 @@ func (p *progress) Phase(cell, phase string) {
 	}
 }
 
+// Logf prints a log line (see printf).
 func (p *progress) Logf(format string, args ...any) { p.printf(format, args...) }
 
+// CellDone prints a finished cell's status and the first line of its
+// reason (which names the guest's suites and tests).
 func (p *progress) CellDone(c *results.Cell) {
 	p.mu.Lock()
 	p.done++
@@ -156,9 +173,12 @@ func firstLine(s string) string {
 	return l
 }
 
-// printSummary prints the one-screen summary of a run.
+// printSummary prints the one-screen summary of a run. Every string from
+// run.json goes through guesttext.Line: names, statuses and reasons come
+// from the guest.
 func printSummary(w io.Writer, run *results.Run, out string) {
-	fmt.Fprintf(w, "\nkvmtest: %s, %d cell(s), accelerator %s\n", run.Matrix.Name, len(run.Cells), run.Host.Accel)
+	l := guesttext.Line
+	fmt.Fprintf(w, "\nkvmtest: %s, %d cell(s), accelerator %s\n", l(run.Matrix.Name), len(run.Cells), l(run.Host.Accel))
 	for _, c := range run.Cells {
 		build := "built"
 		if c.BuildCached {
@@ -167,7 +187,7 @@ func printSummary(w io.Writer, run *results.Run, out string) {
 		if c.ArtifactKey == "" {
 			build = "-"
 		}
-		fmt.Fprintf(w, "  %-30s %-12s build %-6s %6.1fs", c.ID, c.Status, build, c.Timings["build"])
+		fmt.Fprintf(w, "  %-30s %-12s build %-6s %6.1fs", l(c.ID), l(c.Status), build, c.Timings["build"])
 		if v, ok := c.Timings["vm"]; ok {
 			fmt.Fprintf(w, "  vm %5.1fs", v)
 		}
@@ -194,7 +214,7 @@ func printSummary(w io.Writer, run *results.Run, out string) {
 			if !s.AsExpected {
 				mark = "NOT as expected"
 			}
-			fmt.Fprintf(w, "      suite %-18s %-7s %d passed, %d failed, %d skipped; %s\n", s.Name, s.Status, pass, fail, skip, mark)
+			fmt.Fprintf(w, "      suite %-18s %-7s %d passed, %d failed, %d skipped; %s\n", l(s.Name), l(s.Status), pass, fail, skip, mark)
 			expectedFails := 0
 			for _, t := range s.Tests {
 				switch {
@@ -203,7 +223,7 @@ func printSummary(w io.Writer, run *results.Run, out string) {
 					if want == "" {
 						want = results.Pass
 					}
-					fmt.Fprintf(w, "        %s: %s, expected %s\n", t.Name, t.Status, want)
+					fmt.Fprintf(w, "        %s: %s, expected %s\n", l(t.Name), l(t.Status), l(want))
 				case t.Expected != "" && t.Status != results.Pass:
 					expectedFails++
 				}
@@ -213,18 +233,21 @@ func printSummary(w io.Writer, run *results.Run, out string) {
 			}
 		}
 		if c.Status != results.StatusPassed && c.Reason != "" {
-			fmt.Fprintf(w, "      %s\n", firstLine(c.Reason))
+			fmt.Fprintf(w, "      %s\n", l(firstLine(c.Reason)))
 		}
 		if c.FirstError != "" {
-			fmt.Fprintf(w, "      first error: %s\n", c.FirstError)
+			fmt.Fprintf(w, "      first error: %s\n", l(c.FirstError))
 		}
 	}
-	fmt.Fprintf(w, "results: %s/run.json\n", out)
+	fmt.Fprintf(w, "results: %s/run.json\n", l(out))
 }
 
 // prefixWriter passes complete lines to the progress output, each with a
-// prefix (the console of a cell under --verbose). Control characters
-// from the guest are replaced, so a guest cannot drive the terminal.
+// prefix (the console of a cell under --verbose). Each line goes through
+// guesttext.Clean, so a guest cannot drive the terminal: a CR LF ends a
+// line, a lone CR (which would let the guest rewrite the line) starts a
+// new one, with the prefix, so a guest cannot print a line that reads as
+// kvmtest's. A line longer than 4 KiB is cut (at a character boundary).
 type prefixWriter struct {
 	p      *progress
 	prefix string
@@ -234,25 +257,23 @@ type prefixWriter struct {
 func (w *prefixWriter) Write(b []byte) (int, error) {
 	w.buf = append(w.buf, b...)
 	for {
-		i := strings.IndexByte(string(w.buf), '\n')
+		i := bytes.IndexByte(w.buf, '\n')
+		next := i + 1
 		if i < 0 {
-			if len(w.buf) > 4096 {
-				i = len(w.buf)
-			} else {
+			if len(w.buf) <= 4096 {
 				break
 			}
-		}
-		line := strings.Map(func(r rune) rune {
-			if r < 0x20 && r != '\t' || r == 0x7f {
-				return -1
+			i = 4096
+			for i > 4096-utf8.UTFMax && !utf8.RuneStart(w.buf[i]) {
+				i--
 			}
-			return r
-		}, string(w.buf[:i]))
-		w.p.printf("%s%s", w.prefix, line)
-		if i < len(w.buf) {
-			i++
+			next = i
 		}
-		w.buf = w.buf[i:]
+		line := bytes.TrimSuffix(w.buf[:i], []byte("\r"))
+		for _, l := range strings.Split(guesttext.Clean(string(line)), "\n") {
+			w.p.printf("%s%s", w.prefix, l)
+		}
+		w.buf = w.buf[next:]
 	}
 	return len(b), nil
 }

@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 
+	"github.com/kvmtest/kvmtest/internal/guesttext"
 	"github.com/kvmtest/kvmtest/matrices"
 	"github.com/kvmtest/kvmtest/report"
 	"github.com/kvmtest/kvmtest/results"
@@ -58,7 +59,7 @@ func runReport(cmd *Command, args []string) int {
 	}
 	r := report.Build(dir, run, recordedMatrix(run))
 	if err := report.WriteFiles(dir, r, run); err != nil {
-		fmt.Fprintf(os.Stderr, "kvmtest: report: %v (printing it anyway)\n", err)
+		fmt.Fprintf(os.Stderr, "kvmtest: report: %s (printing it anyway)\n", guesttext.Clean(err.Error()))
 	}
 	if err := write(os.Stdout, r, dir, run); err != nil {
 		return fatalf(results.ExitInfra, "report: %v", err)

@@ -8,6 +8,7 @@ import (
 	"os"
 	"strings"
 
+	"github.com/kvmtest/kvmtest/internal/guesttext"
 	"github.com/kvmtest/kvmtest/results"
 	"github.com/kvmtest/kvmtest/triage"
 )
@@ -21,6 +22,10 @@ var triageCmd = &Command{
 Triage runs the console classifier kvmtest uses while a VM runs over saved
 console logs (ours, a CI artifact, a bug report) and prints, per file, each
 finding's class, headline and excerpt, or "clean". "-" reads standard input.
+A console log is the guest's text: what triage prints of it goes through
+the rule of docs/results.md ("Guest text is sanitised"): no escape
+sequence or control character reaches the terminal. --format json keeps
+the text whole (JSON-escaped, C1 and bidi controls as \u escapes too).
 Exit status 0 when every file is clean, 1 when something was found.`,
 }
 
@@ -66,14 +71,27 @@ func runTriage(cmd *Command, args []string) int {
 		all = append(all, r)
 	}
 	if *triageFormat == "json" {
-		enc := json.NewEncoder(os.Stdout)
-		enc.SetIndent("", "  ")
-		enc.Encode(all)
+		b, err := json.MarshalIndent(all, "", "  ")
+		if err != nil {
+			return fatalf(results.ExitInfra, "triage: encoding the findings: %v", err)
+		}
+		if _, err := os.Stdout.Write(append(guesttext.EscapeJSON(b), '\n')); err != nil {
+			return fatalf(results.ExitInfra, "triage: %v", err)
+		}
 		return code
 	}
+	printTriage(os.Stdout, all)
+	return code
+}
+
+// printTriage prints findings as text: each finding's file, line,
+// headline and class on one line (guesttext.Line), its excerpt indented
+// below (guesttext.Clean).
+func printTriage(w io.Writer, all []triageResult) {
+	l := guesttext.Line
 	for _, r := range all {
 		if len(r.Findings) == 0 {
-			fmt.Printf("%s: clean\n", r.File)
+			fmt.Fprintf(w, "%s: clean\n", l(r.File))
 			continue
 		}
 		for _, f := range r.Findings {
@@ -84,11 +102,10 @@ func runTriage(cmd *Command, args []string) int {
 			if f.Panicked {
 				fatal += ", panicked"
 			}
-			fmt.Printf("%s:%d: %s (%s%s)\n", r.File, f.Line, f.Title, f.Class, fatal)
-			fmt.Printf("%s\n\n", indent(f.Excerpt, "    "))
+			fmt.Fprintf(w, "%s:%d: %s (%s%s)\n", l(r.File), f.Line, l(f.Title), l(string(f.Class)), fatal)
+			fmt.Fprintf(w, "%s\n\n", indent(guesttext.Clean(f.Excerpt), "    "))
 		}
 	}
-	return code
 }
 
 func indent(s, prefix string) string {
