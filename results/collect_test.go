@@ -294,10 +294,10 @@ func TestCollectorRefusesForgedEvents(t *testing.T) {
 			status:  map[string]string{"forger": Error, "later": Fail},
 		},
 		{
-			name:    "a numbered line that guessed right is found when the agent's own comes",
-			agent:   []proto.Event{hello, start("forger"), pass("forger"), start("later"), pass("later"), {Kind: proto.KindDone}},
-			at:      1,
-			forged:  []proto.Event{{Seq: 3, Kind: proto.KindTest, Suite: "forger", Test: &proto.TestEvent{Action: "pass", Test: "TestForged"}}},
+			name:   "a numbered line that guessed right is found when the agent's own comes",
+			agent:  []proto.Event{hello, start("forger"), pass("forger"), start("later"), pass("later"), {Kind: proto.KindDone}},
+			at:     1,
+			forged: []proto.Event{{Seq: 3, Kind: proto.KindTest, Suite: "forger", Test: &proto.TestEvent{Action: "pass", Test: "TestForged"}}},
 			// The agent's own suite-end is the one refused: which of
 			// two lines numbered 3 is the agent's cannot be told, and
 			// what follows it does not fit the plan any more.
