@@ -3,6 +3,7 @@ package results
 import (
 	"fmt"
 	"regexp"
+	"slices"
 	"strings"
 
 	"github.com/kvmtest/kvmtest/guest/proto"
@@ -33,13 +34,21 @@ type Collector struct {
 	Refused []Refusal
 
 	plan    []string
-	next    int    // index in plan of the next suite to start
-	seq     uint64 // of the last event accepted
+	next    int             // index in plan of the next suite to start
+	seq     uint64          // of the last event taken in order
+	ahead   map[uint64]held // numbered beyond seq+1
 	hello   bool
 	ended   string // the suite that ended last, until its taint comes
 	suite   map[string]*Suite
 	test    map[string]map[string]*Test
 	partial map[string]string // per suite: output line not yet ended
+}
+
+// held is an event numbered ahead of the stream, and the suite that ran
+// when it came.
+type held struct {
+	ev     proto.Event
+	during string
 }
 
 // Refusal is an event the Collector refused, and why.
@@ -63,17 +72,22 @@ const ClassForgedEvent = "forged-event"
 // the names of the manifest's suites, in its order.
 func NewCollector(plan []string) *Collector {
 	return &Collector{Bench: map[string][]string{}, suite: map[string]*Suite{}, test: map[string]map[string]*Test{},
-		partial: map[string]string{}, plan: plan}
+		partial: map[string]string{}, plan: plan, ahead: map[uint64]held{}}
 }
 
 var benchLine = regexp.MustCompile(`^Benchmark\S+\s+\d+\s+\d`)
 var benchConfig = regexp.MustCompile(`^(goos|goarch|pkg|cpu): `)
 
-// Add records one event, or refuses it (Refused) when it is not the one
-// the agent can send next:
+// maxAhead bounds the events held for lines not yet come.
+const maxAhead = 1000
+
+// Add records one event, or refuses it (Refused) when it is not one the
+// agent can send next. Events are taken in the order of their Seq: one
+// numbered ahead of the next line is held until the lines before it have
+// come (the agent's own lines may still be in flight while a guest
+// program writes), and one numbered again, or not at all, is refused.
+// Then, in order, an event is refused:
 //
-//   - its Seq is not one more than the last accepted (a line with a
-//     higher one is accepted, the lines between being refused as lost);
 //   - before the hello, a second hello, anything after done;
 //   - a suite-start that is not for the plan's next suite, or while one
 //     runs; test, output and suite-end events of another suite than the
@@ -81,9 +95,40 @@ var benchConfig = regexp.MustCompile(`^(goos|goarch|pkg|cpu): `)
 //     ended; an unknown kind.
 //
 // A done before every suite ran is accepted (a worker that died): the
-// suites that did not end are errors of their own.
+// suites that did not end are errors of their own. Events still held
+// when the stream ends are refused by Finish.
 func (c *Collector) Add(e proto.Event) {
-	if why := c.sequence(e); why != "" {
+	next := c.seq + 1
+	switch {
+	case e.Seq == 0:
+		c.refuse(e, fmt.Sprintf("not numbered by the agent (the next line is seq %d)", next))
+		return
+	case e.Seq < next:
+		c.refuse(e, fmt.Sprintf("seq %d again (the next line is seq %d)", e.Seq, next))
+		return
+	case e.Seq > next:
+		if _, dup := c.ahead[e.Seq]; dup || len(c.ahead) >= maxAhead {
+			c.refuse(e, fmt.Sprintf("seq %d again, ahead of the stream (the next line is seq %d)", e.Seq, next))
+			return
+		}
+		c.ahead[e.Seq] = held{e, c.during()}
+		return
+	}
+	c.take(e)
+	for {
+		h, ok := c.ahead[c.seq+1]
+		if !ok {
+			return
+		}
+		delete(c.ahead, h.ev.Seq)
+		c.take(h.ev)
+	}
+}
+
+// take records the next event of the sequence, or refuses it.
+func (c *Collector) take(e proto.Event) {
+	c.seq = e.Seq
+	if why := c.order(e); why != "" {
 		c.refuse(e, why)
 		return
 	}
@@ -94,22 +139,9 @@ func (c *Collector) Add(e proto.Event) {
 	c.apply(e)
 }
 
-// sequence checks e's place in the stream: its number, the hello first,
-// nothing after done. It advances the sequence when e is numbered after
-// the last accepted event.
-func (c *Collector) sequence(e proto.Event) string {
-	switch {
-	case e.Seq <= c.seq:
-		if e.Seq == 0 {
-			return fmt.Sprintf("not numbered by the agent (the next line is seq %d)", c.seq+1)
-		}
-		return fmt.Sprintf("seq %d again or out of order (the next line is seq %d)", e.Seq, c.seq+1)
-	case e.Seq > c.seq+1:
-		// Lines between were lost or mangled: the event itself may still
-		// be the agent's, but the stream is not whole.
-		c.refuse(proto.Event{Seq: c.seq + 1, Kind: "(missing)"}, fmt.Sprintf("lines %d to %d never arrived as events", c.seq+1, e.Seq-1))
-	}
-	c.seq = e.Seq
+// order checks e's place in the stream: the hello first, nothing after
+// done.
+func (c *Collector) order(e proto.Event) string {
 	switch {
 	case c.Done:
 		return "after the agent's done"
@@ -158,14 +190,21 @@ func (c *Collector) running() string {
 	return fmt.Sprintf("%q runs", c.Current)
 }
 
-func (c *Collector) refuse(e proto.Event, why string) {
+// during is the suite an event coming now is taken to come from: the one
+// running, or the one that ended last.
+func (c *Collector) during() string {
+	if c.Current != "" {
+		return c.Current
+	}
+	return c.ended
+}
+
+func (c *Collector) refuse(e proto.Event, why string) { c.refuseDuring(e, why, c.during()) }
+
+func (c *Collector) refuseDuring(e proto.Event, why, during string) {
 	if len(c.Refused) >= maxRefusals {
 		c.Refused[len(c.Refused)-1].Reason = fmt.Sprintf("and more refused events (the last: %s)", why)
 		return
-	}
-	during := c.Current
-	if during == "" {
-		during = c.ended
 	}
 	c.Refused = append(c.Refused, Refusal{Seq: e.Seq, Kind: e.Kind, Suite: e.Suite, During: during, Reason: why})
 }
@@ -229,11 +268,22 @@ func (c *Collector) endSuite(e proto.Event) {
 	c.Current, c.ended = "", e.Suite
 }
 
-// Finish ends the stream: every suite during which an event was refused
+// Finish ends the stream: the events still held for lines that never
+// came are refused, every suite during which an event was refused
 // becomes an error (the results it reported cannot be told from forged
 // ones), and the refusals are returned as findings of the cell, class
 // ClassForgedEvent.
 func (c *Collector) Finish() []Finding {
+	seqs := make([]uint64, 0, len(c.ahead))
+	for seq := range c.ahead {
+		seqs = append(seqs, seq)
+	}
+	slices.Sort(seqs)
+	for _, seq := range seqs {
+		h := c.ahead[seq]
+		c.refuseDuring(h.ev, fmt.Sprintf("numbered ahead of lines that never came (the stream stops at seq %d)", c.seq), h.during)
+		delete(c.ahead, seq)
+	}
 	var out []Finding
 	for _, r := range c.Refused {
 		title := fmt.Sprintf("refused %s event (seq %d): %s", r.Kind, r.Seq, r.Reason)
