@@ -53,6 +53,34 @@ type Manifest struct {
 	// Heartbeat is the interval of the agent's KindHeartbeat events; 0
 	// sends none.
 	Heartbeat Duration `json:"heartbeat,omitempty"`
+	// Root, when set, is the root file system the suites run in instead
+	// of the initramfs (matrix vm.rootfs host or DIR).
+	Root *Root `json:"root,omitempty"`
+}
+
+// Root transports (Root.Transport).
+const (
+	TransportVirtiofs = "virtiofs" // mount -t virtiofs TAG
+	Transport9P       = "9p"       // mount -t 9p -o trans=virtio,version=9p2000.L TAG
+)
+
+// RootDir is where the agent builds the suites' root (Manifest.Root) in
+// the initramfs: the share read-only at RootDir/lower, a tmpfs at
+// RootDir/rw for the overlay's upper and work directories, the overlay
+// at RootDir/root.
+const RootDir = "/kvmtest/rootfs"
+
+// Root is a directory of the host shared read-only into the guest: the
+// agent mounts it (Tag, over Transport), puts a tmpfs overlay on top so
+// that suites can write anywhere, mounts fresh /proc, /sys, /dev (with
+// /dev/pts and /dev/shm), /tmp and /run in it, makes the initramfs's
+// /init and /kvmtest visible at the same paths in it (the suites'
+// programs, test2json, the kselftest runner), and runs every suite
+// chrooted into it, its working directory the root's /tmp. A suite's
+// Argv[0] without a slash is looked up in the root's PATH.
+type Root struct {
+	Tag       string `json:"tag"`
+	Transport string `json:"transport"`
 }
 
 // Suite is one program to run in the guest.
