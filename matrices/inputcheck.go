@@ -140,10 +140,11 @@ type guestFS struct {
 	files   []File
 	busybox bool
 	guest   Guest
+	root    string // the host directory shared as the suites' root ("": none)
 }
 
 func newGuestFS(m *Matrix, g Guest) *guestFS {
-	fs := &guestFS{guest: g}
+	fs := &guestFS{guest: g, root: m.VM.SharedRoot()}
 	for _, s := range m.Suites {
 		fs.files = append(fs.files, s.Files...)
 		fs.busybox = fs.busybox || s.Kselftest != nil
@@ -178,6 +179,13 @@ func (fs *guestFS) has(s *Suite, p string) bool {
 	}
 	if fs.busybox && path.Dir(p) == "/bin" {
 		if a := fs.guest.BusyboxApplets; a == nil || path.Base(p) == "busybox" || contains(a, path.Base(p)) {
+			return true
+		}
+	}
+	if fs.root != "" {
+		// The suites run in this directory of the host, shared (with
+		// /init and /kvmtest of the initramfs seen through it).
+		if _, err := os.Stat(filepath.Join(fs.root, p)); err == nil {
 			return true
 		}
 	}

@@ -77,27 +77,31 @@ func TestInputProgramsRunInGuest(t *testing.T) {
 		guest  *Guest
 		want   []string
 		needs  string // a program that must have been built
+		vm     string // a vm: section, when not the default
 	}{
-		{"static binary", "  - {name: s, binary: static}\n", nil, nil, static},
+		{"static binary", "  - {name: s, binary: static}\n", nil, nil, static, ""},
 		{"dynamic binary", "  - {name: s, binary: dynamic}\n", nil,
-			[]string{`m.yaml:5:23: binary "dynamic" ` + dynMsg}, dynamic},
+			[]string{`m.yaml:5:23: binary "dynamic" ` + dynMsg}, dynamic, ""},
 		{"dynamic in a rootfs with its loader", "  - {name: s, binary: dynamic}\n",
-			&Guest{Rootfs: func(s *Suite, p string) bool { return s.Name == "s" && p == "/lib64/ld-linux-x86-64.so.2" }}, nil, dynamic},
+			&Guest{Rootfs: func(s *Suite, p string) bool { return s.Name == "s" && p == "/lib64/ld-linux-x86-64.so.2" }}, nil, dynamic, ""},
 		{"arm64 binary", "  - {name: s, binary: arm}\n", nil,
-			[]string{`m.yaml:5:23: binary "arm" is an ELF program for aarch64, but the guest is x86_64`}, arm},
-		{"arm64 binary on an aarch64 guest", "  - {name: s, binary: arm}\n", &Guest{Arch: "aarch64"}, nil, arm},
+			[]string{`m.yaml:5:23: binary "arm" is an ELF program for aarch64, but the guest is x86_64`}, arm, ""},
+		{"arm64 binary on an aarch64 guest", "  - {name: s, binary: arm}\n", &Guest{Arch: "aarch64"}, nil, arm, ""},
 		{"dynamic command program", "  - name: s\n    command: [/opt/dyn, -v]\n    files: [{src: dynamic, dst: /opt/dyn}]\n", nil,
-			[]string{`m.yaml:6:15: program "/opt/dyn" of command (copied from "dynamic" by files:) ` + dynMsg}, dynamic},
+			[]string{`m.yaml:6:15: program "/opt/dyn" of command (copied from "dynamic" by files:) ` + dynMsg}, dynamic, ""},
 		{"command program of another suite's files", "  - {name: a, command: [/opt/bin/dynamic]}\n  - {name: b, command: [/bin/true], files: [{src: ., dst: /opt/bin}]}\n", nil,
-			[]string{`m.yaml:5:25: program "/opt/bin/dynamic" of command (copied from "dynamic" by files:) ` + dynMsg}, dynamic},
-		{"static command program", "  - name: s\n    command: [/opt/st]\n    files: [{src: static, dst: /opt/st}]\n", nil, nil, static},
+			[]string{`m.yaml:5:25: program "/opt/bin/dynamic" of command (copied from "dynamic" by files:) ` + dynMsg}, dynamic, ""},
+		{"static command program", "  - name: s\n    command: [/opt/st]\n    files: [{src: static, dst: /opt/st}]\n", nil, nil, static, ""},
+		{"dynamic binary in the host's root", "  - {name: s, binary: dynamic}\n", nil, nil, dynamic, "vm: {rootfs: host}\n"},
+		{"dynamic binary in a root without its loader", "  - {name: s, binary: dynamic}\n", nil,
+			[]string{`m.yaml:5:23: binary "dynamic" ` + dynMsg}, dynamic, "vm: {rootfs: tree}\n"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			if tt.needs == "" {
 				t.Skip("no C compiler: no dynamically linked program")
 			}
-			p := writeMatrix(t, dir, oneCell+"suites:\n"+tt.suites)
+			p := writeMatrix(t, dir, oneCell+"suites:\n"+tt.suites+tt.vm)
 			_, err := LoadWith(p, LoadOptions{Guest: tt.guest})
 			if got := errLines(err, p); !reflect.DeepEqual(got, tt.want) {
 				t.Errorf("got\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(tt.want, "\n"))

@@ -30,7 +30,7 @@ var (
 	requiresFields = []string{"kernel", "config"}
 	ksftFields     = []string{"dir", "tests", "extra"}
 	fileFields     = []string{"src", "dst"}
-	vmFields       = []string{"memory", "cpus", "accel", "boot-timeout", "silence-timeout", "cmdline", "qemu-args"}
+	vmFields       = []string{"memory", "cpus", "accel", "boot-timeout", "silence-timeout", "cmdline", "qemu-args", "rootfs", "share-transport"}
 	ruleFields     = []string{"kernel", "patchset", "config", "reason"}
 	expectFields   = []string{"kernel", "patchset", "config", "suite", "test", "status", "reason"}
 	baselineFields = []string{"patchset", "cell"}
@@ -355,7 +355,8 @@ func (f *file) parseMatrix(root *yaml.Node) bool {
 	if !f.top {
 		return true
 	}
-	l.m.VM = VM{MemoryMiB: DefaultMemoryMiB, CPUs: DefaultCPUs, Accel: DefaultAccel, BootTimeout: DefaultBootTimeout, SilenceTimeout: DefaultSilenceTimeout}
+	l.m.VM = VM{MemoryMiB: DefaultMemoryMiB, CPUs: DefaultCPUs, Accel: DefaultAccel, BootTimeout: DefaultBootTimeout, SilenceTimeout: DefaultSilenceTimeout,
+		Rootfs: RootfsInitramfs, ShareTransport: "auto"}
 	if o.has("vm") {
 		f.parseVM(o.fields["vm"].val)
 	}
@@ -1141,6 +1142,30 @@ func (f *file) parseVM(n *yaml.Node) {
 	if args, _, _ := o.strList("qemu-args"); args != nil {
 		vm.QEMUArgs = args
 	}
+	if v, vn, ok := o.nonEmpty("rootfs"); ok {
+		vm.Rootfs = f.rootfs(v, vn)
+	}
+	if v, _, ok := o.enum("share-transport", ShareTransports); ok {
+		vm.ShareTransport = v
+	}
+}
+
+// rootfs checks a vm.rootfs value: initramfs, host, or a directory
+// (relative to the matrix file) that exists; it returns the value the
+// VM keeps (a directory made absolute).
+func (f *file) rootfs(v string, n *yaml.Node) string {
+	if v == RootfsInitramfs || v == RootfsHost {
+		return v
+	}
+	p := f.path(v)
+	fi, err := os.Stat(p)
+	switch {
+	case err != nil:
+		f.errAt(n, "vm rootfs %q not found: give initramfs, host, or a directory (a root file system, such as one made by debootstrap)", v)
+	case !fi.IsDir():
+		f.errAt(n, "vm rootfs %q is not a directory: give initramfs, host, or a root file system directory", v)
+	}
+	return p
 }
 
 func (f *file) parseRule(n *yaml.Node, what string) (Rule, bool) {

@@ -203,10 +203,38 @@ type VM struct {
 	SilenceTimeout time.Duration
 	Cmdline        []string // extra kernel command line words
 	QEMUArgs       []string // extra QEMU argv (a list, never a shell string)
+	// Rootfs is where the suites run: RootfsInitramfs (default), RootfsHost
+	// (the host's / shared read-only, with a tmpfs overlay in the guest), or
+	// the absolute path of a directory shared the same way.
+	Rootfs string
+	// ShareTransport carries a shared root: auto (default: virtiofs,
+	// 9p when virtiofsd cannot run), virtiofs or 9p.
+	ShareTransport string
+}
+
+// Values of vm.rootfs that are not a directory.
+const (
+	RootfsInitramfs = "initramfs"
+	RootfsHost      = "host"
+)
+
+// SharedRoot returns the host directory shared as the suites' root, ""
+// when they run in the initramfs.
+func (vm VM) SharedRoot() string {
+	switch vm.Rootfs {
+	case "", RootfsInitramfs:
+		return ""
+	case RootfsHost:
+		return "/"
+	}
+	return vm.Rootfs
 }
 
 // Accels are the valid values of vm.accel.
 var Accels = []string{"auto", "kvm", "tcg"}
+
+// ShareTransports are the valid values of vm.share-transport.
+var ShareTransports = []string{"auto", "virtiofs", "9p"}
 
 // Rule selects cells by axis values. An empty field matches any value; a
 // field may be a glob with * and ?.
