@@ -109,8 +109,13 @@ func Run(ctx context.Context, o Options) (*results.Run, error) {
 	if err != nil {
 		return nil, err
 	}
+	root, err := resolveSharedRoot(o)
+	if err != nil {
+		return nil, err
+	}
 	run.Cells = initialCells(o)
 	s := newRunState(ctx, o, run, accel)
+	s.root = root
 	s.save()
 	s.runCells(ctx)
 	if err := s.save(); err != nil {
@@ -165,6 +170,7 @@ type runState struct {
 	o     Options
 	run   *results.Run
 	accel string
+	root  sharedRoot
 	mu    sync.Mutex // guards run.Cells and run.json
 	guest func() (*guestSet, error)
 	b     *builder.Builder
@@ -281,7 +287,7 @@ func (s *runState) runCell(ctx context.Context, i int, mc matrices.Cell) {
 	// The cell is filled privately and published when done: save() may
 	// marshal the run at any time.
 	c := &results.Cell{}
-	r := &cellRun{o: s.o, mc: mc, c: c, b: s.b, setBuilding: s.setBuilding, accel: s.accel, myTurn: s.turns[i], nextTurn: s.turns[i+1],
+	r := &cellRun{o: s.o, mc: mc, c: c, b: s.b, setBuilding: s.setBuilding, accel: s.accel, root: s.root, myTurn: s.turns[i], nextTurn: s.turns[i+1],
 		sched: s.sched, rank: i, guest: s.guest, stopped: s.stopped, noteEnd: s.noteEnd}
 	r.run(ctx)
 	r.closeRecord()
@@ -323,6 +329,11 @@ type cellRun struct {
 	rank     int             // the cell's place in the run: VMs boot in this order
 	guest    func() (*guestSet, error)
 	dir      string
+	root     sharedRoot // the run's shared root (none: dir "")
+	// manRoot and shares are this cell's shared root, once built: the
+	// manifest's Root and the machine's share (nil: the initramfs).
+	manRoot *proto.Root
+	shares  []vmrunner.Share
 
 	// suiteErr holds, per suite, why it could not be prepared for this
 	// cell (a kselftest that did not build): it is left out of the boot
@@ -390,6 +401,13 @@ func (r *cellRun) run(ctx context.Context) {
 	c.ArtifactKey, c.BuildCached, c.KernelRelease = art.Key, art.Cached, art.Meta.Version
 	if err := copyFile(art.Config, filepath.Join(r.dir, "kernel.config")); err != nil {
 		r.lose("kernel.config", err)
+	}
+	// A kernel that cannot mount the shared root would hang or fail in
+	// the guest: it is named now, and nothing boots.
+	var err error
+	if r.manRoot, r.shares, err = r.cellRoot(art.Config); err != nil {
+		r.fail(results.StatusBootFailed, err.Error())
+		return
 	}
 	initrd, ok := r.initramfs(cg, skip)
 	if !ok {
@@ -460,7 +478,9 @@ func (r *cellRun) initramfs(cg *cellGuest, skip map[string]string) (string, bool
 		return "", false
 	}
 	suites := r.runnableSuites()
-	man, _ := json.MarshalIndent(manifestFor(r.mc.ID, suites, skip, vmrunner.Slowdown(r.accel)), "", "  ")
+	m := manifestFor(r.mc.ID, suites, skip, vmrunner.Slowdown(r.accel))
+	m.Root = r.manRoot
+	man, _ := json.MarshalIndent(m, "", "  ")
 	initrd := filepath.Join(r.dir, "initramfs.cpio")
 	if _, err := writeInitramfs(initrd, g, cg, suites, man); err != nil {
 		r.fail(results.StatusBootFailed, "initramfs: "+err.Error())
@@ -625,6 +645,8 @@ func (r *cellRun) vmSpec(art *builder.Artifact, initrd string, console, events i
 		RunTimeout:     runTimeout,
 		Console:        r.consoleWriter(console),
 		SilenceTimeout: vm.SilenceTimeout,
+		Shares:         r.shares,
+		ShareTransport: r.shareTransport(),
 		OnEvent: func(e proto.Event) {
 			col.Add(e) // heartbeats too: their place in the sequence is checked
 			if e.Kind == proto.KindHeartbeat {

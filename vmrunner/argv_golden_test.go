@@ -29,6 +29,9 @@ var goldenArgvCases = []struct {
 	{"pvpanic-pci without action", Spec{Kernel: "k", Initrd: "i"}, AccelTCG, qemuCaps{pvpanicPCI: true}},
 	{"microvm has no PCI", Spec{Kernel: "k", Initrd: "i", ExtraArgs: []string{"-machine", "microvm"}}, AccelKVM, qemuCaps{action: true, pvpanicPCI: true}},
 	{"machine q35 in extra", Spec{Kernel: "k", Initrd: "i", ExtraArgs: []string{"-M", "q35,accel=kvm"}}, AccelKVM, qemuCaps{action: true, pvpanicPCI: true}},
+	{"host root over virtiofs", Spec{Kernel: "k", Initrd: "i", MemoryMiB: 1024, Shares: []Share{{Tag: "kvmtest-root", Dir: "/"}, {Tag: "data", Dir: "/srv/a,b"}},
+		shareTransport: "virtiofs"}, AccelTCG, qemuCaps{action: true}},
+	{"host root over 9p", Spec{Kernel: "k", Initrd: "i", Shares: []Share{{Tag: "kvmtest-root", Dir: "/srv/a,b"}}, shareTransport: "9p"}, AccelTCG, qemuCaps{action: true}},
 }
 
 // TestArgvGolden: the full argv for each configuration is the one the

@@ -10,8 +10,10 @@ import (
 
 // qemuCaps is what a QEMU binary supports beyond the basics argv relies on.
 type qemuCaps struct {
-	action     bool // -action panic=… (QEMU 6.0 and later)
-	pvpanicPCI bool // -device pvpanic-pci
+	action      bool // -action panic=… (QEMU 6.0 and later)
+	pvpanicPCI  bool // -device pvpanic-pci
+	vhostUserFS bool // -device vhost-user-fs-pci (virtiofs)
+	virtio9P    bool // -device virtio-9p-pci
 }
 
 var capsCache sync.Map // QEMU binary -> qemuCaps
@@ -29,9 +31,12 @@ func probeQEMU(bin string) qemuCaps {
 		b, _ := exec.CommandContext(ctx, bin, args...).CombinedOutput()
 		return string(b)
 	}
+	devices := out("-device", "help")
 	c := qemuCaps{
-		action:     strings.Contains(out("-help"), "-action panic="),
-		pvpanicPCI: strings.Contains(out("-device", "help"), `"pvpanic-pci"`),
+		action:      strings.Contains(out("-help"), "-action panic="),
+		pvpanicPCI:  strings.Contains(devices, `"pvpanic-pci"`),
+		vhostUserFS: strings.Contains(devices, `"vhost-user-fs-pci"`),
+		virtio9P:    strings.Contains(devices, `"virtio-9p-pci"`),
 	}
 	capsCache.Store(bin, c)
 	return c

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"path/filepath"
 	"strings"
+
+	"github.com/kvmtest/kvmtest/guest/proto"
 )
 
 // Device is one feature of a QEMU machine: the QEMU arguments it needs and
@@ -67,10 +69,14 @@ func kernelCmdline(devs []Device) string {
 // puts the machine options first on QEMU's. When QEMU has them and the
 // machine has a PCI bus, PVPanic lets the guest report its panics.
 func (s *Spec) devices(accel, dir string, caps qemuCaps) []Device {
+	var mem Device = Memory{MiB: s.MemoryMiB}
+	if len(s.Shares) > 0 && s.shareTransport == proto.TransportVirtiofs {
+		mem = SharedMemory{MiB: s.MemoryMiB} // virtiofsd maps the guest's RAM
+	}
 	devs := []Device{
 		MachineType{Name: "pc"},
 		Accelerator{Name: accel},
-		Memory{MiB: s.MemoryMiB},
+		mem,
 		SMP{CPUs: s.CPUs},
 		Bare{},
 		SerialConsole{Socket: filepath.Join(dir, conSock)},
@@ -82,6 +88,9 @@ func (s *Spec) devices(accel, dir string, caps qemuCaps) []Device {
 	}
 	if caps.pvpanicPCI && caps.action && machineHasPCI(s.ExtraArgs) {
 		devs = append(devs, PVPanic{})
+	}
+	if len(s.Shares) > 0 {
+		devs = append(devs, shareDevices(s.Shares, s.shareTransport, dir)...)
 	}
 	devs = append(devs, s.Devices...)
 	return append(devs, Extra{QEMU: s.ExtraArgs, Kernel: s.Cmdline})

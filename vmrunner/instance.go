@@ -31,6 +31,10 @@ type instance struct {
 	con, ev   net.Conn
 	qmp       *qmpConn
 	version   string // QEMU's version as QMP gave it ("" if it did not)
+	// The shares' transport, why it is not virtiofs under auto, and the
+	// virtiofsd processes serving them (killed after QEMU by close).
+	shareTransport, shareReason string
+	fsds                        []*virtiofsd
 }
 
 // start creates the sockets and starts QEMU for spec under accel (see
@@ -56,6 +60,9 @@ func start(spec Spec, accel string) (_ *instance, err error) {
 		return nil, &InfraError{err}
 	}
 	if in.evL, err = net.Listen("unix", filepath.Join(dir, evSock)); err != nil {
+		return nil, &InfraError{err}
+	}
+	if err := in.startShares(&spec); err != nil {
 		return nil, &InfraError{err}
 	}
 	in.argv = spec.argv(accel, dir, probeQEMU(spec.QEMU))
@@ -163,6 +170,7 @@ func (in *instance) close() {
 	}
 	in.closeConns()
 	in.kill()
+	in.stopShares()
 	for _, l := range []net.Listener{in.conL, in.evL} {
 		if l != nil {
 			l.Close()

@@ -30,6 +30,15 @@ import (
 
 // Spec describes one boot.
 type Spec struct {
+	// Shares are host directories shared read-only into the guest (see
+	// Share), over ShareTransport: "virtiofs", "9p", or "" / "auto"
+	// (ResolveShareTransport; under auto a virtiofsd that cannot start
+	// gives way to 9p, said in Result.ShareReason).
+	Shares         []Share
+	ShareTransport string
+	// shareTransport is the transport resolved for this machine.
+	shareTransport string
+
 	QEMU      string   // QEMU binary; default qemu-system-x86_64
 	Kernel    string   // bzImage
 	Initrd    string   // initramfs (cpio)
@@ -131,8 +140,12 @@ type Result struct {
 	CrashToGone time.Duration
 	Wall        time.Duration
 	Events      int
-	BadEvents   int    // lines on the event channel that were not valid events
-	QEMUStderr  string // the tail of QEMU's own stderr
+	BadEvents   int // lines on the event channel that were not valid events
+	// ShareTransport is how Spec.Shares reached the guest ("" without
+	// shares), ShareReason why it is not virtiofs under auto.
+	ShareTransport string
+	ShareReason    string
+	QEMUStderr     string // the tail of QEMU's own stderr
 
 	consoleBytes int64
 }
@@ -203,6 +216,7 @@ func run(ctx context.Context, spec Spec, accel, why string) (*Result, error) {
 	}
 	defer inst.close()
 	res.Argv = inst.argv
+	res.ShareTransport, res.ShareReason = inst.shareTransport, inst.shareReason
 	if err := inst.connect(ctx, accel); err != nil {
 		return inst.fail(res, err)
 	}

@@ -1,0 +1,130 @@
+package engine
+
+import (
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/kvmtest/kvmtest/guest/proto"
+	"github.com/kvmtest/kvmtest/matrices"
+	"github.com/kvmtest/kvmtest/vmrunner"
+)
+
+// rootTag is the share tag of the suites' shared root (vm.rootfs host or
+// a directory): the agent mounts it by this name.
+const rootTag = "kvmtest-root"
+
+// sharedRoot is the root file system a run's suites share: the host
+// directory ("" when the suites run in the initramfs) and the transport
+// resolved for this host (vmrunner.ResolveShareTransport).
+type sharedRoot struct {
+	dir       string
+	transport string
+	// auto: the transport was chosen, not asked for, so a kernel that
+	// has only the other one may use that.
+	auto bool
+}
+
+// resolveSharedRoot resolves the matrix's shared root once per run and
+// says which transport carries it (loudly when it is the fallback).
+func resolveSharedRoot(o Options) (sharedRoot, error) {
+	dir := o.Matrix.VM.SharedRoot()
+	if dir == "" {
+		return sharedRoot{}, nil
+	}
+	want := o.Matrix.VM.ShareTransport
+	tr, why, err := vmrunner.ResolveShareTransport(want)
+	if err != nil {
+		return sharedRoot{}, fmt.Errorf("vm.rootfs %s: %w", o.Matrix.VM.Rootfs, err)
+	}
+	o.Progress.Logf("rootfs: %s shared read-only over %s%s", dir, tr, reasonSuffix(why))
+	return sharedRoot{dir: dir, transport: tr, auto: want == "" || want == "auto"}, nil
+}
+
+func reasonSuffix(why string) string {
+	if why == "" {
+		return ""
+	}
+	return " (" + why + ")"
+}
+
+// rootNeeds are the options a kernel needs to mount a shared root and run
+// suites in it, besides the transport's own (rootTransportNeeds).
+var rootNeeds = []string{"CONFIG_PCI", "CONFIG_VIRTIO_PCI", "CONFIG_OVERLAY_FS", "CONFIG_TMPFS"}
+
+// rootTransportNeeds are, per transport, the options its guest side needs.
+var rootTransportNeeds = map[string][]string{
+	proto.TransportVirtiofs: {"CONFIG_VIRTIO_FS"},
+	proto.Transport9P:       {"CONFIG_9P_FS", "CONFIG_NET_9P_VIRTIO"},
+}
+
+// forCell returns the transport a cell whose kernel is configured as cfg
+// (NAME -> value, matrices.ParseKernelConfig) mounts the root with, or
+// why that kernel cannot: the options it lacks, named. A transport
+// resolved under auto gives way to the other when the kernel has only
+// that one. A cell with no known config (cfg nil) takes the run's.
+func (sr sharedRoot) forCell(cfg map[string]string) (string, error) {
+	if cfg == nil {
+		return sr.transport, nil
+	}
+	missing := func(opts []string) []string {
+		var out []string
+		for _, o := range opts {
+			if !matrices.ConfigMeets(cfg, o) {
+				out = append(out, o)
+			}
+		}
+		return out
+	}
+	if m := missing(rootNeeds); len(m) > 0 {
+		return "", fmt.Errorf("rootfs %s needs %s (not set in the kernel's .config; add matrices/configs/rootfs.config to the config's fragments)", sr.dir, strings.Join(m, ", "))
+	}
+	if len(missing(rootTransportNeeds[sr.transport])) == 0 {
+		return sr.transport, nil
+	}
+	other := proto.Transport9P
+	if sr.transport == proto.Transport9P {
+		other = proto.TransportVirtiofs
+	}
+	if sr.auto && len(missing(rootTransportNeeds[other])) == 0 {
+		return other, nil
+	}
+	if !sr.auto {
+		return "", fmt.Errorf("rootfs %s over %s needs %s (not set in the kernel's .config)", sr.dir, sr.transport, strings.Join(missing(rootTransportNeeds[sr.transport]), ", "))
+	}
+	return "", fmt.Errorf("rootfs %s needs CONFIG_VIRTIO_FS or CONFIG_9P_FS with CONFIG_NET_9P_VIRTIO (neither is set in the kernel's .config; add matrices/configs/rootfs.config to the config's fragments)", sr.dir)
+}
+
+// cellRoot decides a built cell's shared root from its .config: the
+// manifest's Root and the machine's share, or nil when the suites run in
+// the initramfs; an error names what the kernel lacks.
+func (r *cellRun) cellRoot(configPath string) (*proto.Root, []vmrunner.Share, error) {
+	sr := r.root
+	if sr.dir == "" {
+		return nil, nil, nil
+	}
+	var cfg map[string]string
+	if b, err := os.ReadFile(configPath); err == nil {
+		cfg = matrices.ParseKernelConfig(b)
+	}
+	tr, err := sr.forCell(cfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	return &proto.Root{Tag: rootTag, Transport: tr}, []vmrunner.Share{{Tag: rootTag, Dir: sr.dir}}, nil
+}
+
+// shareTransport is what the cell's machine is asked to carry its
+// shared root with ("" without one): the cell's transport, or "auto"
+// when that is the run's own choice under auto, so that a virtiofsd that
+// cannot start still leaves the 9p fallback (the agent mounts whichever
+// the machine has).
+func (r *cellRun) shareTransport() string {
+	if r.manRoot == nil {
+		return ""
+	}
+	if r.root.auto && r.manRoot.Transport == r.root.transport {
+		return "auto"
+	}
+	return r.manRoot.Transport
+}
