@@ -7,6 +7,12 @@
 // heartbeat at the manifest's interval), reaps orphans, and powers the VM
 // off.
 //
+// When the manifest has a Root (proto.Root: matrix vm.rootfs host or a
+// directory), PID 1 first builds the suites' root (root.go: the share
+// read-only, a tmpfs overlay, fresh /proc /sys /dev /tmp /run, /init and
+// /kvmtest bound in) and every suite runs chrooted into it; a root that
+// cannot be built ends every suite as an error.
+//
 // Run as an ordinary program it does the same without mounting, reaping or
 // rebooting, which is how it is tested on a host:
 //
@@ -92,7 +98,8 @@ func initMain() {
 	for _, w := range warnings {
 		logf(sink, "setup: %s", w)
 	}
-	runSupervised(sink, proto.ManifestPath, "/tmp")
+	root, rootErr := prepareRoot(sink, proto.ManifestPath)
+	runSupervised(sink, proto.ManifestPath, "/tmp", root, rootErr)
 	stopHeartbeat()
 	_ = sink.Send(proto.Event{Kind: proto.KindDone})
 	drain(events)
@@ -113,6 +120,8 @@ func hostMain(args []string, stderr io.Writer) int {
 	dir := fs.String("dir", "/tmp", "working `directory` of the suites")
 	subreaper := fs.Bool("subreaper", false, "run the suites in a worker process and reap orphans, as PID 1 does")
 	worker := fs.Bool("worker", false, "internal: be the worker of a supervising agent (events on descriptor 3)")
+	root := fs.String("root", "", "run every suite chrooted into `directory` (dir is then inside it)")
+	rootErr := fs.String("root-error", "", "internal: end every suite with this `message` (the root could not be built)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -125,7 +134,7 @@ func hostMain(args []string, stderr io.Writer) int {
 		// inherit the agent's event pipe.
 		unix.CloseOnExec(workerEventsFD)
 		sink := newLineSink(os.NewFile(workerEventsFD, "events"))
-		_ = work(sink, *manifest, *dir)
+		_ = work(sink, *manifest, *dir, *root, *rootErr)
 		return 0
 	}
 	if *subreaper {
@@ -144,9 +153,9 @@ func hostMain(args []string, stderr io.Writer) int {
 	_ = sink.Send(proto.Event{Kind: proto.KindHello, Message: kernelRelease()})
 	stopHeartbeat := startHeartbeat(sink, heartbeatInterval(*manifest))
 	if *subreaper {
-		runSupervised(sink, *manifest, *dir)
+		runSupervised(sink, *manifest, *dir, *root, *rootErr)
 	} else {
-		_ = work(sink, *manifest, *dir)
+		_ = work(sink, *manifest, *dir, *root, *rootErr)
 	}
 	stopHeartbeat()
 	if err := sink.Send(proto.Event{Kind: proto.KindDone}); err != nil {
@@ -158,13 +167,13 @@ func hostMain(args []string, stderr io.Writer) int {
 
 // work loads the manifest and runs its suites one after another. A
 // manifest that cannot be loaded is reported as a log event.
-func work(sink Sink, manifest, dir string) error {
+func work(sink Sink, manifest, dir, root, rootErr string) error {
 	m, err := loadManifest(manifest)
 	if err != nil {
 		logf(sink, "%v", err)
 		return err
 	}
-	r := &runner{sink: sink, test2json: m.Test2JSON, dir: dir, taintFile: "/proc/sys/kernel/tainted"}
+	r := &runner{sink: sink, test2json: m.Test2JSON, dir: dir, taintFile: "/proc/sys/kernel/tainted", root: root, rootErr: rootErr}
 	for _, s := range m.Suites {
 		r.run(context.Background(), s)
 	}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path"
+	"strings"
 	"time"
 
 	"github.com/kvmtest/kvmtest/guest/proto"
@@ -70,8 +71,8 @@ func checkManifest(m *proto.Manifest) error {
 		}
 		if len(s.Argv) == 0 {
 			errs = append(errs, fmt.Errorf("%s: empty argv", where))
-		} else if !path.IsAbs(s.Argv[0]) {
-			errs = append(errs, fmt.Errorf("%s: argv[0] %q is not an absolute path", where, s.Argv[0]))
+		} else if !path.IsAbs(s.Argv[0]) && (m.Root == nil || strings.Contains(s.Argv[0], "/")) {
+			errs = append(errs, fmt.Errorf("%s: argv[0] %q is not an absolute path (nor, in a shared root, a program name)", where, s.Argv[0]))
 		}
 	}
 	return errors.Join(errs...)

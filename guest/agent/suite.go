@@ -42,6 +42,10 @@ type runner struct {
 	test2json string // path of test2json, for FormatGo
 	dir       string // working directory of the suites
 	taintFile string // read after each suite; "" to send no taint events
+	// root, when not "", is the directory every suite is chrooted into
+	// (its dir then inside it); rootErr, when not "", why the root the
+	// manifest asks for could not be built: every suite ends with it.
+	root, rootErr string
 }
 
 // suiteEnv is the environment of every suite, before Suite.Env.
@@ -143,6 +147,10 @@ func (r *runner) run(ctx context.Context, s proto.Suite) string {
 		_ = r.sink.Send(proto.Event{Kind: proto.KindSuiteEnd, Suite: s.Name, Status: proto.StatusSkip, Message: s.Skip})
 		return proto.StatusSkip
 	}
+	if r.rootErr != "" {
+		_ = r.sink.Send(proto.Event{Kind: proto.KindSuiteEnd, Suite: s.Name, Status: proto.StatusError, Message: r.rootErr})
+		return proto.StatusError
+	}
 	start := time.Now()
 	o, msg := r.exec(ctx, s)
 	status := deriveStatus(o)
@@ -203,10 +211,19 @@ func (r *runner) exec(ctx context.Context, s proto.Suite) (outcome, string) {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 
+	env := suiteEnv()
+	if r.root != "" {
+		// exec.Command would look the program up in the initramfs.
+		if argv[0], err = lookPathIn(r.root, argv[0]); err != nil {
+			o.startErr = err
+			return o, err.Error()
+		}
+		env[0] = "PATH=" + rootPATH
+	}
 	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
-	cmd.Env = append(suiteEnv(), s.Env...)
+	cmd.Env = append(env, s.Env...)
 	cmd.Dir = r.dir
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Chroot: r.root}
 	cmd.Cancel = func() error { return killGroup(cmd.Process.Pid) }
 	cmd.WaitDelay = waitDelay
 	if s.Format == proto.FormatConsole {

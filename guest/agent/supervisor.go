@@ -140,7 +140,7 @@ const forwardGrace = 5 * time.Second
 // the event channel through sink: one writer numbers every line of the
 // channel (proto.Event.Seq), the supervisor's heartbeats and the
 // worker's events alike.
-func runSupervised(sink Sink, manifest, dir string) {
+func runSupervised(sink Sink, manifest, dir, root, rootErr string) {
 	pr, pw, err := os.Pipe()
 	if err != nil {
 		logf(sink, "agent worker's event pipe: %v", err)
@@ -151,7 +151,8 @@ func runSupervised(sink Sink, manifest, dir string) {
 		defer close(forwarded)
 		forwardEvents(sink, pr)
 	}()
-	sv, err := supervise(pw, []string{"-worker", "-manifest", manifest, "-dir", dir}, workerDeadline(manifest))
+	args := []string{"-worker", "-manifest", manifest, "-dir", dir, "-root", root, "-root-error", rootErr}
+	sv, err := supervise(pw, args, workerDeadline(manifest))
 	pw.Close()
 	select {
 	case <-forwarded:

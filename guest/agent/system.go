@@ -48,7 +48,7 @@ func mount(m mountSpec) error {
 	if err := os.MkdirAll(m.target, 0o755); err != nil {
 		return fmt.Errorf("mount %s: %w", m.target, err)
 	}
-	err := unix.Mount(m.source, m.target, m.fstype, m.flags, m.data)
+	err := mountFunc(m.source, m.target, m.fstype, m.flags, m.data)
 	if err != nil && !errors.Is(err, unix.EBUSY) {
 		return fmt.Errorf("mount %s on %s: %w", m.fstype, m.target, err)
 	}

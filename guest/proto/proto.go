@@ -86,7 +86,8 @@ type Root struct {
 // Suite is one program to run in the guest.
 type Suite struct {
 	Name string `json:"name"`
-	// Argv is the program and its arguments; Argv[0] is an absolute path in the guest.
+	// Argv is the program and its arguments; Argv[0] is an absolute path in
+	// the guest, or, with a Manifest.Root, a name looked up in its PATH.
 	Argv []string `json:"argv"`
 	// Timeout bounds the suite; the agent kills its whole process group after it.
 	Timeout Duration `json:"timeout"`
