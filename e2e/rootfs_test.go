@@ -14,10 +14,11 @@ import (
 
 // rootWriterProgram runs in the host's root shared into the guest. It
 // writes where the overlay lets it (/etc), then tries, as the root user
-// of the guest can, to change the host: it mounts the share again
-// read-write with each transport and writes a new file and an existing
-// one of the host (os.Args[1], os.Args[2]); it says what each attempt
-// gave, and exits 1 if any changed the host's files.
+// of the guest can, to change the host: it leaves its chroot, remounts
+// the agent's mount of the share read-write, and writes a new file and
+// an existing one of the host (os.Args[1], os.Args[2]) through it; it
+// says what each attempt gave, and exits 1 if any changed the host's
+// files.
 const rootWriterProgram = `package main
 
 import (
@@ -33,35 +34,33 @@ func main() {
 		os.Exit(2)
 	}
 	fmt.Println("overlay write: ok")
-	os.MkdirAll("/mnt/share", 0o755)
-	mounted := false
-	for _, m := range []struct{ fstype, data string }{
-		{"virtiofs", ""},
-		{"9p", "trans=virtio,version=9p2000.L"},
-	} {
-		if err := syscall.Mount("kvmtest-root", "/mnt/share", m.fstype, 0, m.data); err != nil {
-			fmt.Println("mount", m.fstype, "rw:", err)
-			continue
-		}
-		fmt.Println("mount", m.fstype, "rw: ok")
-		// The agent's own mount of the share is read-only, and a second
-		// mount may share its superblock: make that read-write too.
-		fmt.Println("remount rw:", syscall.Mount("kvmtest-root", "/mnt/share", m.fstype, syscall.MS_REMOUNT, m.data))
-		mounted = true
-		break
-	}
-	if !mounted {
-		fmt.Println("no share to mount")
+	// Out of the chroot: a chroot inside it, then up past its root.
+	os.Mkdir("/tmp/out", 0o755)
+	if err := syscall.Chroot("/tmp/out"); err != nil {
+		fmt.Println("chroot:", err)
 		os.Exit(2)
 	}
+	for i := 0; i < 64; i++ {
+		syscall.Chdir("..")
+	}
+	if err := syscall.Chroot("."); err != nil {
+		fmt.Println("chroot out:", err)
+		os.Exit(2)
+	}
+	share := "/kvmtest/rootfs/lower"
+	if err := syscall.Mount("", share, "", syscall.MS_REMOUNT, ""); err != nil {
+		fmt.Println("remount rw:", err)
+		os.Exit(2)
+	}
+	fmt.Println("remount rw: ok")
 	changed := false
-	if err := os.WriteFile("/mnt/share"+newFile, []byte("from the guest\n"), 0o644); err != nil {
+	if err := os.WriteFile(share+newFile, []byte("from the guest\n"), 0o644); err != nil {
 		fmt.Println("host create:", err)
 	} else {
 		fmt.Println("host create: ok")
 		changed = true
 	}
-	f, err := os.OpenFile("/mnt/share"+victim, os.O_WRONLY|os.O_APPEND, 0)
+	f, err := os.OpenFile(share+victim, os.O_WRONLY|os.O_APPEND, 0)
 	if err == nil {
 		_, err = f.WriteString("from the guest\n")
 		f.Close()
@@ -167,8 +166,9 @@ func TestRootfsHost(t *testing.T) {
 			if got := strings.Join(said["host-python"], "\n"); !strings.HasPrefix(got, "python 3 6.12") {
 				t.Errorf("host-python said %q, want python 3 on the guest's 6.12", got)
 			}
-			if got := strings.Join(said["writer"], "\n"); !strings.Contains(got, "overlay write: ok") || !strings.Contains(got, "rw: ok") {
-				t.Errorf("writer said %q: want the overlay written and the share mounted again", got)
+			if got := strings.Join(said["writer"], "\n"); !strings.Contains(got, "overlay write: ok") || !strings.Contains(got, "remount rw: ok") ||
+				!strings.Contains(got, "host create: read-only file system") {
+				t.Errorf("writer said %q: want the overlay written, the share remounted read-write and the host's files refused (EROFS)", got)
 			}
 		})
 	}
