@@ -24,6 +24,7 @@ const rootWriterProgram = `package main
 import (
 	"fmt"
 	"os"
+	"strings"
 	"syscall"
 )
 
@@ -53,6 +54,13 @@ func main() {
 		os.Exit(2)
 	}
 	fmt.Println("remount rw: ok")
+	// The guest's own view: the mount is read-write now.
+	mounts, _ := os.ReadFile("/proc/self/mounts")
+	for _, l := range strings.Split(string(mounts), "\n") {
+		if f := strings.Fields(l); len(f) > 3 && f[1] == share {
+			fmt.Println("share mount options:", strings.Split(f[3], ",")[0])
+		}
+	}
 	changed := false
 	if err := os.WriteFile(share+newFile, []byte("from the guest\n"), 0o644); err != nil {
 		fmt.Println("host create:", err)
@@ -167,7 +175,8 @@ func TestRootfsHost(t *testing.T) {
 				t.Errorf("host-python said %q, want python 3 on the guest's 6.12", got)
 			}
 			if got := strings.Join(said["writer"], "\n"); !strings.Contains(got, "overlay write: ok") || !strings.Contains(got, "remount rw: ok") ||
-				!strings.Contains(got, "host create: read-only file system") {
+				!strings.Contains(got, "share mount options: rw") || !strings.Contains(got, "created-by-guest: read-only file system") ||
+				!strings.Contains(got, "victim: read-only file system") {
 				t.Errorf("writer said %q: want the overlay written, the share remounted read-write and the host's files refused (EROFS)", got)
 			}
 		})
