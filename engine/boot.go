@@ -90,7 +90,12 @@ func Boot(ctx context.Context, o BootOptions) (*BootResult, error) {
 	if accel, _, err := vmrunner.ResolveAccel(o.Accel); err == nil && !o.WallClock {
 		slowdown = vmrunner.Slowdown(accel)
 	}
-	man, _ := json.Marshal(manifestFor("boot", suites, nil, slowdown))
+	m := manifestFor("boot", suites, nil, slowdown)
+	shares, shareTransport, err := bootRoot(o, &m)
+	if err != nil {
+		return nil, err
+	}
+	man, _ := json.Marshal(m)
 	initrd := filepath.Join(o.WorkDir, "initramfs.cpio")
 	if _, err := writeInitramfs(initrd, g, nil, suites, man); err != nil {
 		return nil, err
@@ -114,6 +119,7 @@ func Boot(ctx context.Context, o BootOptions) (*BootResult, error) {
 		RunTimeout: suite.Timeout + 30*time.Second, Console: console, Unscaled: o.WallClock,
 		ConsoleLimit: o.ConsoleLimit,
 		TempDir:      o.VMTempDir,
+		Shares:       shares, ShareTransport: shareTransport,
 		ConsoleInput: o.Input,
 		InputGate:    started,
 		OnEvent: func(e proto.Event) {
@@ -147,4 +153,24 @@ func Boot(ctx context.Context, o BootOptions) (*BootResult, error) {
 		res.AgentFailed = why
 	}
 	return res, err
+}
+
+// bootRoot gives a boot's manifest the shared root o.VM asks for (none
+// for the initramfs) and returns the machine's share and transport. The
+// kernel's config is not checked: a bare --kernel has none known.
+func bootRoot(o BootOptions, m *proto.Manifest) ([]vmrunner.Share, string, error) {
+	dir := o.VM.SharedRoot()
+	if dir == "" {
+		return nil, "", nil
+	}
+	want := o.VM.ShareTransport
+	tr, why, err := vmrunner.ResolveShareTransport(want)
+	if err != nil {
+		return nil, "", fmt.Errorf("rootfs %s: %w", dir, err)
+	}
+	if why != "" && o.Logf != nil {
+		o.Logf("rootfs: %s over %s (%s)", dir, tr, why)
+	}
+	m.Root = &proto.Root{Tag: rootTag, Transport: tr}
+	return []vmrunner.Share{{Tag: rootTag, Dir: dir}}, want, nil
 }

@@ -61,6 +61,7 @@ var (
 	bootAccel   = bootCmd.Flags.String("accel", "auto", "auto, kvm or tcg")
 	bootTimeout = bootCmd.Flags.Duration("timeout", 5*time.Minute, "program timeout: wall clock when given; the default is written for KVM and scaled under TCG")
 	bootConsole = bootCmd.Flags.Bool("console", false, "also print the kernel console (to stderr)")
+	bootRootfs  = bootCmd.Flags.String("rootfs", "", "run the program in initramfs (the default), host (the host's / shared read-only, with a tmpfs overlay) or DIR; default: the matrix's vm.rootfs with --cell")
 	bootConLim  = bootCmd.Flags.String("console-limit", "32M", "cap on the console printed by --console, then a truncation marker (bytes, or with a K, M or G suffix)")
 )
 
@@ -94,6 +95,11 @@ func runBoot(cmd *Command, args []string) int {
 	kernel, vm, code := bootTarget(ctx, cache, file)
 	if code != results.ExitOK {
 		return code
+	}
+	if *bootRootfs != "" {
+		if vm.Rootfs, err = bootRootfsValue(*bootRootfs); err != nil {
+			return fatalf(results.ExitBadInput, "boot: --rootfs: %v", err)
+		}
 	}
 	conLimit, err := parseSize(*bootConLim)
 	if err != nil {
@@ -279,4 +285,20 @@ func parseSize(s string) (int64, error) {
 		return 0, fmt.Errorf("%q: want a size > 0 such as 65536, 64K or 32M", s)
 	}
 	return v * mult, nil
+}
+
+// bootRootfsValue checks a --rootfs value: initramfs, host, or an
+// existing directory (made absolute).
+func bootRootfsValue(v string) (string, error) {
+	if v == matrices.RootfsInitramfs || v == matrices.RootfsHost {
+		return v, nil
+	}
+	p, err := filepath.Abs(v)
+	if err != nil {
+		return "", err
+	}
+	if fi, err := os.Stat(p); err != nil || !fi.IsDir() {
+		return "", fmt.Errorf("%q is not initramfs, host, or a directory", v)
+	}
+	return p, nil
 }
