@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"os"
+	"path/filepath"
 	"testing"
 
 	"github.com/kvmtest/kvmtest/engine"
@@ -43,5 +45,28 @@ func TestBootExitCode(t *testing.T) {
 				t.Errorf("bootExitCode = %d, want %d", got, tt.want)
 			}
 		})
+	}
+}
+
+// TestBootRootfsValue: --rootfs takes initramfs, host or an existing
+// directory (made absolute), and refuses anything else.
+func TestBootRootfsValue(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "f")
+	os.WriteFile(file, nil, 0o644)
+	for _, tt := range []struct {
+		in, want string
+		ok       bool
+	}{
+		{"initramfs", "initramfs", true},
+		{"host", "host", true},
+		{dir, dir, true},
+		{file, "", false},
+		{filepath.Join(dir, "none"), "", false},
+	} {
+		got, err := bootRootfsValue(tt.in)
+		if (err == nil) != tt.ok || (tt.ok && got != tt.want) {
+			t.Errorf("bootRootfsValue(%q) = %q, %v", tt.in, got, err)
+		}
 	}
 }
