@@ -335,3 +335,20 @@ func (l *loader) warnCPUs() {
 		}
 	}
 }
+
+// warnRootfs warns, at vm.rootfs, of each config known to build a kernel
+// that cannot mount a shared root: neither CONFIG_VIRTIO_FS nor
+// CONFIG_9P_FS (by what plannedOption knows). The engine refuses such a
+// cell before it boots.
+func (l *loader) warnRootfs() {
+	if l.rootfsNode == nil || l.m.VM.SharedRoot() == "" {
+		return
+	}
+	for _, c := range l.m.Configs {
+		vfs, why, known1 := plannedOption(c, "CONFIG_VIRTIO_FS")
+		p9, _, known2 := plannedOption(c, "CONFIG_9P_FS")
+		if known1 && known2 && vfs == "" && p9 == "" {
+			l.top.warnAt(l.rootfsNode, "config %q: vm.rootfs %s needs CONFIG_VIRTIO_FS or CONFIG_9P_FS, which this config leaves unset (%s): add configs/rootfs.config to its fragments, or its cells are refused before they boot", c.Name, l.m.VM.Rootfs, why)
+		}
+	}
+}

@@ -1,6 +1,7 @@
 package matrices
 
 import (
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -283,5 +284,41 @@ vm: {cpus: 4}
 	p = writeMatrix(t, dir, oneCell+"vm: {cpus: 1}\n")
 	if m, err := LoadWith(p, LoadOptions{}); err != nil || len(m.Warnings) != 0 {
 		t.Errorf("one vCPU: %v, warnings %v", err, m.Warnings)
+	}
+}
+
+// TestRootfsWarnings: a shared root on a config known to leave both
+// virtiofs and 9p unset is warned of at vm.rootfs; a config that sets
+// either, one whose options depend on the kernel (defconfig), and the
+// initramfs are not.
+func TestRootfsWarnings(t *testing.T) {
+	dir := t.TempDir()
+	os.MkdirAll(filepath.Join(dir, "tree"), 0o755)
+	const suites = "suites: [{name: s, command: [/bin/true]}]\n"
+	for _, tt := range []struct {
+		name, config, vm string
+		want             []string
+	}{
+		{"tinyconfig", "base: tinyconfig", "vm: {rootfs: host}", []string{`m.yaml:5:14: warning: config "c": vm.rootfs host needs CONFIG_VIRTIO_FS or CONFIG_9P_FS, which this config leaves unset (tinyconfig leaves it unset): add configs/rootfs.config to its fragments, or its cells are refused before they boot`}},
+		{"virtiofs set", "base: tinyconfig, options: [CONFIG_VIRTIO_FS=y]", "vm: {rootfs: host}", nil},
+		{"9p set", "base: tinyconfig, options: [CONFIG_9P_FS=y]", "vm: {rootfs: host}", nil},
+		{"defconfig", "base: defconfig", "vm: {rootfs: host}", nil},
+		{"initramfs", "base: tinyconfig", "vm: {rootfs: initramfs}", nil},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			m := strings.Replace(oneCell, "base: tinyconfig", tt.config, 1) + suites + tt.vm + "\n"
+			p := writeMatrix(t, dir, m)
+			got, err := LoadWith(p, LoadOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var lines []string
+			for _, w := range got.Warnings {
+				lines = append(lines, fmt.Sprintf("%s:%d:%d: warning: %s", filepath.Base(w.File), w.Line, w.Col, w.Msg))
+			}
+			if !reflect.DeepEqual(lines, tt.want) {
+				t.Errorf("warnings %q, want %q", lines, tt.want)
+			}
+		})
 	}
 }

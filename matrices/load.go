@@ -145,6 +145,7 @@ type loader struct {
 	guest        Guest
 	progs        []progRef  // suite programs, checked once every suite is read
 	cpusNode     *yaml.Node // vm.cpus of the top file, for warnings
+	rootfsNode   *yaml.Node // vm.rootfs, for warnings
 
 	// registries for duplicate names, across included files
 	names map[string]map[string]Position
@@ -1144,6 +1145,7 @@ func (f *file) parseVM(n *yaml.Node) {
 	}
 	if v, vn, ok := o.nonEmpty("rootfs"); ok {
 		vm.Rootfs = f.rootfs(v, vn)
+		f.l.rootfsNode = vn
 	}
 	if v, _, ok := o.enum("share-transport", ShareTransports); ok {
 		vm.ShareTransport = v
@@ -1318,6 +1320,7 @@ func (l *loader) finish() {
 	// Suite programs the guest must execute, and vCPUs kernels cannot use.
 	l.checkPrograms()
 	l.warnCPUs()
+	l.warnRootfs()
 
 	// References in rules and expectations.
 	axes := map[string][]string{}
