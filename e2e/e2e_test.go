@@ -45,6 +45,17 @@ func kvmtestBinary(t *testing.T) string {
 	return bin
 }
 
+// writeTempMatrix writes a matrix test text as NAME in a temporary
+// directory and returns its path.
+func writeTempMatrix(t *testing.T, name, text string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
 func repoRoot(t *testing.T) string {
 	_, file, _, _ := runtime.Caller(0)
 	return filepath.Dir(filepath.Dir(file))

@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -22,7 +21,6 @@ const forgerProgram = `package main
 
 import (
 	"fmt"
-	"os"
 	"syscall"
 )
 
@@ -93,11 +91,7 @@ suites:
   - {name: later, binary: %s, args: [tap], format: tap, timeout: 1m}
 vm: {memory: 512M, cpus: 1, accel: auto, boot-timeout: 30s}
 `, filepath.Join(root, "matrices", "configs", "qemu-minimal.config"), prog, forgeArgs, prog)
-	path := filepath.Join(t.TempDir(), "forge.yaml")
-	if err := os.WriteFile(path, []byte(m), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return path
+	return writeTempMatrix(t, "forge.yaml", m)
 }
 
 // TestForgedEvents runs a real guest program that forges the agent's

@@ -105,11 +105,7 @@ suites:
 vm: {memory: 512M, cpus: 1, accel: auto, boot-timeout: 30s, rootfs: host}
 `, filepath.Join(root, "matrices", "configs", "qemu-minimal.config"), filepath.Join(root, "matrices", "configs", "rootfs.config"),
 		writer, newFile, victim)
-	path := filepath.Join(t.TempDir(), "rootfs.yaml")
-	if err := os.WriteFile(path, []byte(m), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return path
+	return writeTempMatrix(t, "rootfs.yaml", m)
 }
 
 // TestRootfsHost runs suites in the host's root shared read-only into a
