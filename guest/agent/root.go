@@ -92,13 +92,13 @@ func mountSystem(root string) error {
 		{source: "shm", target: "/dev/shm", fstype: "tmpfs", flags: unix.MS_NOSUID | unix.MS_NODEV, data: "mode=1777", optional: true},
 		{source: "tmpfs", target: "/tmp", fstype: "tmpfs", flags: unix.MS_NOSUID | unix.MS_NODEV, data: "mode=1777"},
 		{source: "tmpfs", target: "/run", fstype: "tmpfs", flags: unix.MS_NOSUID | unix.MS_NODEV, data: "mode=0755"},
-		{source: "debugfs", target: "/sys/kernel/debug", fstype: "debugfs", flags: nodev, optional: true},
 	} {
 		m.target = filepath.Join(root, m.target)
 		if err := mount(m); err != nil && !m.optional {
 			return err
 		}
 	}
+	mountKernelFS(root)
 	return nil
 }
 

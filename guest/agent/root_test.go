@@ -2,9 +2,11 @@ package main
 
 import (
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -73,7 +75,7 @@ func TestSetupRootMounts(t *testing.T) {
 			if err != nil || root != filepath.Join(base, "root") {
 				t.Fatalf("setupRoot = %q, %v", root, err)
 			}
-			if want := "/proc /sys /dev /dev/pts /dev/shm /tmp /run /sys/kernel/debug"; strings.Join(system, " ") != want {
+			if want := "/proc /sys /dev /dev/pts /dev/shm /tmp /run /sys/kernel/debug /sys/kernel/tracing /sys/fs/cgroup /sys/fs/bpf"; strings.Join(system, " ") != want {
 				t.Errorf("system mounts %q, want %s", system, want)
 			}
 		})
@@ -165,4 +167,51 @@ func main() {
 			t.Errorf("a suite ran although the root could not be built: %q", ev.Output)
 		}
 	}
+}
+
+// TestLoopbackUp: in a fresh network namespace (as a guest boots) lo is
+// down and 127.0.0.1 unusable; after loopbackUp a listener on it accepts.
+func TestLoopbackUp(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("network namespaces need root")
+	}
+	type result struct{ before, setup, after error }
+	done := make(chan result)
+	go func() {
+		runtime.LockOSThread() // never unlocked: the namespace goes with the thread
+		var r result
+		if r.setup = unix.Unshare(unix.CLONE_NEWNET); r.setup != nil {
+			done <- r
+			return
+		}
+		r.before = loopbackWorks()
+		if r.setup = loopbackUp(); r.setup == nil {
+			r.after = loopbackWorks()
+		}
+		done <- r
+	}()
+	r := <-done
+	if r.setup != nil {
+		t.Fatal(r.setup)
+	}
+	if r.before == nil {
+		t.Error("127.0.0.1 usable before lo is up: the test proves nothing")
+	}
+	if r.after != nil {
+		t.Errorf("after loopbackUp: %v", r.after)
+	}
+}
+
+// loopbackWorks connects to a listener on 127.0.0.1.
+func loopbackWorks() error {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	defer l.Close()
+	c, err := net.DialTimeout("tcp", l.Addr().String(), time.Second)
+	if err == nil {
+		c.Close()
+	}
+	return err
 }

@@ -84,11 +84,14 @@ func setupSystem() (warnings []string) {
 		{source: "tmpfs", target: "/tmp", fstype: "tmpfs", flags: unix.MS_NOSUID | unix.MS_NODEV, data: "mode=1777"},
 		{source: "devpts", target: "/dev/pts", fstype: "devpts", flags: unix.MS_NOSUID | unix.MS_NOEXEC, data: "mode=0620,ptmxmode=0666", optional: true},
 		{source: "shm", target: "/dev/shm", fstype: "tmpfs", flags: unix.MS_NOSUID | unix.MS_NODEV, data: "mode=1777", optional: true},
-		{source: "debugfs", target: "/sys/kernel/debug", fstype: "debugfs", flags: nodev, optional: true},
 	} {
 		if err := mount(m); err != nil && !m.optional {
 			warn(err)
 		}
+	}
+	mountKernelFS("")
+	if err := loopbackUp(); err != nil {
+		warn(err)
 	}
 	for link, target := range map[string]string{
 		"/dev/fd":     "/proc/self/fd",
@@ -210,4 +213,53 @@ func powerOff() {
 	for {
 		time.Sleep(time.Hour)
 	}
+}
+
+// kernelFS are the kernel's own file systems tests expect, mounted when
+// the kernel has them (a kernel without one is not an error).
+var kernelFS = []mountSpec{
+	{source: "debugfs", target: "/sys/kernel/debug", fstype: "debugfs"},
+	{source: "tracefs", target: "/sys/kernel/tracing", fstype: "tracefs"},
+	{source: "cgroup2", target: "/sys/fs/cgroup", fstype: "cgroup2"},
+	{source: "bpf", target: "/sys/fs/bpf", fstype: "bpf"},
+}
+
+// mountKernelFS mounts kernelFS under root ("" is /), each where the
+// kernel has it.
+func mountKernelFS(root string) {
+	const nodev = unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC
+	for _, m := range kernelFS {
+		m.target = root + m.target
+		m.flags = nodev
+		_ = mount(m)
+	}
+}
+
+// loopbackUp brings the loopback interface up (the kernel then gives it
+// 127.0.0.1/8: net/ipv4/devinet.c), as a system's init does. A kernel
+// without networking has none: that is no error.
+func loopbackUp() error {
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		if errors.Is(err, unix.EAFNOSUPPORT) {
+			return nil
+		}
+		return fmt.Errorf("loopback: %w", err)
+	}
+	defer unix.Close(fd)
+	ifr, err := unix.NewIfreq("lo")
+	if err != nil {
+		return fmt.Errorf("loopback: %w", err)
+	}
+	if err := unix.IoctlIfreq(fd, unix.SIOCGIFFLAGS, ifr); err != nil {
+		if errors.Is(err, unix.ENODEV) {
+			return nil
+		}
+		return fmt.Errorf("loopback flags: %w", err)
+	}
+	ifr.SetUint16(ifr.Uint16() | unix.IFF_UP)
+	if err := unix.IoctlIfreq(fd, unix.SIOCSIFFLAGS, ifr); err != nil {
+		return fmt.Errorf("bringing lo up: %w", err)
+	}
+	return nil
 }
