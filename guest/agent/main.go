@@ -8,15 +8,27 @@
 // off.
 //
 // When the manifest has a Root (proto.Root: matrix vm.rootfs host or a
-// directory), PID 1 first builds the suites' root (root.go: the share
-// read-only, a tmpfs overlay, fresh /proc /sys /dev /tmp /run, /init and
-// /kvmtest bound in) and every suite runs chrooted into it; a root that
-// cannot be built ends every suite as an error.
+// directory), PID 1 builds the suites' root before the first suite, under
+// proto.RootDir (see root.go): the share read-only at lower/ (virtiofs or
+// 9p, the manifest's transport first), a tmpfs at rw/ and their overlay
+// at root/, in which it mounts fresh /proc, /sys, /dev (devtmpfs, or a
+// tmpfs with the agent's device nodes; never the event channel's node),
+// /dev/pts, /dev/shm, /tmp and /run (debugfs if it can), and binds the
+// initramfs's /init and /kvmtest at the same paths. Every suite then runs
+// chrooted into root/, in its /tmp, with PATH
+// /usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin, in which
+// the agent looks up an Argv[0] without a slash (a program not found
+// there is the suite's error). A root that cannot be built is logged and
+// ends every suite as an error with the reason; no suite runs in the
+// initramfs instead. Without a Root nothing of this happens.
 //
 // Run as an ordinary program it does the same without mounting, reaping or
 // rebooting, which is how it is tested on a host:
 //
-//	agent -manifest PATH -events PATH [-dir DIR] [-subreaper]
+//	agent -manifest PATH -events PATH [-dir DIR] [-subreaper] [-root DIR]
+//
+// There the manifest's Root is not built (that takes mounts); -root runs
+// every suite chrooted into a directory already made, as in the guest.
 //
 // With -subreaper it runs the suites in a worker process and reaps orphans
 // as PID 1 does, as a child subreaper. The agent is Linux-only.

@@ -3,7 +3,9 @@ package main
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
+	"path"
 	"path/filepath"
 	"strings"
 
@@ -12,145 +14,256 @@ import (
 	"github.com/kvmtest/kvmtest/guest/proto"
 )
 
+// The suites' root (proto.Root)
+//
+// When the manifest has a Root, PID 1 builds it before the first suite,
+// under proto.RootDir (base below), in this order:
+//
+//  1. the share (Root.Tag) read-only at base/lower, over Root.Transport,
+//     the other transport next (the host may have fallen back);
+//  2. a tmpfs at base/rw with the overlay's upper/ and work/;
+//  3. the overlay (lower: the share; upper: the tmpfs) at base/root;
+//  4. in base/root, fresh system mounts (setupSystemAt: /proc, /sys,
+//     /dev, /tmp, /run, ...; no event channel node);
+//  5. the initramfs's /init and /kvmtest bound at the same paths in it.
+//
+// The mounts are PID 1's, so the worker and the suites see them; each
+// suite is chrooted into base/root (runner.root, SysProcAttr.Chroot).
+// Anything that fails stops the set-up: it is logged, and every suite
+// ends as an error with it (runner.rootErr), none runs in the initramfs.
+
 // rootPATH is the PATH of a suite that runs in a shared root, and where
 // the agent looks up a program named without a slash.
 const rootPATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
-// mountFunc is unix.Mount; a variable for tests.
-var mountFunc = unix.Mount
-
-// shareMounts are the ways to mount a share, by transport: the type and
-// the data. 9p's loose cache is safe on a read-only share and lets
-// programs be mapped and run from it.
-var shareMounts = map[string][2]string{
-	proto.TransportVirtiofs: {"virtiofs", ""},
-	proto.Transport9P:       {"9p", "trans=virtio,version=9p2000.L,msize=262144,cache=loose"},
+// shareMount is how a share is mounted over one transport.
+type shareMount struct {
+	fstype string
+	flags  uintptr
+	data   string
 }
 
-// mountShare mounts the share tag read-only at target, over transport
-// first and the other transport next (the machine may have fallen back).
-func mountShare(tag, transport, target string) error {
+// shareMounts are the ways to mount a share, by transport. The share is
+// read-only and nothing else changes it while the VM runs, so 9p's
+// loose cache (meant for "exclusive, read-only mounts") is safe, and the
+// fastest; every 9p cache mode maps files privately, which is all exec
+// and the dynamic loader need (cache=mmap is for shared writable maps).
+// msize stays within what every kernel's virtio transport takes.
+var shareMounts = map[string]shareMount{
+	proto.TransportVirtiofs: {"virtiofs", unix.MS_RDONLY | unix.MS_NODEV, ""},
+	proto.Transport9P:       {"9p", unix.MS_RDONLY | unix.MS_NODEV, "trans=virtio,version=9p2000.L,msize=262144,cache=loose"},
+}
+
+// mountShare mounts the share r.Tag read-only at target with mnt, over
+// r.Transport first and the other transport next. The error says what
+// each transport answered.
+func mountShare(mnt mounter, r *proto.Root, target string) error {
 	order := []string{proto.TransportVirtiofs, proto.Transport9P}
-	if transport == proto.Transport9P {
+	if r.Transport == proto.Transport9P {
 		order = []string{proto.Transport9P, proto.TransportVirtiofs}
 	}
 	var errs []string
 	for _, tr := range order {
 		m := shareMounts[tr]
-		err := mountFunc(tag, target, m[0], unix.MS_RDONLY|unix.MS_NODEV, m[1])
+		err := mnt(r.Tag, target, m.fstype, m.flags, m.data)
 		if err == nil {
 			return nil
 		}
 		errs = append(errs, fmt.Sprintf("%s: %v", tr, err))
 	}
-	return fmt.Errorf("mounting share %s on %s: %s", tag, target, strings.Join(errs, "; "))
+	return fmt.Errorf("mounting share %q read-only on %s: %s", r.Tag, target, strings.Join(errs, "; "))
 }
 
-// setupRoot builds the suites' root as proto.Root says, under base
-// (proto.RootDir in the guest): the share read-only at base/lower, a
-// tmpfs at base/rw, the overlay of both at base/root with fresh /proc,
-// /sys, /dev (no event channel node: it is gone from devtmpfs already),
-// /dev/pts, /dev/shm, /tmp and /run, and the initramfs's /init and
-// /kvmtest bound at the same paths. It returns the root's path.
-func setupRoot(r *proto.Root, base string) (string, error) {
+// bind is a path of the initramfs made visible in the root.
+type bind struct {
+	from string // outside the root
+	to   string // inside the root
+}
+
+// rootOps are the operations setupRoot performs, to be replaced in tests.
+type rootOps struct {
+	// mount does every mount but the share's.
+	mount mounter
+	// mountShare mounts the share read-only at target.
+	mountShare func(r *proto.Root, target string) error
+	// binds are bound into the root, in order.
+	binds []bind
+}
+
+// guestRootOps are the operations of PID 1: the real mounts, the share
+// over virtiofs or 9p, and the initramfs's /init and /kvmtest.
+func guestRootOps() rootOps {
+	return rootOps{
+		mount:      unix.Mount,
+		mountShare: func(r *proto.Root, target string) error { return mountShare(unix.Mount, r, target) },
+		binds:      []bind{{"/init", "/init"}, {"/kvmtest", "/kvmtest"}},
+	}
+}
+
+// setupRoot builds the suites' root that r describes under base
+// (proto.RootDir in the guest), with ops, in the order the comment at
+// the top of root.go gives. It returns the root's path (base/root), and
+// the problems that do not stop the suites (warnings: the event
+// channel's node could not be removed from the root's /dev). Any other
+// problem is the error, and the set-up stops there.
+func setupRoot(r *proto.Root, base string, ops rootOps) (root string, warnings []string, err error) {
 	lower, rw, root := filepath.Join(base, "lower"), filepath.Join(base, "rw"), filepath.Join(base, "root")
 	for _, d := range []string{lower, rw, root} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
-			return "", err
+			return "", nil, fmt.Errorf("making %s: %w", d, err)
 		}
 	}
-	if err := mountShare(r.Tag, r.Transport, lower); err != nil {
-		return "", err
+	if err := ops.mountShare(r, lower); err != nil {
+		return "", nil, err
 	}
-	if err := mount(mountSpec{source: "kvmtest-rw", target: rw, fstype: "tmpfs", data: "mode=0755"}); err != nil {
-		return "", err
+	if err := mount(ops.mount, mountSpec{source: "kvmtest-rw", target: rw, fstype: "tmpfs", data: "mode=0755"}); err != nil {
+		return "", nil, err
 	}
 	upper, work := filepath.Join(rw, "upper"), filepath.Join(rw, "work")
 	for _, d := range []string{upper, work} {
 		if err := os.Mkdir(d, 0o755); err != nil {
-			return "", err
+			return "", nil, fmt.Errorf("making the overlay's %s: %w", d, err)
 		}
 	}
 	data := fmt.Sprintf("lowerdir=%s,upperdir=%s,workdir=%s", lower, upper, work)
-	if err := mount(mountSpec{source: "overlay", target: root, fstype: "overlay", data: data}); err != nil {
-		return "", err
+	if err := mount(ops.mount, mountSpec{source: "overlay", target: root, fstype: "overlay", data: data}); err != nil {
+		return "", nil, err
 	}
-	if err := mountSystem(root); err != nil {
-		return "", err
+	if errs := setupSystemAt(root, ops.mount, true); len(errs) > 0 {
+		return "", nil, fmt.Errorf("system mounts in the root: %w", errors.Join(errs...))
 	}
-	return root, bindAgent(root)
-}
-
-// mountSystem mounts the file systems a suite expects in root.
-func mountSystem(root string) error {
-	const nodev = unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC
-	for _, m := range []mountSpec{
-		{source: "proc", target: "/proc", fstype: "proc", flags: nodev},
-		{source: "sysfs", target: "/sys", fstype: "sysfs", flags: nodev},
-		{source: "devtmpfs", target: "/dev", fstype: "devtmpfs", flags: unix.MS_NOSUID, data: "mode=0755"},
-		{source: "devpts", target: "/dev/pts", fstype: "devpts", flags: unix.MS_NOSUID | unix.MS_NOEXEC, data: "mode=0620,ptmxmode=0666", optional: true},
-		{source: "shm", target: "/dev/shm", fstype: "tmpfs", flags: unix.MS_NOSUID | unix.MS_NODEV, data: "mode=1777", optional: true},
-		{source: "tmpfs", target: "/tmp", fstype: "tmpfs", flags: unix.MS_NOSUID | unix.MS_NODEV, data: "mode=1777"},
-		{source: "tmpfs", target: "/run", fstype: "tmpfs", flags: unix.MS_NOSUID | unix.MS_NODEV, data: "mode=0755"},
-	} {
-		m.target = filepath.Join(root, m.target)
-		if err := mount(m); err != nil && !m.optional {
-			return err
+	// A devtmpfs is one file system however often mounted: PID 1 removed
+	// the node already. Make sure, whatever /dev the root got.
+	if err := os.Remove(root + proto.EventsDevice); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		warnings = append(warnings, fmt.Sprintf("removing the event channel's node from the root: %v", err))
+	}
+	for _, b := range ops.binds {
+		if err := bindInto(ops.mount, root, b); err != nil {
+			return "", nil, err
 		}
 	}
-	mountKernelFS(root)
-	return nil
+	return root, warnings, nil
 }
 
-// bindAgent makes the initramfs's /init and /kvmtest (not what is mounted
-// below it, the root itself included) visible at the same paths in root.
-func bindAgent(root string) error {
-	for _, p := range []string{"/init", "/kvmtest"} {
-		fi, err := os.Stat(p)
-		if err != nil {
-			continue // a host test's root has no initramfs
+// bindInto binds b.from (what is mounted below it not included) at b.to
+// in root, making the mount point in the root first: a directory or an
+// empty file like b.from, replacing a symbolic link (which would lead
+// out of the root).
+func bindInto(mnt mounter, root string, b bind) error {
+	fi, err := os.Stat(b.from)
+	if err != nil {
+		return fmt.Errorf("binding into the root: %w", err)
+	}
+	target := filepath.Join(root, b.to)
+	if err := unlinkSymlink(target); err != nil {
+		return err
+	}
+	switch ti, err := os.Lstat(target); {
+	case errors.Is(err, fs.ErrNotExist):
+		if err := os.MkdirAll(filepath.Dir(target), 0o755); err != nil {
+			return fmt.Errorf("making %s in the root: %w", b.to, err)
 		}
-		target := filepath.Join(root, p)
 		if fi.IsDir() {
-			err = os.MkdirAll(target, 0o755)
-		} else if _, serr := os.Stat(target); errors.Is(serr, os.ErrNotExist) {
+			err = os.Mkdir(target, 0o755)
+		} else {
 			err = os.WriteFile(target, nil, 0o755)
 		}
 		if err != nil {
-			return fmt.Errorf("making %s in the root: %w", p, err)
+			return fmt.Errorf("making %s in the root: %w", b.to, err)
 		}
-		if err := mountFunc(p, target, "", unix.MS_BIND, ""); err != nil {
-			return fmt.Errorf("binding %s into the root: %w", p, err)
-		}
+	case err != nil:
+		return fmt.Errorf("binding %s into the root: %w", b.to, err)
+	case ti.IsDir() != fi.IsDir():
+		return fmt.Errorf("binding %s into the root: the root's %s is a %v, not like %s", b.from, b.to, ti.Mode().Type(), b.from)
+	}
+	if err := mnt(b.from, target, "", unix.MS_BIND, ""); err != nil {
+		return fmt.Errorf("binding %s at %s in the root: %w", b.from, b.to, err)
 	}
 	return nil
 }
 
+// maxSymlinks bounds the symbolic links followed resolving one path, as
+// the kernel's.
+const maxSymlinks = 40
+
+// resolveIn resolves name, a path inside root, as the kernel does for a
+// process chrooted into root: symbolic links are followed, an absolute
+// one from root, and ".." never leads above root. It returns the path of
+// the file outside root, every link resolved, or an error if a component
+// is missing.
+func resolveIn(root, name string) (string, error) {
+	resolved, rest, links := "/", name, 0
+	for rest != "" {
+		var comp string
+		comp, rest, _ = strings.Cut(strings.TrimLeft(rest, "/"), "/")
+		switch comp {
+		case "", ".":
+			continue
+		case "..":
+			resolved = path.Dir(resolved)
+			continue
+		}
+		next := path.Join(resolved, comp)
+		host := filepath.Join(root, next)
+		fi, err := os.Lstat(host)
+		if err != nil {
+			return "", err
+		}
+		if fi.Mode()&fs.ModeSymlink == 0 {
+			resolved = next
+			continue
+		}
+		if links++; links > maxSymlinks {
+			return "", &fs.PathError{Op: "resolve", Path: name, Err: unix.ELOOP}
+		}
+		target, err := os.Readlink(host)
+		if err != nil {
+			return "", err
+		}
+		if path.IsAbs(target) {
+			resolved = "/"
+		}
+		rest = target + "/" + rest
+	}
+	return filepath.Join(root, resolved), nil
+}
+
 // lookPathIn finds a program named without a slash in root's PATH
-// (rootPATH) and returns its path inside root.
+// (rootPATH), resolving symbolic links inside root, and returns its path
+// inside root (a name with a slash is returned as it is). The error
+// names the program and the root.
 func lookPathIn(root, name string) (string, error) {
 	if strings.Contains(name, "/") {
 		return name, nil
 	}
 	for _, dir := range filepath.SplitList(rootPATH) {
-		p := filepath.Join(dir, name)
-		fi, err := os.Stat(filepath.Join(root, p))
+		p := path.Join(dir, name)
+		host, err := resolveIn(root, p)
+		if err != nil {
+			continue
+		}
+		fi, err := os.Stat(host)
 		if err == nil && fi.Mode().IsRegular() && fi.Mode()&0o111 != 0 {
 			return p, nil
 		}
 	}
-	return "", fmt.Errorf("%s not found in the root's PATH (%s)", name, rootPATH)
+	return "", fmt.Errorf("%s not found in the root's PATH (%s) in the shared root %s", name, rootPATH, root)
 }
 
-// prepareRoot builds the manifest's root, if it asks for one: its path,
-// or why it could not be built (then logged; every suite ends with it as
-// an error, none runs in the initramfs instead).
+// prepareRoot builds the manifest's root, if it asks for one, with the
+// guest's operations: its path, or why it could not be built (logged
+// too; every suite then ends with it as an error, none runs in the
+// initramfs instead). A manifest that cannot be loaded asks for nothing
+// here: the worker reports it.
 func prepareRoot(sink Sink, manifest string) (root, rootErr string) {
 	m, err := loadManifest(manifest)
 	if err != nil || m.Root == nil {
 		return "", ""
 	}
-	root, err = setupRoot(m.Root, proto.RootDir)
+	root, warnings, err := setupRoot(m.Root, proto.RootDir, guestRootOps())
+	for _, w := range warnings {
+		logf(sink, "root file system: %s", w)
+	}
 	if err != nil {
 		logf(sink, "root file system: %v", err)
 		return "", "the root file system could not be set up: " + err.Error()

@@ -267,7 +267,7 @@ func (r *runner) exec(ctx context.Context, s proto.Suite) (outcome, string) {
 	closeAll(writers) // the child has its copies
 	if err != nil {
 		closeAll(readers)
-		o.startErr = fmt.Errorf("starting %s: %w", argv[0], err)
+		o.startErr = r.startError(argv[0], err)
 		return o, o.startErr.Error()
 	}
 
@@ -355,6 +355,15 @@ func (r *runner) exec(ctx context.Context, s proto.Suite) (outcome, string) {
 	return o, strings.Join(msgs, "; ")
 }
 
+// startError is why prog could not be started: err, and the root it
+// was to run in, if any.
+func (r *runner) startError(prog string, err error) error {
+	if r.root != "" {
+		return fmt.Errorf("starting %s in the shared root %s: %w", prog, r.root, err)
+	}
+	return fmt.Errorf("starting %s: %w", prog, err)
+}
+
 // sendTAPEvent sends what the TAP parser of suite reports: a line of the
 // suite itself as an output event, anything about a test case as a test
 // event, the way test2json reports a Go test.
@@ -413,9 +422,9 @@ func (r *runner) execConsole(ctx context.Context, cmd *exec.Cmd, o outcome, time
 	}
 	defer tty.Close()
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = tty, tty, tty
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0, Chroot: r.root}
 	if err := cmd.Start(); err != nil {
-		o.startErr = fmt.Errorf("starting %s: %w", cmd.Path, err)
+		o.startErr = r.startError(cmd.Path, err)
 		return o, o.startErr.Error()
 	}
 	cmd.Wait()

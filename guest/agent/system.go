@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/kvmtest/kvmtest/guest/proto"
 )
 
 // printConsole prints a diagnostic on stderr, which is the console when
@@ -42,72 +44,132 @@ var devNodes = []devNode{
 	{"ttyS1", 0o660, 4, 65},
 }
 
-// mount mounts m, creating its mount point. A target that is already a
-// mount point (EBUSY) counts as mounted.
-func mount(m mountSpec) error {
+// mounter mounts a file system, as mount(2): unix.Mount, or a test's
+// recorder.
+type mounter func(source, target, fstype string, flags uintptr, data string) error
+
+// mount mounts m with mnt, creating its mount point. A target that is
+// already a mount point (EBUSY) counts as mounted.
+func mount(mnt mounter, m mountSpec) error {
 	if err := os.MkdirAll(m.target, 0o755); err != nil {
 		return fmt.Errorf("mount %s: %w", m.target, err)
 	}
-	err := mountFunc(m.source, m.target, m.fstype, m.flags, m.data)
+	err := mnt(m.source, m.target, m.fstype, m.flags, m.data)
 	if err != nil && !errors.Is(err, unix.EBUSY) {
 		return fmt.Errorf("mount %s on %s: %w", m.fstype, m.target, err)
 	}
 	return nil
 }
 
-// setupSystem mounts what suites need and fills /dev. It never fails: the
-// problems it meets are returned as warnings, for the agent to report
-// once the event channel is open.
+// setupSystem mounts what suites need and fills /dev, as PID 1. It never
+// fails: the problems it meets are returned as warnings, for the agent to
+// report once the event channel is open.
 func setupSystem() (warnings []string) {
-	warn := func(err error) { warnings = append(warnings, err.Error()) }
+	for _, err := range setupSystemAt("", unix.Mount, false) {
+		warnings = append(warnings, err.Error())
+	}
+	if err := loopbackUp(); err != nil {
+		warnings = append(warnings, err.Error())
+	}
+	return warnings
+}
+
+// setupSystemAt mounts the system file systems under prefix ("" for the
+// initramfs itself, a suites' root otherwise) with mnt: /proc, /sys, /dev
+// (devtmpfs, or a tmpfs when the kernel has none) with the nodes of
+// devNodes, /tmp, /dev/pts, /dev/shm and /sys/kernel/debug (these three
+// optional), and the /dev/fd, /dev/std* and /dev/ptmx symlinks.
+//
+// inRoot is for a suites' root: /run is mounted too (a tmpfs), a mount
+// point that is a symbolic link there is replaced by a directory (it
+// would lead out of the root: the agent is not chrooted), and the event
+// channel's node (proto.EventsDevice) is not created: PID 1 removed it
+// once open, and no suite may find it in the root either. It returns
+// every problem met; a failed optional mount is none.
+func setupSystemAt(prefix string, mnt mounter, inRoot bool) (problems []error) {
+	at := func(p string) string { return prefix + p }
+	do := func(m mountSpec) error {
+		m.target = at(m.target)
+		if inRoot {
+			if err := unlinkSymlink(m.target); err != nil {
+				return err
+			}
+		}
+		return mount(mnt, m)
+	}
 	const nodev = unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC
 	for _, m := range []mountSpec{
 		{source: "proc", target: "/proc", fstype: "proc", flags: nodev},
 		{source: "sysfs", target: "/sys", fstype: "sysfs", flags: nodev},
 	} {
-		if err := mount(m); err != nil {
-			warn(err)
+		if err := do(m); err != nil {
+			problems = append(problems, err)
 		}
 	}
-	if err := mount(mountSpec{source: "devtmpfs", target: "/dev", fstype: "devtmpfs", flags: unix.MS_NOSUID, data: "mode=0755"}); err != nil {
-		err2 := mount(mountSpec{source: "dev", target: "/dev", fstype: "tmpfs", flags: unix.MS_NOSUID, data: "mode=0755"})
+	if err := do(mountSpec{source: "devtmpfs", target: "/dev", fstype: "devtmpfs", flags: unix.MS_NOSUID, data: "mode=0755"}); err != nil {
+		err2 := do(mountSpec{source: "dev", target: "/dev", fstype: "tmpfs", flags: unix.MS_NOSUID, data: "mode=0755"})
 		if err2 != nil {
-			warn(fmt.Errorf("%w; fallback: %w", err, err2))
+			problems = append(problems, fmt.Errorf("%w; fallback: %w", err, err2))
 		}
 	}
 	for _, n := range devNodes {
-		if err := ensureDevNode("/dev/"+n.name, n); err != nil {
-			warn(err)
+		if inRoot && "/dev/"+n.name == proto.EventsDevice {
+			continue
+		}
+		if err := ensureDevNode(at("/dev/"+n.name), n); err != nil {
+			problems = append(problems, err)
 		}
 	}
-	for _, m := range []mountSpec{
+	mounts := []mountSpec{
 		{source: "tmpfs", target: "/tmp", fstype: "tmpfs", flags: unix.MS_NOSUID | unix.MS_NODEV, data: "mode=1777"},
-		{source: "devpts", target: "/dev/pts", fstype: "devpts", flags: unix.MS_NOSUID | unix.MS_NOEXEC, data: "mode=0620,ptmxmode=0666", optional: true},
-		{source: "shm", target: "/dev/shm", fstype: "tmpfs", flags: unix.MS_NOSUID | unix.MS_NODEV, data: "mode=1777", optional: true},
-	} {
-		if err := mount(m); err != nil && !m.optional {
-			warn(err)
+	}
+	if inRoot {
+		mounts = append(mounts, mountSpec{source: "tmpfs", target: "/run", fstype: "tmpfs", flags: unix.MS_NOSUID | unix.MS_NODEV, data: "mode=0755"})
+	}
+	mounts = append(mounts,
+		mountSpec{source: "devpts", target: "/dev/pts", fstype: "devpts", flags: unix.MS_NOSUID | unix.MS_NOEXEC, data: "mode=0620,ptmxmode=0666", optional: true},
+		mountSpec{source: "shm", target: "/dev/shm", fstype: "tmpfs", flags: unix.MS_NOSUID | unix.MS_NODEV, data: "mode=1777", optional: true},
+	)
+	for _, m := range kernelFS {
+		m.flags, m.optional = nodev, true
+		mounts = append(mounts, m)
+	}
+	for _, m := range mounts {
+		if err := do(m); err != nil && !m.optional {
+			problems = append(problems, err)
 		}
 	}
-	mountKernelFS("")
-	if err := loopbackUp(); err != nil {
-		warn(err)
-	}
-	for link, target := range map[string]string{
-		"/dev/fd":     "/proc/self/fd",
-		"/dev/stdin":  "/proc/self/fd/0",
-		"/dev/stdout": "/proc/self/fd/1",
-		"/dev/stderr": "/proc/self/fd/2",
-		"/dev/ptmx":   "pts/ptmx",
-	} {
+	for _, l := range devLinks {
+		link := at(l[0])
 		if _, err := os.Lstat(link); err == nil {
 			continue
 		}
-		if err := os.Symlink(target, link); err != nil {
-			warn(fmt.Errorf("symlink %s: %w", link, err))
+		if err := os.Symlink(l[1], link); err != nil {
+			problems = append(problems, fmt.Errorf("symlink %s: %w", link, err))
 		}
 	}
-	return warnings
+	return problems
+}
+
+// devLinks are the symbolic links of /dev: {link, target}.
+var devLinks = [][2]string{
+	{"/dev/fd", "/proc/self/fd"},
+	{"/dev/stdin", "/proc/self/fd/0"},
+	{"/dev/stdout", "/proc/self/fd/1"},
+	{"/dev/stderr", "/proc/self/fd/2"},
+	{"/dev/ptmx", "pts/ptmx"},
+}
+
+// unlinkSymlink removes name if it is a symbolic link.
+func unlinkSymlink(name string) error {
+	fi, err := os.Lstat(name)
+	if err != nil || fi.Mode()&os.ModeSymlink == 0 {
+		return nil
+	}
+	if err := os.Remove(name); err != nil {
+		return fmt.Errorf("replacing the symbolic link %s by a mount point: %w", name, err)
+	}
+	return nil
 }
 
 // ensureDevNode creates the device node n at name unless something is
@@ -215,24 +277,14 @@ func powerOff() {
 	}
 }
 
-// kernelFS are the kernel's own file systems tests expect, mounted when
-// the kernel has them (a kernel without one is not an error).
+// kernelFS are the kernel's own file systems tests expect, mounted (by
+// setupSystemAt) when the kernel has them: a kernel without one is not an
+// error.
 var kernelFS = []mountSpec{
 	{source: "debugfs", target: "/sys/kernel/debug", fstype: "debugfs"},
 	{source: "tracefs", target: "/sys/kernel/tracing", fstype: "tracefs"},
 	{source: "cgroup2", target: "/sys/fs/cgroup", fstype: "cgroup2"},
 	{source: "bpf", target: "/sys/fs/bpf", fstype: "bpf"},
-}
-
-// mountKernelFS mounts kernelFS under root ("" is /), each where the
-// kernel has it.
-func mountKernelFS(root string) {
-	const nodev = unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC
-	for _, m := range kernelFS {
-		m.target = root + m.target
-		m.flags = nodev
-		_ = mount(m)
-	}
 }
 
 // loopbackUp brings the loopback interface up (the kernel then gives it
