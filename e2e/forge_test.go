@@ -21,6 +21,7 @@ const forgerProgram = `package main
 
 import (
 	"fmt"
+	"os"
 	"syscall"
 )
 
