@@ -1025,6 +1025,9 @@ func (f *file) parseSuite(n *yaml.Node) *Suite {
 				case dst == "/init":
 					f.errAt(dn, "dst /init is the kvmtest guest agent")
 					ok2 = false
+				case hiddenDst(dst) != "":
+					f.errAt(dn, "dst %q is under %s, which the guest agent mounts a fresh file system on before any suite runs: the file would be hidden; copy it elsewhere, such as /opt/%s", dst, hiddenDst(dst), path.Base(dst))
+					ok2 = false
 				}
 				fl.Dst = dst
 			}
@@ -1483,4 +1486,19 @@ func (l *loader) refOK(f *file, n *yaml.Node, what, kind, val string, names []st
 	}
 	f.errAt(n, "%s", msg)
 	return false
+}
+
+// agentMounts are the guest directories the agent mounts a file system on
+// before the suites run (see docs/matrix.md, "The guest's environment").
+var agentMounts = []string{"/proc", "/sys", "/dev", "/tmp", "/run"}
+
+// hiddenDst returns the agent's mount point a files: dst is under (so
+// that the copied file would be hidden), or "".
+func hiddenDst(dst string) string {
+	for _, m := range agentMounts {
+		if dst == m || strings.HasPrefix(dst, m+"/") {
+			return m
+		}
+	}
+	return ""
 }
