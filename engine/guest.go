@@ -7,9 +7,11 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -410,6 +412,30 @@ func copiedFileMode(f matrices.File, s *matrices.Suite) (os.FileMode, error) {
 
 // writeInitramfs writes the cell's initramfs: the agent as /init, test2json,
 // the suite programs, extra files and the manifest.
+// etcFiles are the /etc files every initramfs has, so that programs that
+// look up users, groups or localhost find them; a suite's files: entry
+// of the same path replaces one.
+var etcFiles = map[string]string{
+	"/etc/passwd": "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n",
+	"/etc/group":  "root:x:0:\nnogroup:x:65534:\n",
+	"/etc/hosts":  "127.0.0.1\tlocalhost\n::1\tlocalhost\n",
+}
+
+// addEtc adds etcFiles to a, except those a suite's files: copies.
+func addEtc(a *initramfs.Archive, suites []*matrices.Suite) {
+	copied := map[string]bool{}
+	for _, s := range suites {
+		for _, f := range s.Files {
+			copied[f.Dst] = true
+		}
+	}
+	for _, p := range slices.Sorted(maps.Keys(etcFiles)) {
+		if !copied[p] {
+			a.AddFile(p, 0o644, []byte(etcFiles[p]))
+		}
+	}
+}
+
 func writeInitramfs(path string, g *guestSet, cg *cellGuest, suites []*matrices.Suite, man []byte) (string, error) {
 	var a initramfs.Archive
 	a.AddBaseDevices() // the Go runtime aborts without /dev/null or /dev/console
@@ -419,9 +445,10 @@ func writeInitramfs(path string, g *guestSet, cg *cellGuest, suites []*matrices.
 	if err := a.AddHostFile("/kvmtest/bin/test2json", g.Test2JSON, 0o755); err != nil {
 		return "", err
 	}
-	for _, d := range []string{"/dev", "/proc", "/sys", "/tmp", "/root"} {
+	for _, d := range []string{"/dev", "/proc", "/sys", "/tmp", "/root", "/etc"} {
 		a.AddDir(d, 0o755)
 	}
+	addEtc(&a, suites)
 	for _, s := range suites {
 		if p, ok := g.Suites[s.Name]; ok {
 			if err := a.AddHostFile(guestSuitePath(s.Name), p, 0o755); err != nil {

@@ -76,6 +76,9 @@ func TestInitramfsKeepsHostModes(t *testing.T) {
 		"kvmtest/bin/run.sh": 0o100744, // the program: executable by its owner
 		"root/key":           0o100600,
 		"init":               0o100755,
+		"etc/passwd":         0o100644, // every initramfs has users, groups and localhost
+		"etc/group":          0o100644,
+		"etc/hosts":          0o100644,
 	} {
 		if got, ok := modes[name]; !ok || got != want {
 			t.Errorf("%s: mode %o (present %v), want %o", name, got, ok, want)
