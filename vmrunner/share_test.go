@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strings"
@@ -22,42 +23,120 @@ func requireRoot(t *testing.T) {
 }
 
 // TestReadOnlyView: in the view virtiofsd serves, the shared directory
-// and the mounts below it refuse every write (EROFS), while the host
-// keeps writing to it, and the view is invisible outside its thread.
+// and the mounts below it refuse every write (EROFS), from the viewing
+// thread and from a process it starts, and device nodes cannot be
+// opened; outside the view the directory and its submount stay writable,
+// and the view itself is invisible.
 func TestReadOnlyView(t *testing.T) {
 	requireRoot(t)
 	dir := t.TempDir()
 	sub := filepath.Join(dir, "sub")
-	os.Mkdir(sub, 0o755)
+	if err := os.Mkdir(sub, 0o755); err != nil {
+		t.Fatal(err)
+	}
 	if err := os.WriteFile(filepath.Join(dir, "f"), []byte("host\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	null := filepath.Join(dir, "null")
+	if err := unix.Mknod(null, unix.S_IFCHR|0o666, int(unix.Mkdev(1, 3))); err != nil {
+		t.Fatal(err)
+	}
+	devOK := false // whether the host itself lets dir's device nodes be opened
+	if f, err := os.OpenFile(null, os.O_WRONLY, 0); err == nil {
+		f.Close()
+		devOK = true
+	}
 	mnt := filepath.Join(t.TempDir(), "ro")
-	os.Mkdir(mnt, 0o700)
-	type result struct{ create, write, subCreate, setup error }
-	done := make(chan result)
+	if err := os.Mkdir(mnt, 0o700); err != nil {
+		t.Fatal(err)
+	}
+
+	// One locked thread: a namespace of its own where sub is a writable
+	// tmpfs (the host's mounts are left alone), then the view of dir
+	// (sub's tmpfs a submount in it), then back to the first namespace.
+	type check struct {
+		name string
+		err  error
+		want error // nil: must succeed
+	}
+	done := make(chan []check)
 	go func() {
-		runtime.LockOSThread() // never unlocked: the thread and its namespace go with the goroutine
-		var r result
-		if r.setup = readOnlyView(dir, mnt); r.setup == nil {
-			r.create = os.WriteFile(filepath.Join(mnt, "new"), nil, 0o644)
-			f, err := os.OpenFile(filepath.Join(mnt, "f"), os.O_WRONLY|os.O_APPEND, 0)
+		runtime.LockOSThread() // never unlocked: the thread and its namespaces go with the goroutine
+		var cs []check
+		fail := func(name string, err error) []check { return append(cs, check{name, err, nil}) }
+		if err := unix.Unshare(unix.CLONE_NEWNS | unix.CLONE_FS); err != nil {
+			done <- fail("unshare", err)
+			return
+		}
+		if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
+			done <- fail("private", err)
+			return
+		}
+		if err := unix.Mount("tmpfs", sub, "tmpfs", 0, "size=1m"); err != nil {
+			done <- fail("tmpfs on sub", err)
+			return
+		}
+		outer, err := unix.Open("/proc/thread-self/ns/mnt", unix.O_RDONLY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			done <- fail("outer namespace", err)
+			return
+		}
+		defer unix.Close(outer)
+		if err := readOnlyView(dir, mnt); err != nil {
+			done <- fail("readOnlyView", err)
+			return
+		}
+		appendTo := func(p string) error {
+			f, err := os.OpenFile(p, os.O_WRONLY|os.O_APPEND, 0)
 			if err == nil {
 				_, err = f.WriteString("guest\n")
 				f.Close()
 			}
-			r.write = err
-			r.subCreate = os.WriteFile(filepath.Join(mnt, "sub", "new"), nil, 0o644)
+			return err
 		}
-		done <- r
+		openDev := func(p string) error {
+			f, err := os.OpenFile(p, os.O_WRONLY, 0)
+			if err == nil {
+				f.Close()
+			}
+			return err
+		}
+		b, err := os.ReadFile(filepath.Join(mnt, "f"))
+		if err == nil && string(b) != "host\n" {
+			err = fmt.Errorf("reads %q", b)
+		}
+		cs = append(cs,
+			check{"read in the view", err, nil},
+			check{"create", os.WriteFile(filepath.Join(mnt, "new"), nil, 0o644), syscall.EROFS},
+			check{"append", appendTo(filepath.Join(mnt, "f")), syscall.EROFS},
+			check{"mkdir", os.Mkdir(filepath.Join(mnt, "d"), 0o755), syscall.EROFS},
+			check{"remove", os.Remove(filepath.Join(mnt, "f")), syscall.EROFS},
+			check{"chmod", os.Chmod(filepath.Join(mnt, "f"), 0o777), syscall.EROFS},
+			check{"create in the submount", os.WriteFile(filepath.Join(mnt, "sub", "new"), nil, 0o644), syscall.EROFS},
+		)
+		if devOK {
+			cs = append(cs, check{"open a device node", openDev(filepath.Join(mnt, "null")), syscall.EACCES})
+		}
+		// A process forked by this thread is in the view too.
+		out, err := exec.Command("touch", filepath.Join(mnt, "by-child")).CombinedOutput()
+		if err != nil && strings.Contains(string(out), "Read-only file system") {
+			err = syscall.EROFS
+		}
+		cs = append(cs, check{"create from a child process", err, syscall.EROFS})
+		// Outside the view, the submount is writable.
+		if err := unix.Setns(outer, unix.CLONE_NEWNS); err != nil {
+			done <- fail("back to the outer namespace", err)
+			return
+		}
+		cs = append(cs, check{"create in the submount outside the view", os.WriteFile(filepath.Join(sub, "outside"), nil, 0o644), nil})
+		done <- cs
 	}()
-	r := <-done
-	if r.setup != nil {
-		t.Fatal(r.setup)
-	}
-	for name, err := range map[string]error{"create": r.create, "append": r.write, "create below": r.subCreate} {
-		if !errors.Is(err, syscall.EROFS) {
-			t.Errorf("%s in the read-only view: %v, want EROFS", name, err)
+	for _, c := range <-done {
+		switch {
+		case c.want == nil && c.err != nil:
+			t.Errorf("%s: %v", c.name, c.err)
+		case c.want != nil && !errors.Is(c.err, c.want):
+			t.Errorf("%s in the read-only view: %v, want %v", c.name, c.err, c.want)
 		}
 	}
 	if b, _ := os.ReadFile(filepath.Join(dir, "f")); string(b) != "host\n" {
@@ -68,6 +147,51 @@ func TestReadOnlyView(t *testing.T) {
 	}
 	if ents, _ := os.ReadDir(mnt); len(ents) != 0 {
 		t.Errorf("the view is visible outside its namespace: %v", ents)
+	}
+	if ents, _ := os.ReadDir(sub); len(ents) != 0 {
+		t.Errorf("the test's tmpfs leaked to the host: %v", ents)
+	}
+}
+
+// TestStartInView: a process startInView starts sees dir, read-only, and
+// is reaped.
+func TestStartInView(t *testing.T) {
+	requireRoot(t)
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "f"), []byte("shared\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for i, tt := range []struct {
+		argv []string // "MNT" is the view
+		ok   bool
+		out  string
+	}{
+		{[]string{"cat", "MNT/f"}, true, "shared"},
+		{[]string{"touch", "MNT/new"}, false, "Read-only file system"},
+		{[]string{"truncate", "-s", "0", "MNT/f"}, false, "Read-only file system"},
+	} {
+		mnt := filepath.Join(t.TempDir(), fmt.Sprint("ro", i))
+		if err := os.Mkdir(mnt, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		var argv []string
+		for _, a := range tt.argv {
+			argv = append(argv, strings.ReplaceAll(a, "MNT", mnt))
+		}
+		var out strings.Builder
+		cmd := exec.Command(argv[0], argv[1:]...)
+		cmd.Stdout, cmd.Stderr = &out, &out
+		p, err := startInView(dir, mnt, cmd)
+		if err != nil {
+			t.Fatal(err)
+		}
+		<-p.exited
+		if got := p.cmd.ProcessState.Success(); got != tt.ok || !strings.Contains(out.String(), tt.out) {
+			t.Errorf("%q: success %v, output %q; want %v, %q", argv, got, out.String(), tt.ok, tt.out)
+		}
+	}
+	if b, _ := os.ReadFile(filepath.Join(dir, "f")); string(b) != "shared\n" {
+		t.Errorf("the shared file holds %q", b)
 	}
 }
 
