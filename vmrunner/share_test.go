@@ -1,12 +1,14 @@
 package vmrunner
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -203,25 +205,222 @@ func TestVirtiofsdLifecycle(t *testing.T) {
 		t.Skip("no virtiofsd")
 	}
 	dir, priv := t.TempDir(), t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "marker"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
 	v, err := startVirtiofsd(dir, filepath.Join(priv, "fs0.ro"), filepath.Join(priv, "fs0.sock"))
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer v.kill()
 	pid := v.cmd.Process.Pid
 	if _, err := os.Stat(filepath.Join(priv, "fs0.sock")); err != nil {
 		t.Errorf("no socket: %v", err)
 	}
+	group := processGroup(pid)
 	v.kill()
+	if left := waitGone(group, 5*time.Second); len(left) > 0 {
+		t.Fatalf("virtiofsd processes left: %v", left)
+	}
+}
+
+// checkServesReadOnly: among the processes of virtiofsd's group, the one
+// that serves (virtiofsd sandboxes itself once QEMU connects: its root is
+// then the share) cannot write to its root.
+func checkServesReadOnly(t *testing.T, v *virtiofsd, marker string) []int {
+	t.Helper()
+	var group []int
 	deadline := time.Now().Add(5 * time.Second)
 	for {
-		left := processGroup(pid)
-		if len(left) == 0 {
-			break
+		group = processGroup(v.cmd.Process.Pid)
+		for _, p := range group {
+			root := fmt.Sprintf("/proc/%d/root", p)
+			if _, err := os.Stat(filepath.Join(root, marker)); err != nil {
+				continue // not in the sandbox
+			}
+			if err := os.WriteFile(filepath.Join(root, "new"), nil, 0o644); !errors.Is(err, syscall.EROFS) {
+				t.Errorf("virtiofsd %d writes its share: %v, want EROFS", p, err)
+			}
+			return group
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("virtiofsd processes left: %v", left)
+			t.Errorf("no process of virtiofsd's group %v has the share as its root", group)
+			return group
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// waitGone waits up to d until none of pids is a live process (a zombie
+// counts as gone only once reaped: it still holds its pid) and returns
+// those left.
+func waitGone(pids []int, d time.Duration) []int {
+	deadline := time.Now().Add(d)
+	for {
+		var left []int
+		for _, p := range pids {
+			if _, err := os.Stat(fmt.Sprintf("/proc/%d", p)); err == nil {
+				left = append(left, p)
+			}
+		}
+		if len(left) == 0 || time.Now().After(deadline) {
+			return left
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// processesNaming lists the live processes whose command line contains s.
+func processesNaming(s string) []int {
+	var out []int
+	ents, _ := os.ReadDir("/proc")
+	for _, e := range ents {
+		var pid int
+		if _, err := fmt.Sscan(e.Name(), &pid); err != nil {
+			continue
+		}
+		b, _ := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
+		if strings.Contains(string(b), s) {
+			out = append(out, pid)
+		}
+	}
+	return out
+}
+
+// TestStartShares: under auto, a virtiofsd that fails or never makes its
+// socket gives way to 9p, said once through Logf and in the reason; asked
+// for virtiofs, the same is an error naming virtiofsd's output; nothing
+// of a failed virtiofsd is left running.
+func TestStartShares(t *testing.T) {
+	requireRoot(t)
+	if c := probeQEMU(qemuBinary); !c.vhostUserFS || !c.virtio9P {
+		t.Skip("QEMU without vhost-user-fs-pci or virtio-9p-pci")
+	}
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func(p string, w time.Duration) { VirtiofsdPath, virtiofsdWait = p, w }(VirtiofsdPath, virtiofsdWait)
+	VirtiofsdPath, virtiofsdWait = self, 500*time.Millisecond
+	share := []Share{{Tag: "root", Dir: t.TempDir()}}
+	for _, tt := range []struct {
+		fake, want, env string
+		tr, reason      string // "" tr: an error containing reason
+	}{
+		{"exit", "", "", "9p", "FALLING BACK to 9p: virtiofsd for"},
+		{"hang", "auto", "", "9p", "made no socket within"},
+		{"exit", "virtiofs", "", "", "fake virtiofsd: cannot serve"},
+		{"hang", "virtiofs", "", "", "fake virtiofsd: hanging"},
+		{"exit", "auto", "virtiofs", "", "fake virtiofsd: cannot serve"},
+		{"exit", "auto", "9p", "9p", ShareTransportEnv + "=9p"},
+	} {
+		t.Run(tt.fake+"/"+tt.want+"/"+tt.env, func(t *testing.T) {
+			t.Setenv(fakeVirtiofsdEnv, tt.fake)
+			t.Setenv(ShareTransportEnv, tt.env)
+			in := &instance{dir: t.TempDir()}
+			var logs []string
+			spec := Spec{QEMU: qemuBinary, Shares: share, ShareTransport: tt.want,
+				Logf: func(f string, a ...any) { logs = append(logs, fmt.Sprintf(f, a...)) }}
+			err := in.startShares(&spec)
+			in.stopShares()
+			if tt.tr == "" {
+				if err == nil || !strings.Contains(err.Error(), tt.reason) {
+					t.Errorf("err %v, want one containing %q", err, tt.reason)
+				}
+			} else {
+				if err != nil || in.shareTransport != tt.tr || spec.shareTransport != tt.tr || !strings.Contains(in.shareReason, tt.reason) {
+					t.Errorf("got %q (%q) %v, want %q (%q)", in.shareTransport, in.shareReason, err, tt.tr, tt.reason)
+				}
+				if len(logs) != 1 || !strings.Contains(logs[0], tt.reason) {
+					t.Errorf("told %q, want once %q", logs, tt.reason)
+				}
+			}
+			if left := processesNaming(in.dir); len(left) > 0 {
+				t.Errorf("processes left: %v", left)
+			}
+		})
+	}
+}
+
+// TestQEMUAcceptsShares: the real QEMU starts (paused) with the shares'
+// devices of each transport, virtiofs with a real virtiofsd (QEMU talks
+// vhost-user to it while it starts), and shows the device with its tag.
+func TestQEMUAcceptsShares(t *testing.T) {
+	requireRoot(t)
+	if c := probeQEMU(qemuBinary); !c.vhostUserFS || !c.virtio9P {
+		t.Skip("QEMU without vhost-user-fs-pci or virtio-9p-pci")
+	}
+	if _, err := os.Stat(VirtiofsdPath); err != nil {
+		t.Skip("no virtiofsd")
+	}
+	for _, tr := range []string{"virtiofs", "9p"} {
+		t.Run(tr, func(t *testing.T) {
+			dir := t.TempDir()
+			shared := filepath.Join(t.TempDir(), "a,b") // a comma QEMU must not split at
+			if err := os.Mkdir(shared, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(filepath.Join(shared, "marker"), nil, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			in := &instance{dir: dir}
+			defer in.stopShares()
+			spec := Spec{QEMU: qemuBinary, MemoryMiB: 128, Shares: []Share{{Tag: "kvmtest-root", Dir: shared}}, ShareTransport: tr}
+			if err := in.startShares(&spec); err != nil {
+				t.Fatal(err)
+			}
+			var mem Device = Memory{MiB: spec.MemoryMiB}
+			if tr == "virtiofs" {
+				mem = SharedMemory{MiB: spec.MemoryMiB}
+			}
+			qmpPath := filepath.Join(dir, qmpSock)
+			devs := append([]Device{MachineType{Name: "pc"}, Accelerator{Name: AccelTCG}, mem, Bare{}, Paused{}, QMPSocket{Path: qmpPath}},
+				shareDevices(spec.Shares, spec.shareTransport, dir)...)
+			argv := machineArgv(qemuBinary, devs)
+			var stderr strings.Builder
+			cmd := exec.Command(argv[0], argv[1:]...)
+			cmd.Stdout, cmd.Stderr = &stderr, &stderr
+			cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			exited := make(chan struct{})
+			go func() { cmd.Wait(); close(exited) }()
+			defer func() { syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL); <-exited }()
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			q, err := dialQMP(ctx, qmpPath, exited)
+			if err != nil {
+				t.Fatalf("%v; QEMU said: %s (argv %q)", err, stderr.String(), argv)
+			}
+			defer q.close()
+			qtree, err := q.hmp(ctx, "info qtree")
+			if err != nil {
+				t.Fatal(err)
+			}
+			dev := map[string]string{"virtiofs": "vhost-user-fs-pci", "9p": "virtio-9p-pci"}[tr]
+			if !strings.Contains(qtree, dev) || !strings.Contains(qtree, "kvmtest-root") {
+				t.Errorf("QEMU's device tree has no %s tagged kvmtest-root:\n%s", dev, qtree)
+			}
+			if tr == "9p" {
+				return
+			}
+			v := in.fsds[0]
+			group := checkServesReadOnly(t, v, "marker")
+			if _, err := os.Stat(filepath.Join(shared, "new")); err == nil {
+				t.Error("a write reached the share")
+			}
+			// virtiofsd serves one VM: once QEMU is gone, it ends by itself.
+			q.run(ctx, "quit", nil, nil)
+			select {
+			case <-v.exited:
+			case <-time.After(10 * time.Second):
+				t.Errorf("virtiofsd still runs 10s after QEMU quit: %s", v.stderr.String())
+			}
+			if left := waitGone(group, 5*time.Second); len(left) > 0 {
+				t.Errorf("virtiofsd processes left: %v", left)
+			}
+		})
 	}
 }
 
@@ -263,6 +462,24 @@ func TestResolveShareTransport(t *testing.T) {
 	}
 }
 
+// manyShares returns n shares of dir.
+func manyShares(n int, dir string) []Share {
+	var s []Share
+	for i := range n {
+		s = append(s, Share{Tag: fmt.Sprint("t", i), Dir: dir})
+	}
+	return s
+}
+
+// TestShareSocketsFit: the socket of the last share a machine may have
+// fits in the private directory's slack, as the runner's own do.
+func TestShareSocketsFit(t *testing.T) {
+	longest := max(len(conSock), len(evSock), len(qmpSock))
+	if n := len(fmt.Sprintf("fs%d.sock", MaxShares-1)); n > longest {
+		t.Errorf("fs%d.sock is %d bytes, the slack has room for %d", MaxShares-1, n, longest)
+	}
+}
+
 // TestCheckShares refuses tags QEMU cannot carry and missing directories.
 func TestCheckShares(t *testing.T) {
 	dir := t.TempDir()
@@ -275,10 +492,58 @@ func TestCheckShares(t *testing.T) {
 		{[]Share{{Tag: strings.Repeat("x", 37), Dir: dir}}, "share tag"},
 		{[]Share{{Tag: "a", Dir: dir}, {Tag: "a", Dir: dir}}, "twice"},
 		{[]Share{{Tag: "a", Dir: filepath.Join(dir, "none")}}, "not a directory"},
+		{manyShares(MaxShares, dir), ""},
+		{manyShares(MaxShares+1, dir), "at most"},
 	} {
 		err := checkShares(tt.shares)
 		if (err == nil) != (tt.want == "") || (err != nil && !strings.Contains(err.Error(), tt.want)) {
 			t.Errorf("checkShares(%v) = %v, want %q", tt.shares, err, tt.want)
 		}
+	}
+}
+
+// TestRunStopsVirtiofsd: whichever way Run returns (the VM done, QEMU
+// failing at start, a timeout), the real virtiofsd it started for a share
+// is gone, and the Result says how the share went.
+func TestRunStopsVirtiofsd(t *testing.T) {
+	requireRoot(t)
+	if _, err := os.Stat(VirtiofsdPath); err != nil {
+		t.Skip("no virtiofsd")
+	}
+	for _, tt := range []struct {
+		mode  string
+		infra bool
+	}{
+		{"bad-event", false},
+		{"exit-at-start", true},
+		{"hello-hang", false},
+	} {
+		t.Run(tt.mode, func(t *testing.T) {
+			spec := fakeSpec(t, tt.mode)
+			spec.TempDir = t.TempDir()
+			spec.RunTimeout, spec.Unscaled = 300*time.Millisecond, true
+			spec.Shares, spec.ShareTransport = []Share{{Tag: "root", Dir: t.TempDir()}}, "virtiofs"
+			started := false
+			spec.OnState = func(string) {
+				// The machine runs: its virtiofsd must too.
+				started = started || len(processesNaming("--socket-path="+spec.TempDir)) > 0
+			}
+			res, err := Run(context.Background(), spec)
+			var ie *InfraError
+			if errors.As(err, &ie) != tt.infra {
+				t.Fatalf("Run: %v", err)
+			}
+			if !tt.infra {
+				if res.ShareTransport != "virtiofs" || !slices.Contains(res.Argv, "vhost-user-fs-pci,chardev=fs0,tag=root") {
+					t.Errorf("ShareTransport %q, argv %q", res.ShareTransport, res.Argv)
+				}
+				if !started {
+					t.Error("no virtiofsd ran alongside QEMU")
+				}
+			}
+			if left := processesNaming(spec.TempDir); len(left) > 0 {
+				t.Errorf("processes left after Run: %v", left)
+			}
+		})
 	}
 }
