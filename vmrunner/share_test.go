@@ -163,15 +163,25 @@ func TestStartInView(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "f"), []byte("shared\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	probe := fmt.Sprintf("kvmtest-probe-%d", os.Getpid())
 	for i, tt := range []struct {
-		argv []string // "MNT" is the view
-		ok   bool
-		out  string
+		shared string   // "": dir
+		argv   []string // "MNT" is the view
+		ok     bool
+		out    string
 	}{
-		{[]string{"cat", "MNT/f"}, true, "shared"},
-		{[]string{"touch", "MNT/new"}, false, "Read-only file system"},
-		{[]string{"truncate", "-s", "0", "MNT/f"}, false, "Read-only file system"},
+		{"", []string{"cat", "MNT/f"}, true, "shared"},
+		{"", []string{"touch", "MNT/new"}, false, "Read-only file system"},
+		{"", []string{"truncate", "-s", "0", "MNT/f"}, false, "Read-only file system"},
+		// The host's root, its submounts (/dev/shm, a tmpfs) included.
+		{"/", []string{"cat", "MNT/proc/self/mountinfo"}, true, " / "},
+		{"/", []string{"touch", "MNT/tmp/" + probe}, false, "Read-only file system"},
+		{"/", []string{"touch", "MNT/dev/shm/" + probe}, false, "Read-only file system"},
 	} {
+		shared := dir
+		if tt.shared != "" {
+			shared = tt.shared
+		}
 		mnt := filepath.Join(t.TempDir(), fmt.Sprint("ro", i))
 		if err := os.Mkdir(mnt, 0o700); err != nil {
 			t.Fatal(err)
@@ -183,7 +193,7 @@ func TestStartInView(t *testing.T) {
 		var out strings.Builder
 		cmd := exec.Command(argv[0], argv[1:]...)
 		cmd.Stdout, cmd.Stderr = &out, &out
-		p, err := startInView(dir, mnt, cmd)
+		p, err := startInView(shared, mnt, cmd)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -194,6 +204,12 @@ func TestStartInView(t *testing.T) {
 	}
 	if b, _ := os.ReadFile(filepath.Join(dir, "f")); string(b) != "shared\n" {
 		t.Errorf("the shared file holds %q", b)
+	}
+	for _, p := range []string{"/tmp/" + probe, "/dev/shm/" + probe} {
+		if _, err := os.Stat(p); err == nil {
+			os.Remove(p)
+			t.Errorf("a write in the view of / reached %s", p)
+		}
 	}
 }
 
