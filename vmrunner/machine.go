@@ -90,6 +90,10 @@ type Spec struct {
 	OnEvent func(proto.Event)
 	// OnState is told the machine's state changes (booting, running). May be nil.
 	OnState func(state string)
+	// Logf, when set, is told what the caller should know once per
+	// machine about how it is run, e.g. that its shares fell back from
+	// virtiofs to 9p (also in Result.ShareReason).
+	Logf func(format string, args ...any)
 	// ConsoleInput, when set, is copied to the guest's console (ttyS0)
 	// once InputGate is closed (or at once when InputGate is nil): input
 	// sent before anything in the guest opened the line would be lost.

@@ -21,9 +21,21 @@ import (
 // is the behaviour of the guest.
 const fakeQEMUEnv = "VMRUNNER_FAKE_QEMU"
 
+// fakeVirtiofsdEnv makes the test binary act as a virtiofsd that never
+// serves: "exit" fails at once, "hang" never makes its socket.
+const fakeVirtiofsdEnv = "VMRUNNER_FAKE_VIRTIOFSD"
+
 func TestMain(m *testing.M) {
 	if mode := os.Getenv(fakeQEMUEnv); mode != "" {
 		os.Exit(fakeQEMU(mode, os.Args[1:]))
+	}
+	switch os.Getenv(fakeVirtiofsdEnv) {
+	case "exit":
+		fmt.Fprintln(os.Stderr, "fake virtiofsd: cannot serve")
+		os.Exit(1)
+	case "hang":
+		fmt.Fprintln(os.Stderr, "fake virtiofsd: hanging")
+		select {}
 	}
 	os.Exit(m.Run())
 }
@@ -47,6 +59,8 @@ func fakeQEMU(mode string, args []string) int {
 	}
 	if len(args) > 1 && args[0] == "-device" && args[1] == "help" {
 		fmt.Println(`name "pvpanic-pci", bus PCI`)
+		fmt.Println(`name "vhost-user-fs-pci", bus PCI`)
+		fmt.Println(`name "virtio-9p-pci", bus PCI, alias "virtio-9p"`)
 		return 0
 	}
 	if mode == "exit-at-start" {
