@@ -11,6 +11,8 @@ pkgs=(
 	cpio kmod ccache xz-utils patch git procps
 	busybox-static # the shell of `kvmtest boot` with no program
 	chromium # the report's browser test (headless)
+	qemu-system-common # /usr/lib/qemu/virtiofsd: vm.rootfs host over virtiofs
+	python3 # a host program the e2e runs in the shared root
 )
 missing=()
 for p in "${pkgs[@]}"; do
