@@ -171,6 +171,7 @@ func bootRoot(o BootOptions, m *proto.Manifest) ([]vmrunner.Share, string, error
 	if why != "" && o.Logf != nil {
 		o.Logf("rootfs: %s over %s (%s)", dir, tr, why)
 	}
-	m.Root = &proto.Root{Tag: rootTag, Transport: tr}
-	return []vmrunner.Share{{Tag: rootTag, Dir: dir}}, want, nil
+	var shares []vmrunner.Share
+	m.Root, shares = rootShare(dir, tr)
+	return shares, want, nil
 }

@@ -111,7 +111,14 @@ func (r *cellRun) cellRoot(configPath string) (*proto.Root, []vmrunner.Share, er
 	if err != nil {
 		return nil, nil, err
 	}
-	return &proto.Root{Tag: rootTag, Transport: tr}, []vmrunner.Share{{Tag: rootTag, Dir: sr.dir}}, nil
+	root, shares := rootShare(sr.dir, tr)
+	return root, shares, nil
+}
+
+// rootShare is the manifest's Root and the machine's share of a shared
+// root dir over transport.
+func rootShare(dir, transport string) (*proto.Root, []vmrunner.Share) {
+	return &proto.Root{Tag: rootTag, Transport: transport}, []vmrunner.Share{{Tag: rootTag, Dir: dir}}
 }
 
 // shareTransport is what the cell's machine is asked to carry its

@@ -1155,22 +1155,33 @@ func (f *file) parseVM(n *yaml.Node) {
 	}
 }
 
-// rootfs checks a vm.rootfs value: initramfs, host, or a directory
-// (relative to the matrix file) that exists; it returns the value the
-// VM keeps (a directory made absolute).
+// rootfs checks a vm.rootfs value (ResolveRootfs, relative to the matrix
+// file) and returns the value the VM keeps.
 func (f *file) rootfs(v string, n *yaml.Node) string {
-	if v == RootfsInitramfs || v == RootfsHost {
-		return v
+	r, err := ResolveRootfs(v, f.path)
+	if err != nil {
+		f.errAt(n, "vm %v", err)
 	}
-	p := f.path(v)
+	return r
+}
+
+// ResolveRootfs checks a rootfs value (vm.rootfs, boot --rootfs):
+// initramfs, host, or a directory that exists, made absolute by abs (the
+// matrix's directory, or the working directory). It returns the value a
+// VM keeps.
+func ResolveRootfs(v string, abs func(string) string) (string, error) {
+	if v == RootfsInitramfs || v == RootfsHost {
+		return v, nil
+	}
+	p := abs(v)
 	fi, err := os.Stat(p)
 	switch {
 	case err != nil:
-		f.errAt(n, "vm rootfs %q not found: give initramfs, host, or a directory (a root file system, such as one made by debootstrap)", v)
+		return p, fmt.Errorf("rootfs %q not found: give initramfs, host, or a directory (a root file system, such as one made by debootstrap)", v)
 	case !fi.IsDir():
-		f.errAt(n, "vm rootfs %q is not a directory: give initramfs, host, or a root file system directory", v)
+		return p, fmt.Errorf("rootfs %q is not a directory: give initramfs, host, or a root file system directory", v)
 	}
-	return p
+	return p, nil
 }
 
 func (f *file) parseRule(n *yaml.Node, what string) (Rule, bool) {

@@ -287,18 +287,14 @@ func parseSize(s string) (int64, error) {
 	return v * mult, nil
 }
 
-// bootRootfsValue checks a --rootfs value: initramfs, host, or an
-// existing directory (made absolute).
+// bootRootfsValue checks a --rootfs value as the matrix checks
+// vm.rootfs, a directory relative to the working directory.
 func bootRootfsValue(v string) (string, error) {
-	if v == matrices.RootfsInitramfs || v == matrices.RootfsHost {
-		return v, nil
-	}
-	p, err := filepath.Abs(v)
-	if err != nil {
-		return "", err
-	}
-	if fi, err := os.Stat(p); err != nil || !fi.IsDir() {
-		return "", fmt.Errorf("%q is not initramfs, host, or a directory", v)
-	}
-	return p, nil
+	return matrices.ResolveRootfs(v, func(p string) string {
+		abs, err := filepath.Abs(p)
+		if err != nil {
+			return p
+		}
+		return abs
+	})
 }
