@@ -183,7 +183,7 @@ kernels:
 patchsets:
   - {name: base}
 configs:
-  - {name: minimal, base: tinyconfig, fragments: [` + filepath.Join(root, "matrices", "configs", "qemu-minimal.config") + `]}
+  - {name: minimal, base: tinyconfig, fragments: [` + filepath.Join(root, "matrices", "configs", "qemu-minimal.config") + `, ` + filepath.Join(root, "matrices", "configs", "rootfs.config") + `]}
 suites:
   - {name: vmsplice, go-test: ` + filepath.Join(root, "guest", "tests", "vmsplice") + `, timeout: 1m}
 vm: {memory: 512M, cpus: 1, accel: auto, boot-timeout: 30s, cmdline: [secretmem.enable=1]}

@@ -86,12 +86,12 @@ kernels:
 patchsets:
   - name: base
 configs:
-  - {name: minimal, base: tinyconfig, fragments: [%s]}
+  - {name: minimal, base: tinyconfig, fragments: [%s, %s]}
 suites:
   - {name: forger, binary: %s, args: [%s], timeout: 1m}
   - {name: later, binary: %s, args: [tap], format: tap, timeout: 1m}
 vm: {memory: 512M, cpus: 1, accel: auto, boot-timeout: 30s}
-`, filepath.Join(root, "matrices", "configs", "qemu-minimal.config"), prog, forgeArgs, prog)
+`, filepath.Join(root, "matrices", "configs", "qemu-minimal.config"), filepath.Join(root, "matrices", "configs", "rootfs.config"), prog, forgeArgs, prog)
 	return writeTempMatrix(t, "forge.yaml", m)
 }
 
