@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -35,15 +36,19 @@ type Request struct {
 	Log     io.Writer  // receives the build log as it is written (may be nil)
 }
 
-// Artifact is a built kernel in the cache.
+// Artifact is a built or imported kernel in the cache.
 type Artifact struct {
 	Key    string
 	Dir    string
 	Kernel string // path of bzImage
-	Config string // path of the final .config
+	Config string // path of the final .config; "" for a prebuilt kernel whose config is unknown
 	Log    string // path of the build log
-	Meta   Meta
-	Cached bool // true when nothing was built for this request
+	// Modules is the kernel's installed modules tree, DIR/modules/RELEASE
+	// (kernel/**.ko, modules.dep, modules.alias, modules.builtin, ...), as
+	// /lib/modules/RELEASE is on a system; "" when the kernel has none.
+	Modules string
+	Meta    Meta
+	Cached  bool // true when nothing was built for this request
 }
 
 // Phase names used in BuildError and progress reports.
@@ -302,11 +307,31 @@ func (b *Builder) build(ctx context.Context, req Request, src *prepared, ikey st
 	if jobs <= 0 {
 		jobs = runtime.NumCPU()
 	}
+	var depmod string
+	withModules := configHasModules(final)
+	if withModules { // before a long build that could not install them
+		if depmod, err = depmodPath(); err != nil {
+			return nil, &BuildError{Phase: PhaseBuild, Err: err}
+		}
+	}
 	argv := append(b.makeArgs(req, tree, work), fmt.Sprintf("-j%d", jobs), "bzImage")
 	fmt.Fprintf(out, "kvmtest: %s\n", strings.Join(argv, " "))
 	b.logf("building %s (make -j%d, log: %s)", req.Kernel, jobs, logPath)
 	if err := b.run(ctx, work, out, argv...); err != nil {
 		return nil, &BuildError{Phase: PhaseBuild, Err: err, FirstError: FirstError(logTail.Bytes())}
+	}
+	files := map[string]string{
+		fileImage:  filepath.Join(work, "arch", "x86", "boot", "bzImage"),
+		fileConfig: filepath.Join(work, ".config"),
+		fileLog:    logPath,
+	}
+	if withModules {
+		mods, scratch, err := b.buildModules(ctx, req, tree, work, depmod, jobs, out)
+		if err != nil {
+			return nil, &BuildError{Phase: PhaseBuild, Err: err, FirstError: FirstError(logTail.Bytes())}
+		}
+		defer os.RemoveAll(scratch)
+		maps.Copy(files, mods)
 	}
 	release, _ := b.output(ctx, work, append(b.makeArgs(req, tree, work), "-s", "kernelrelease")...)
 	lf.Sync()
@@ -325,11 +350,7 @@ func (b *Builder) build(ctx context.Context, req Request, src *prepared, ikey st
 		BuiltAt:   time.Now().UTC(),
 		BuildSecs: secs,
 	}
-	a, err := b.Cache.StoreArtifact(meta, map[string]string{
-		"bzImage":   filepath.Join(work, "arch", "x86", "boot", "bzImage"),
-		"config":    filepath.Join(work, ".config"),
-		"build.log": logPath,
-	})
+	a, err := b.Cache.StoreArtifact(meta, files)
 	if err != nil {
 		return nil, &BuildError{Phase: PhaseBuild, Err: err}
 	}

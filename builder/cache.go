@@ -9,6 +9,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"path"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -30,7 +31,7 @@ import (
 //	git/HASH.git           bare clones of git sources given as URLs
 //	work/slot-KEY/         build slots: out-of-tree build directories (kept for incremental rebuilds)
 //	work/logs/             the build log of each input key
-//	artifacts/KEY/         bzImage, config, build.log, meta.json (with digests of each file)
+//	artifacts/KEY/         bzImage, config, build.log, modules/RELEASE/ (when it has modules), meta.json (with digests of each file)
 //	index/INPUTKEY         maps a build's inputs to its artifact key, so a warm run skips even the config step
 //	locks/NAME.lock        flock(2) files serialising work on one key across processes
 //	tmp/                   scratch directories, renamed into place when complete
@@ -106,7 +107,7 @@ type Meta struct {
 	Kernel    string            `json:"kernel"`  // the matrix kernel name it was built for
 	Version   string            `json:"version"` // kernelrelease
 	Inputs    map[string]string `json:"inputs"`  // what went into the key
-	Files     map[string]string `json:"files"`   // file name -> hex sha256
+	Files     map[string]string `json:"files"`   // file name (slash-separated, relative to the artifact) -> hex sha256
 	BuiltAt   time.Time         `json:"built_at"`
 	BuildSecs float64           `json:"build_secs"`
 }
@@ -114,9 +115,24 @@ type Meta struct {
 // ErrCorrupt reports an artifact whose files do not match their recorded digests.
 var ErrCorrupt = errors.New("corrupt cache entry")
 
+// Artifact file names and the Meta.Inputs entry that marks an imported kernel.
+const (
+	fileImage  = "bzImage"
+	fileConfig = "config"
+	fileLog    = "build.log"
+	modulesSub = "modules" // modules/RELEASE/...: the installed modules tree
+	// inputKind is the Meta.Inputs key saying how the kernel came to be:
+	// kindPrebuilt for an imported one, absent for a built one.
+	inputKind    = "kind"
+	kindPrebuilt = "prebuilt"
+)
+
 // LoadArtifact returns the artifact stored under key, after checking every
-// file against its recorded digest. It returns fs.ErrNotExist when there is
-// none, and an error wrapping ErrCorrupt when it is damaged (the caller
+// file against its recorded digest. A built kernel's artifact has a
+// bzImage and a config, an imported (prebuilt) kernel's a bzImage; either
+// has a modules tree (modules/RELEASE/, with modules.dep) when its config
+// builds modules. It returns fs.ErrNotExist when there is none, and an
+// error wrapping ErrCorrupt when it is damaged or incomplete (the caller
 // rebuilds it).
 func (c *Cache) LoadArtifact(key string) (*Artifact, error) {
 	dir := c.Path("artifacts", key)
@@ -131,47 +147,128 @@ func (c *Cache) LoadArtifact(key string) (*Artifact, error) {
 	if m.Key != key {
 		return nil, fmt.Errorf("%w: %s holds key %q", ErrCorrupt, dir, m.Key)
 	}
-	for _, name := range []string{"bzImage", "config"} {
+	required := []string{fileImage, fileConfig}
+	if m.Inputs[inputKind] == kindPrebuilt {
+		required = required[:1]
+	}
+	for _, name := range required {
 		if _, ok := m.Files[name]; !ok {
 			return nil, fmt.Errorf("%w: %s: no digest for %s", ErrCorrupt, dir, name)
 		}
 	}
-	for name, want := range m.Files {
-		got, err := fileDigest(filepath.Join(dir, name))
-		if err != nil {
-			return nil, fmt.Errorf("%w: %v", ErrCorrupt, err)
-		}
-		if got != want {
-			return nil, fmt.Errorf("%w: %s/%s: sha256 %s, recorded %s", ErrCorrupt, dir, name, got, want)
+	for name := range m.Files {
+		if err := checkArtifactName(name); err != nil {
+			return nil, fmt.Errorf("%w: %s/meta.json: %v", ErrCorrupt, dir, err)
 		}
 	}
-	return &Artifact{
+	if err := verifyFiles(dir, m.Files); err != nil {
+		return nil, err
+	}
+	a := &Artifact{
 		Key:    key,
 		Dir:    dir,
-		Kernel: filepath.Join(dir, "bzImage"),
-		Config: filepath.Join(dir, "config"),
-		Log:    filepath.Join(dir, "build.log"),
+		Kernel: filepath.Join(dir, fileImage),
+		Log:    filepath.Join(dir, fileLog),
 		Meta:   m,
-	}, nil
+	}
+	if _, ok := m.Files[fileConfig]; ok {
+		a.Config = filepath.Join(dir, fileConfig)
+	}
+	if err := a.findModules(); err != nil {
+		return nil, fmt.Errorf("%w: %s: %v", ErrCorrupt, dir, err)
+	}
+	return a, nil
+}
+
+// verifyFiles checks each file of an artifact directory against its
+// recorded digest.
+func verifyFiles(dir string, files map[string]string) error {
+	for name, want := range files {
+		got, err := fileDigest(filepath.Join(dir, filepath.FromSlash(name)))
+		if err != nil {
+			return fmt.Errorf("%w: %v", ErrCorrupt, err)
+		}
+		if got != want {
+			return fmt.Errorf("%w: %s/%s: sha256 %s, recorded %s", ErrCorrupt, dir, name, got, want)
+		}
+	}
+	return nil
+}
+
+// findModules sets a.Modules from the artifact's files: the one
+// modules/RELEASE directory, which must hold modules.dep. An artifact
+// whose config builds modules but that holds none is incomplete (stored
+// before kvmtest kept modules).
+func (a *Artifact) findModules() error {
+	releases := map[string]bool{}
+	for name := range a.Meta.Files {
+		if rest, ok := strings.CutPrefix(name, modulesSub+"/"); ok {
+			rel, _, _ := strings.Cut(rest, "/")
+			releases[rel] = true
+		}
+	}
+	switch len(releases) {
+	case 0:
+		if a.Config == "" {
+			return nil
+		}
+		cfg, err := os.ReadFile(a.Config)
+		if err != nil {
+			return err
+		}
+		if configHasModules(cfg) {
+			return errors.New("its config builds modules (CONFIG_MODULES=y and options =m) but it holds none")
+		}
+		return nil
+	case 1:
+		for rel := range releases {
+			if _, ok := a.Meta.Files[modulesSub+"/"+rel+"/modules.dep"]; !ok {
+				return fmt.Errorf("its modules (%s/%s) have no modules.dep", modulesSub, rel)
+			}
+			a.Modules = filepath.Join(a.Dir, modulesSub, rel)
+		}
+		return nil
+	}
+	return fmt.Errorf("it holds modules of %d releases", len(releases))
+}
+
+// checkArtifactName accepts the name of a file in an artifact: a
+// slash-separated path inside the artifact directory (bzImage,
+// modules/6.12.118/modules.dep), not meta.json, not escaping it.
+func checkArtifactName(name string) error {
+	if !filepath.IsLocal(name) || path.Clean(name) != name || strings.Contains(name, "\\") || name == "meta.json" {
+		return fmt.Errorf("artifact file name %q is not a plain path inside the artifact", name)
+	}
+	return nil
 }
 
 // StoreArtifact copies files (name -> source path) into artifacts/KEY
 // atomically: everything is written and fsynced under a temporary name,
-// then renamed into place. An existing entry under key is replaced.
+// then renamed into place. A name may have directories
+// (modules/RELEASE/kernel/fs/fuse/virtiofs.ko), created as needed; one
+// that is absolute, has a .. or is not clean is refused before anything is
+// written. An existing entry under key is replaced.
 func (c *Cache) StoreArtifact(m Meta, files map[string]string) (*Artifact, error) {
+	names := make([]string, 0, len(files))
+	for n := range files {
+		if err := checkArtifactName(n); err != nil {
+			return nil, fmt.Errorf("storing artifact %s: %w", m.Key, err)
+		}
+		names = append(names, n)
+	}
+	sort.Strings(names)
 	tmp, err := os.MkdirTemp(c.Path("tmp"), "artifact-")
 	if err != nil {
 		return nil, fmt.Errorf("storing artifact: %w", err)
 	}
 	defer os.RemoveAll(tmp)
 	m.Files = map[string]string{}
-	names := make([]string, 0, len(files))
-	for n := range files {
-		names = append(names, n)
-	}
-	sort.Strings(names)
 	for _, name := range names {
-		d, err := copyFileSync(files[name], filepath.Join(tmp, name))
+		dst := filepath.Join(tmp, filepath.FromSlash(name))
+		if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+			return nil, fmt.Errorf("storing artifact %s: %w", m.Key, err)
+		}
+		d, err := copyFileSync(files[name], dst)
 		if err != nil {
 			return nil, fmt.Errorf("storing artifact %s: %w", m.Key, err)
 		}
