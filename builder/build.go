@@ -184,12 +184,16 @@ func isConfigTarget(base string) bool {
 // Build returns the artifact for req, building it only when the cache has
 // no intact artifact for the same inputs. Concurrent builds of the same
 // inputs (in this or another process) wait for each other instead of
-// building twice. On failure the error is a *BuildError and nothing is
-// stored.
+// building twice. A prebuilt source (Source.Prebuilt) is imported, not
+// built: see importPrebuilt. On failure the error is a *BuildError and
+// nothing is stored.
 func (b *Builder) Build(ctx context.Context, req Request) (*Artifact, error) {
 	logw := req.Log
 	if logw == nil {
 		logw = io.Discard
+	}
+	if req.Source.Prebuilt() {
+		return b.importPrebuilt(ctx, req, logw)
 	}
 	b.phase(req, PhaseSource)
 	src, err := b.Cache.prepareSource(ctx, req.Source, b.logf)
@@ -487,8 +491,12 @@ func copyLog(w io.Writer, path string) {
 }
 
 // Lookup returns the cached artifact for req without building, extracting
-// or checking anything out, or nil when the cache has none.
+// or checking anything out (nor unpacking or downloading a prebuilt
+// kernel), or nil when the cache has none.
 func (b *Builder) Lookup(ctx context.Context, req Request) *Artifact {
+	if req.Source.Prebuilt() {
+		return b.lookupPrebuilt(req)
+	}
 	var digest string
 	switch s := req.Source; {
 	case s.Tarball != "":

@@ -28,6 +28,8 @@ import (
 // Layout under Root:
 //
 //	src/DIGEST/tree        extracted source trees; src/git-COMMIT: git worktrees; shared read-only
+//	debs/DIGEST/           unpacked linux-image .debs (dpkg-deb -x, then depmod), the prebuilt kernels' sources
+//	debs/download/         .debs fetched by apt-get download (Source.Package)
 //	git/HASH.git           bare clones of git sources given as URLs
 //	work/slot-KEY/         build slots: out-of-tree build directories (kept for incremental rebuilds)
 //	work/logs/             the build log of each input key
@@ -129,9 +131,9 @@ const (
 
 // LoadArtifact returns the artifact stored under key, after checking every
 // file against its recorded digest. A built kernel's artifact has a
-// bzImage and a config, an imported (prebuilt) kernel's a bzImage; either
-// has a modules tree (modules/RELEASE/, with modules.dep) when its config
-// builds modules. It returns fs.ErrNotExist when there is none, and an
+// bzImage and a config, and a modules tree (modules/RELEASE/, with
+// modules.dep) when its config builds modules; an imported (prebuilt)
+// kernel's has a bzImage, and a config and modules when they were known. It returns fs.ErrNotExist when there is none, and an
 // error wrapping ErrCorrupt when it is damaged or incomplete (the caller
 // rebuilds it).
 func (c *Cache) LoadArtifact(key string) (*Artifact, error) {
@@ -196,9 +198,10 @@ func verifyFiles(dir string, files map[string]string) error {
 }
 
 // findModules sets a.Modules from the artifact's files: the one
-// modules/RELEASE directory, which must hold modules.dep. An artifact
-// whose config builds modules but that holds none is incomplete (stored
-// before kvmtest kept modules).
+// modules/RELEASE directory, which must hold modules.dep. A built
+// kernel's artifact whose config builds modules but that holds none is
+// incomplete (stored before kvmtest kept modules); a prebuilt kernel may
+// have been imported without its modules.
 func (a *Artifact) findModules() error {
 	releases := map[string]bool{}
 	for name := range a.Meta.Files {
@@ -209,7 +212,7 @@ func (a *Artifact) findModules() error {
 	}
 	switch len(releases) {
 	case 0:
-		if a.Config == "" {
+		if a.Config == "" || a.Meta.Inputs[inputKind] == kindPrebuilt {
 			return nil
 		}
 		cfg, err := os.ReadFile(a.Config)
@@ -382,13 +385,15 @@ func (c *Cache) gcArtifacts(keep int, maxAge time.Duration) ([]string, error) {
 
 // gcContent removes compiled guest programs, kselftest sets and
 // materialized kvmtest sources (keyed by content and touched when used)
-// unused for idle.
+// unused for idle, and the Debian packages apt-get downloaded longer ago
+// than that (a later use downloads one again).
 func (c *Cache) gcContent(idle time.Duration) []string {
 	var removed []string
 	for _, d := range []struct{ sub, dir string }{
 		{guestSub, c.GuestDir()},
 		{kselftestSub, c.KselftestDir()},
 		{selfSub, c.SelfDir()},
+		{debsSub + "/" + downloadSub, c.Path(debsSub, downloadSub)},
 	} {
 		ents, _ := os.ReadDir(d.dir)
 		for _, e := range ents {
@@ -405,7 +410,7 @@ func (c *Cache) gcContent(idle time.Duration) []string {
 }
 
 // gcLocked removes extracted sources, git worktrees (one per commit a
-// bisection visited) and build slots, stamped when used (markUsed), idle
+// bisection visited), build slots and unpacked .debs, stamped when used (markUsed), idle
 // for idle, each under the lock its users take. A source that is needed
 // again is extracted or checked out again; a slot whose pristine tree went
 // is rebuilt from scratch.
@@ -414,11 +419,12 @@ func (c *Cache) gcLocked(idle time.Duration) ([]string, error) {
 	for _, d := range []struct{ sub, prefix, lock string }{
 		{"src", "", "src-"},
 		{"work", "slot-", ""},
+		{debsSub, "", "deb-"},
 	} {
 		ents, _ := os.ReadDir(c.Path(d.sub))
 		for _, e := range ents {
 			name := e.Name()
-			if !e.IsDir() || !strings.HasPrefix(name, d.prefix) || strings.HasSuffix(name, ".tmp") {
+			if !e.IsDir() || !strings.HasPrefix(name, d.prefix) || strings.HasSuffix(name, ".tmp") || d.sub == debsSub && name == downloadSub {
 				continue
 			}
 			dir := c.Path(d.sub, name)

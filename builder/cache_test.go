@@ -146,6 +146,7 @@ func TestArtifactModules(t *testing.T) {
 		{"built without config", nil, without("config", withModules), false, "no digest for config"},
 		{"prebuilt without config", prebuilt, without("config", withModules), true, ""},
 		{"prebuilt without config or modules", prebuilt, map[string]string{"bzImage": "k"}, false, ""},
+		{"prebuilt =m without modules", prebuilt, map[string]string{"bzImage": "k", "config": modConfig}, false, ""},
 		{"prebuilt without bzImage", prebuilt, without("bzImage", withModules), false, "no digest for bzImage"},
 	}
 	for _, tt := range tests {

@@ -60,7 +60,7 @@ func (b *Builder) buildModules(ctx context.Context, req Request, tree, work, dep
 	if err := b.run(ctx, work, out, argv...); err != nil {
 		return nil, "", err
 	}
-	scratch, err = os.MkdirTemp(b.Cache.Path("tmp"), "modules-")
+	scratch, err = b.Cache.NewTempDir("modules-", 0)
 	if err != nil {
 		return nil, "", err
 	}

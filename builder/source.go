@@ -12,14 +12,35 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"syscall"
 )
 
-// Source names where a kernel's source comes from. Exactly one field is set.
+// Source names where a kernel comes from: a source to build (Tarball,
+// Path, or GitRepo with GitRef), or a prebuilt kernel to import as it is
+// (Image with its optional Modules and Config, Deb, or Package). Exactly
+// one form is set.
 type Source struct {
 	Tarball string // a .tar.xz/.tar.gz/.tar such as Debian's /usr/src/linux-source-6.12.tar.xz
 	Path    string // a local kernel tree, never written to
 	GitRepo string // a git repository (path or URL) ...
 	GitRef  string // ... and a ref in it: tag, branch or commit
+
+	// Image is a prebuilt x86_64 bzImage, such as /boot/vmlinuz-RELEASE.
+	Image string
+	// Modules, with Image, is its modules: /lib/modules/RELEASE itself or
+	// a directory holding RELEASE/, of the image's release. Optional.
+	Modules string
+	// Config, with Image, is its .config. Optional: without it the image's
+	// embedded one (CONFIG_IKCONFIG) is used, when it has one.
+	Config string
+	// Deb is a Debian linux-image-*.deb file, unpacked into the cache
+	// (never installed): its boot/vmlinuz-RELEASE, boot/config-RELEASE and
+	// lib/modules/RELEASE.
+	Deb string
+	// Package is a Debian package name such as
+	// linux-image-6.1.0-50-cloud-amd64 (a real package, not a
+	// metapackage), fetched once with apt-get download, then as Deb.
+	Package string
 }
 
 // String describes the source for messages.
@@ -31,6 +52,23 @@ func (s Source) String() string {
 		return "tree " + s.Path
 	case s.GitRepo != "":
 		return "git " + s.GitRepo + " " + s.GitRef
+	case s.Image != "":
+		d := "prebuilt image " + s.Image
+		var with []string
+		if s.Modules != "" {
+			with = append(with, "modules "+s.Modules)
+		}
+		if s.Config != "" {
+			with = append(with, "config "+s.Config)
+		}
+		if len(with) > 0 {
+			d += " (" + strings.Join(with, ", ") + ")"
+		}
+		return d
+	case s.Deb != "":
+		return "Debian package file " + s.Deb
+	case s.Package != "":
+		return "Debian package " + s.Package
 	}
 	return "no source"
 }
@@ -73,6 +111,8 @@ func (c *Cache) prepareSource(ctx context.Context, src Source, logf func(string,
 		return preparePath(src.Path)
 	case src.GitRepo != "":
 		p, err = c.prepareGit(ctx, src.GitRepo, src.GitRef, logf)
+	case src.Prebuilt():
+		return nil, fmt.Errorf("%s is a prebuilt kernel: it has no source tree", src)
 	default:
 		return nil, fmt.Errorf("kernel source: none given")
 	}
@@ -157,26 +197,36 @@ func isKernelTree(dir string) bool {
 	return true
 }
 
-// tarballDigest returns the sha256 of a tarball's bytes, remembered per
-// (path, size, mtime, inode) so that a warm run does not hash 150 MB again.
+// tarballDigest returns the sha256 of a tarball's bytes (memoDigest).
 func (c *Cache) tarballDigest(path string) (string, error) {
-	fi, err := os.Stat(path)
+	d, err := c.memoDigest(path)
 	if err != nil {
 		return "", fmt.Errorf("kernel tarball: %w", err)
 	}
+	return d, nil
+}
+
+// memoDigest returns the sha256 of a file's bytes, remembered in index/
+// per (path, size, mtime, inode) so that a warm run does not hash a 150 MB
+// tarball or a 30 MB .deb again.
+func (c *Cache) memoDigest(path string) (string, error) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return "", err
+	}
 	var ino uint64
-	if st, ok := fi.Sys().(interface{ Ino() uint64 }); ok {
-		ino = st.Ino()
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+		ino = st.Ino
 	}
 	stamp := fmt.Sprintf("%s\x00%d\x00%d\x00%d", path, fi.Size(), fi.ModTime().UnixNano(), ino)
 	sum := sha256.Sum256([]byte(stamp))
-	memo := c.Path("index", "tarball-"+hex.EncodeToString(sum[:16]))
+	memo := c.Path("index", "digest-"+hex.EncodeToString(sum[:16]))
 	if b, err := os.ReadFile(memo); err == nil && len(bytes.TrimSpace(b)) == 64 {
 		return string(bytes.TrimSpace(b)), nil
 	}
 	d, err := fileDigest(path)
 	if err != nil {
-		return "", fmt.Errorf("kernel tarball: %w", err)
+		return "", err
 	}
 	if err := writeFileAtomic(memo, []byte(d+"\n")); err != nil {
 		return "", err

@@ -39,6 +39,9 @@ func SourceMakefile(src Source) ([]byte, error) {
 			return runOutput("git", "-C", src.GitRepo, "show", src.GitRef+":Makefile")
 		})
 	}
+	if src.Prebuilt() {
+		return nil, fmt.Errorf("%s has no source Makefile: its release is read from the image", src)
+	}
 	return nil, errors.New("kernel has no source")
 }
 
@@ -105,6 +108,11 @@ const versionReadTimeout = 2 * time.Minute
 func runOutput(name string, args ...string) ([]byte, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), versionReadTimeout)
 	defer cancel()
+	return runOutputCtx(ctx, name, args...)
+}
+
+// runOutputCtx is runOutput under ctx.
+func runOutputCtx(ctx context.Context, name string, args ...string) ([]byte, error) {
 	cmd := exec.CommandContext(ctx, name, args...)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
