@@ -15,6 +15,8 @@ import (
 	"strings"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/kvmtest/kvmtest/internal/atomicfile"
 )
 
@@ -265,17 +267,25 @@ func (c *Cache) StoreArtifact(m Meta, files map[string]string) (*Artifact, error
 		return nil, fmt.Errorf("storing artifact: %w", err)
 	}
 	defer os.RemoveAll(tmp)
+	// Many files (a modules tree) are synced at once, by syncfs(2): a
+	// fsync each costs seconds for a distribution kernel's thousand.
+	many := len(names) > manyFiles
 	m.Files = map[string]string{}
 	for _, name := range names {
 		dst := filepath.Join(tmp, filepath.FromSlash(name))
 		if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
 			return nil, fmt.Errorf("storing artifact %s: %w", m.Key, err)
 		}
-		d, err := copyFileSync(files[name], dst)
+		d, err := copyFileDigest(files[name], dst, !many)
 		if err != nil {
 			return nil, fmt.Errorf("storing artifact %s: %w", m.Key, err)
 		}
 		m.Files[name] = d
+	}
+	if many {
+		if err := syncFS(tmp); err != nil {
+			return nil, fmt.Errorf("storing artifact %s: %w", m.Key, err)
+		}
 	}
 	mb, err := json.MarshalIndent(m, "", "  ")
 	if err != nil {
@@ -502,6 +512,12 @@ func fileDigest(path string) (string, error) {
 }
 
 func copyFileSync(src, dst string) (digest string, err error) {
+	return copyFileDigest(src, dst, true)
+}
+
+// copyFileDigest copies src to a new file dst, fsynced when sync, and
+// returns the sha256 of what it copied.
+func copyFileDigest(src, dst string, sync bool) (digest string, err error) {
 	in, err := os.Open(src)
 	if err != nil {
 		return "", err
@@ -516,9 +532,11 @@ func copyFileSync(src, dst string) (digest string, err error) {
 		out.Close()
 		return "", fmt.Errorf("copying %s: %w", src, err)
 	}
-	if err := out.Sync(); err != nil {
-		out.Close()
-		return "", err
+	if sync {
+		if err := out.Sync(); err != nil {
+			out.Close()
+			return "", err
+		}
 	}
 	if err := out.Close(); err != nil {
 		return "", err
@@ -545,6 +563,23 @@ func writeFileSync(path string, data []byte) error {
 // writeFileAtomic writes data to path with atomicfile.WriteFile, mode 0644.
 func writeFileAtomic(path string, data []byte) error {
 	return atomicfile.WriteFile(path, data, 0o644)
+}
+
+// manyFiles is the number of files above which StoreArtifact syncs the
+// file system once instead of each file.
+const manyFiles = 64
+
+// syncFS writes out the file system holding dir (syncfs(2)).
+func syncFS(dir string) error {
+	f, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	if err := unix.Syncfs(int(f.Fd())); err != nil {
+		return fmt.Errorf("syncfs %s: %w", dir, err)
+	}
+	return nil
 }
 
 func syncDir(dir string) {
