@@ -52,6 +52,9 @@ func (b *Builder) importPrebuilt(ctx context.Context, req Request, logw io.Write
 	if len(req.Patches) > 0 {
 		return nil, &BuildError{Phase: PhasePatch, Err: errPrebuiltPatches}
 	}
+	if s := req.Source; s.Image == "" && (s.Modules != "" || s.Config != "") {
+		return nil, &BuildError{Phase: PhaseSource, Err: fmt.Errorf("%s: modules and config go with an image, not alone", s)}
+	}
 	b.phase(req, PhaseSource)
 	start := time.Now()
 	src := req.Source
@@ -158,6 +161,9 @@ func (b *Builder) storePrebuilt(req Request, k *prebuiltKernel, ikey string, sta
 	}
 	if k.Modules != "" {
 		fmt.Fprintf(out, "kvmtest: modules %s (%d files)\n", k.Modules, countModules(files))
+	}
+	if c := req.Config; c.Base != "" || len(c.Fragments) > 0 || len(c.Options) > 0 {
+		k.Notes = append(k.Notes, "the requested config (base "+c.Base+") is not applied: a prebuilt kernel is not built")
 	}
 	for _, n := range k.Notes {
 		fmt.Fprintf(out, "kvmtest: %s\n", n)
@@ -549,10 +555,10 @@ func isModulesTree(dir string) bool {
 // KernelCompanions returns the config and modules that go with a kernel
 // image installed the Debian way, for kvmtest boot --kernel
 // /boot/vmlinuz-RELEASE: /boot/config-RELEASE beside it and
-// /lib/modules/RELEASE, each "" when it does not exist. RELEASE is the
-// one read from the image, or else the file name's suffix after
-// "vmlinuz-"; modules of another release than the image's are not
-// returned.
+// /lib/modules/RELEASE (with its modules.dep), each "" when it does not
+// exist. RELEASE is the one read from the image, or else the file name's
+// suffix after "vmlinuz-"; modules of another release than the image's
+// are not returned.
 func KernelCompanions(image string) (config, modules string) {
 	return kernelCompanions(image, "/lib/modules")
 }
@@ -573,7 +579,7 @@ func kernelCompanions(image, modRoot string) (config, modules string) {
 	}
 	if len(names) > 0 {
 		// The first name is the image's release when it could be read.
-		if d := filepath.Join(modRoot, names[0]); isModulesTree(d) {
+		if d := filepath.Join(modRoot, names[0]); fileExists(filepath.Join(d, "modules.dep")) {
 			modules = d
 		}
 	}

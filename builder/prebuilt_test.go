@@ -9,8 +9,10 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 )
 
 const testRelease = "6.99.0-1-test-amd64"
@@ -377,5 +379,49 @@ func TestPrebuiltSourceString(t *testing.T) {
 	}
 	if (Source{Tarball: "x"}).Prebuilt() {
 		t.Error("a tarball is prebuilt")
+	}
+}
+
+func TestImportModulesAlone(t *testing.T) {
+	_, err := testBuilder(t).Build(context.Background(), Request{Source: Source{Deb: "k.deb", Modules: "/lib/modules"}})
+	buildErr(t, err, "modules and config go with an image, not alone")
+}
+
+// TestGCDebs checks that cache gc removes unpacked .debs and downloaded
+// ones idle for a week, and keeps the download directory and fresh ones.
+func TestGCDebs(t *testing.T) {
+	c, err := OpenCache(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	long := time.Now().Add(-30 * 24 * time.Hour)
+	mk := func(p string, dir bool) string {
+		p = c.Path(p)
+		os.MkdirAll(filepath.Dir(p), 0o755)
+		if dir {
+			os.MkdirAll(filepath.Join(p, "boot"), 0o755)
+		} else {
+			os.WriteFile(p, []byte("deb"), 0o644)
+		}
+		return p
+	}
+	oldTree, freshTree := mk("debs/aaaa", true), mk("debs/bbbb", true)
+	oldDeb, freshDeb := mk("debs/download/old_1_amd64.deb", false), mk("debs/download/new_1_amd64.deb", false)
+	markUsed(freshTree)
+	for _, p := range []string{oldTree, oldDeb, c.Path("debs", "download"), c.Path("debs")} {
+		os.Chtimes(p, long, long)
+	}
+	removed, err := c.GC(10, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	slices.Sort(removed)
+	if got, want := strings.Join(removed, " "), "debs/aaaa debs/download/old_1_amd64.deb"; got != want {
+		t.Errorf("GC removed %q, want %q", got, want)
+	}
+	for _, p := range []string{freshTree, freshDeb, c.Path("debs", "download")} {
+		if _, err := os.Stat(p); err != nil {
+			t.Errorf("GC removed %s", p)
+		}
 	}
 }
