@@ -42,8 +42,11 @@ type Artifact struct {
 	Kernel string // path of bzImage
 	Config string // path of the final .config
 	Log    string // path of the build log
-	Meta   Meta
-	Cached bool // true when nothing was built for this request
+	// Modules is the directory of the kernel's module tree
+	// (modules/RELEASE in the artifact), "" when it has none.
+	Modules string
+	Meta    Meta
+	Cached  bool // true when nothing was built for this request
 }
 
 // Phase names used in BuildError and progress reports.

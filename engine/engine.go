@@ -334,6 +334,10 @@ type cellRun struct {
 	// manifest's Root and the machine's share (nil: the initramfs).
 	manRoot *proto.Root
 	shares  []vmrunner.Share
+	// kernel is what the cell's kernel is known to have, once built;
+	// bootModules the modules the agent loads before it mounts anything.
+	kernel      *guestKernel
+	bootModules []string
 
 	// suiteErr holds, per suite, why it could not be prepared for this
 	// cell (a kselftest that did not build): it is left out of the boot
@@ -402,18 +406,41 @@ func (r *cellRun) run(ctx context.Context) {
 	if err := copyFile(art.Config, filepath.Join(r.dir, "kernel.config")); err != nil {
 		r.lose("kernel.config", err)
 	}
-	// A kernel that cannot mount the shared root would hang or fail in
-	// the guest: it is named now, and nothing boots.
-	var err error
-	if r.manRoot, r.shares, err = r.cellRoot(art.Config); err != nil {
+	// A kernel that cannot boot the agent or mount the shared root would
+	// hang or fail in the guest: what it lacks is named now, and nothing
+	// boots.
+	if err := r.checkKernel(art); err != nil {
 		r.fail(results.StatusBootFailed, err.Error())
 		return
 	}
+	cg.Modules = art.Modules
 	initrd, ok := r.initramfs(cg, skip)
 	if !ok {
 		return
 	}
 	r.bootWhenAdmitted(ctx, art, initrd)
+}
+
+// checkKernel checks the cell's kernel against what its boot needs
+// (checkBoot, and the shared root's options), and decides the modules
+// to load at boot. The error names what the kernel lacks.
+func (r *cellRun) checkKernel(art *builder.Artifact) error {
+	k := loadGuestKernel(art.Meta.Version, art.Config, art.Modules)
+	r.kernel = k
+	var rootMods []string
+	var err error
+	if r.manRoot, r.shares, rootMods, err = r.cellRoot(k); err != nil {
+		return err
+	}
+	check := checkBoot(k, nil)
+	if check.Note != "" {
+		r.o.Progress.Logf("%s: %s", r.mc.ID, check.Note)
+	}
+	if err := check.Err(k); err != nil {
+		return err
+	}
+	r.bootModules = append(check.Modules, rootMods...)
+	return nil
 }
 
 // buildInTurn waits for the cell's build turn and builds its kernel and
@@ -480,6 +507,9 @@ func (r *cellRun) initramfs(cg *cellGuest, skip map[string]string) (string, bool
 	suites := r.runnableSuites()
 	m := manifestFor(r.mc.ID, suites, skip, vmrunner.Slowdown(r.accel))
 	m.Root = r.manRoot
+	if cg.Modules != "" {
+		m.Modules = &proto.Modules{Release: filepath.Base(cg.Modules), Boot: r.bootModules}
+	}
 	man, _ := json.MarshalIndent(m, "", "  ")
 	initrd := filepath.Join(r.dir, "initramfs.cpio")
 	if _, err := writeInitramfs(initrd, g, cg, suites, man); err != nil {

@@ -10,6 +10,7 @@ import (
 	"maps"
 	"os"
 	"os/exec"
+	"path"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -385,8 +386,13 @@ type cellGuest struct {
 	// (not those the cell skips).
 	Built map[string]bool
 	// Busybox is the host path of a static busybox, installed as /bin/sh
-	// and its applets for the kselftest scripts ("" for none).
+	// and its applets, for the kselftest scripts and every program that
+	// runs a shell ("" for none).
 	Busybox string
+	// Modules is the host directory of the kernel's module tree, put in
+	// the initramfs at proto.ModulesDir/RELEASE (its base name); "" for
+	// none.
+	Modules string
 }
 
 // initramfsMode is the permission of a written initramfs: it may hold
@@ -481,6 +487,15 @@ func writeInitramfs(path string, g *guestSet, cg *cellGuest, suites []*matrices.
 			return "", err
 		}
 	}
+	// The agent is modprobe (for suites, and for the kernel's own module
+	// requests), with or without modules to load.
+	a.AddDir("/sbin", 0o755)
+	a.AddSymlink("/sbin/modprobe", "/init")
+	if cg != nil && cg.Modules != "" {
+		if err := addModules(&a, cg.Modules); err != nil {
+			return "", err
+		}
+	}
 	a.AddFile(proto.ManifestPath, 0o644, man)
 	// The archive may hold copies of private host files (files: of a
 	// suite): it is its owner's only, like the most private of them.
@@ -499,11 +514,41 @@ func writeInitramfs(path string, g *guestSet, cg *cellGuest, suites []*matrices.
 	return a.Digest(), f.Close()
 }
 
+// addModules adds the module tree dir (modules_install's
+// lib/modules/RELEASE) to a at proto.ModulesDir/RELEASE, RELEASE being
+// dir's base name: its regular files, with their modes; links (build,
+// source) are left out.
+func addModules(a *initramfs.Archive, dir string) error {
+	base := path.Join(proto.ModulesDir, filepath.Base(dir))
+	return filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return fmt.Errorf("kernel modules: %w", err)
+		}
+		rel, err := filepath.Rel(dir, p)
+		if err != nil {
+			return err
+		}
+		guest := path.Join(base, filepath.ToSlash(rel))
+		switch {
+		case d.IsDir():
+			a.AddDir(guest, 0o755)
+		case d.Type().IsRegular():
+			if err := a.AddHostFile(guest, p, 0o644); err != nil {
+				return fmt.Errorf("kernel modules: %w", err)
+			}
+		}
+		return nil
+	})
+}
+
 // cellGuest builds what this cell's suites need from its own kernel tree:
 // the kselftest programs. A suite whose programs do not build is recorded
 // in r.suiteErr; the others go on.
 func (r *cellRun) cellGuest(ctx context.Context, skip map[string]string) *cellGuest {
 	cg := &cellGuest{Kselftests: map[string]string{}, Built: map[string]bool{}}
+	if bb, err := StaticBusybox(); err == nil {
+		cg.Busybox = bb
+	}
 	var tests []builder.Kselftest
 	var names []string
 	for _, s := range r.o.Matrix.Suites {
@@ -515,9 +560,6 @@ func (r *cellRun) cellGuest(ctx context.Context, skip map[string]string) *cellGu
 	}
 	if len(tests) == 0 {
 		return cg
-	}
-	if bb, err := StaticBusybox(); err == nil {
-		cg.Busybox = bb
 	}
 	r.buildPhase(builder.PhaseKselftest)
 	logf, err := r.createRecord("build.log", os.O_APPEND)
