@@ -504,3 +504,26 @@ func (b *Builder) Lookup(ctx context.Context, req Request) *Artifact {
 	}
 	return b.lookup(ikey)
 }
+
+// KernelCompanions returns the .config and module tree that go with a
+// kernel image named vmlinuz-RELEASE, as a distribution installs them
+// (config-RELEASE next to it, /lib/modules/RELEASE), "" for each that is
+// not there. (A placeholder until the builder's own lands.)
+func KernelCompanions(image string) (config, modules string) {
+	rel, ok := strings.CutPrefix(filepath.Base(image), "vmlinuz-")
+	if !ok {
+		return "", ""
+	}
+	if p := filepath.Join(filepath.Dir(image), "config-"+rel); fileExists(p) {
+		config = p
+	}
+	if p := filepath.Join("/lib/modules", rel); fileExists(filepath.Join(p, "modules.dep")) {
+		modules = p
+	}
+	return config, modules
+}
+
+func fileExists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
+}

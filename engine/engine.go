@@ -582,6 +582,11 @@ func (r *cellRun) requirements(art *builder.Artifact) map[string]string {
 				skip[s.Name] = "requires " + opt + ", not in the kernel config"
 				break
 			}
+			// A module is only as good as the tree that ships it.
+			if strings.HasSuffix(opt, "=m") && art.Modules == "" {
+				skip[s.Name] = "requires " + opt + ": the kernel's config has it, but its artifact ships no modules"
+				break
+			}
 		}
 	}
 	return skip
