@@ -399,7 +399,8 @@ type cellGuest struct {
 // copies of files only their owner may read (files: of a suite).
 const initramfsMode = 0o600
 
-// copiedFileMode is the mode of a suite's file copied into the guest: the
+// copiedFileMode is the mode of a suite's file copied into the guest (with
+// os.ModeDir for a directory, copied whole): the
 // host file's permission bits (a 0640 file stays 0640, an executable one
 // executable), and executable by its owner when it is the program the
 // suite runs (command: names it).
@@ -408,7 +409,7 @@ func copiedFileMode(f matrices.File, s *matrices.Suite) (os.FileMode, error) {
 	if err != nil {
 		return 0, err
 	}
-	mode := fi.Mode() & (os.ModePerm | os.ModeSetuid | os.ModeSetgid | os.ModeSticky)
+	mode := fi.Mode() & (os.ModeDir | os.ModePerm | os.ModeSetuid | os.ModeSetgid | os.ModeSticky)
 	if len(s.Command) > 0 && s.Command[0] == f.Dst {
 		mode |= 0o100
 	}
@@ -463,7 +464,10 @@ func writeInitramfs(path string, g *guestSet, cg *cellGuest, suites []*matrices.
 		}
 		for _, f := range s.Files {
 			mode, err := copiedFileMode(f, s)
-			if err == nil {
+			switch {
+			case err == nil && mode.IsDir():
+				err = addHostTree(&a, f.Dst, f.Src, true)
+			case err == nil:
 				err = a.AddHostFile(f.Dst, f.Src, mode)
 			}
 			if err != nil {
@@ -516,26 +520,47 @@ func writeInitramfs(path string, g *guestSet, cg *cellGuest, suites []*matrices.
 
 // addModules adds the module tree dir (modules_install's
 // lib/modules/RELEASE) to a at proto.ModulesDir/RELEASE, RELEASE being
-// dir's base name: its regular files, with their modes; links (build,
-// source) are left out.
+// dir's base name; its links (build, source) are left out.
 func addModules(a *initramfs.Archive, dir string) error {
-	base := path.Join(proto.ModulesDir, filepath.Base(dir))
+	if err := addHostTree(a, path.Join(proto.ModulesDir, filepath.Base(dir)), dir, false); err != nil {
+		return fmt.Errorf("kernel modules: %w", err)
+	}
+	return nil
+}
+
+// addHostTree adds the host directory dir to a at guestDir, recursively:
+// directories and regular files with their permission bits, symbolic
+// links as links when links is set (left out otherwise). Other files
+// (devices, sockets) are errors.
+func addHostTree(a *initramfs.Archive, guestDir, dir string, links bool) error {
 	return filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
-			return fmt.Errorf("kernel modules: %w", err)
+			return err
 		}
 		rel, err := filepath.Rel(dir, p)
 		if err != nil {
 			return err
 		}
-		guest := path.Join(base, filepath.ToSlash(rel))
-		switch {
-		case d.IsDir():
-			a.AddDir(guest, 0o755)
-		case d.Type().IsRegular():
-			if err := a.AddHostFile(guest, p, 0o644); err != nil {
-				return fmt.Errorf("kernel modules: %w", err)
+		guest := path.Join(guestDir, filepath.ToSlash(rel))
+		switch t := d.Type(); {
+		case t.IsDir():
+			fi, err := d.Info()
+			if err != nil {
+				return err
 			}
+			a.AddDir(guest, fi.Mode().Perm())
+		case t.IsRegular():
+			return a.AddHostFile(guest, p, 0)
+		case t&fs.ModeSymlink != 0:
+			if links {
+				target, err := os.Readlink(p)
+				if err != nil {
+					return err
+				}
+				a.AddSymlink(guest, target)
+			}
+		default:
+			return fmt.Errorf("%s: a %v, not a file, directory or link", p, t)
 		}
 		return nil
 	})

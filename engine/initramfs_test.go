@@ -138,3 +138,35 @@ func TestInitramfsCarriesModules(t *testing.T) {
 		}
 	}
 }
+
+// TestInitramfsCopiesDirectories: a files: entry whose src is a
+// directory is copied whole, its files, subdirectories and links.
+func TestInitramfsCopiesDirectories(t *testing.T) {
+	src := t.TempDir()
+	agent, t2j := filepath.Join(src, "agent"), filepath.Join(src, "test2json")
+	for _, p := range []string{agent, t2j} {
+		os.WriteFile(p, []byte("x"), 0o755)
+	}
+	tree := filepath.Join(src, "tree")
+	os.MkdirAll(filepath.Join(tree, "lib", "empty"), 0o750)
+	os.WriteFile(filepath.Join(tree, "run.sh"), []byte("#!/bin/sh\n"), 0o755)
+	os.WriteFile(filepath.Join(tree, "lib", "data"), []byte("d"), 0o640)
+	os.Symlink("lib/data", filepath.Join(tree, "link"))
+	s := &matrices.Suite{Name: "s", Command: []string{"/opt/t/run.sh"}, Files: []matrices.File{{Src: tree, Dst: "/opt/t"}}}
+	out := filepath.Join(t.TempDir(), "initramfs.cpio")
+	g := &guestSet{Agent: agent, Test2JSON: t2j, Suites: map[string]string{}}
+	if _, err := writeInitramfs(out, g, nil, []*matrices.Suite{s}, []byte("{}")); err != nil {
+		t.Fatal(err)
+	}
+	modes := cpioModes(t, out)
+	for name, want := range map[string]uint32{
+		"opt/t/run.sh":    0o100755,
+		"opt/t/lib/data":  0o100640,
+		"opt/t/lib/empty": 0o040750,
+		"opt/t/link":      0o120777,
+	} {
+		if got, ok := modes[name]; !ok || got != want {
+			t.Errorf("%s: mode %o (present %v), want %o", name, got, ok, want)
+		}
+	}
+}
