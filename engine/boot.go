@@ -19,14 +19,14 @@ import (
 
 // BootOptions describe one ad-hoc boot: a kernel and one program.
 type BootOptions struct {
-	Kernel    string // bzImage
+	Kernel string // bzImage
 	// Config is the kernel's .config ("" when none is known: its
 	// requirements are then not checked, and the boot says so); Modules
 	// the directory of its module tree (modules_install's
 	// lib/modules/RELEASE), "" for none.
 	Config, Modules string
-	SourceDir string // kvmtest's materialized source tree (for the agent)
-	WorkDir   string // scratch directory (initramfs, guest programs)
+	SourceDir       string // kvmtest's materialized source tree (for the agent)
+	WorkDir         string // scratch directory (initramfs, guest programs)
 	// VMTempDir is the parent of the machine's sockets (vmrunner.Spec.TempDir,
 	// at most vmrunner.MaxTempDirLen bytes; "" is os.TempDir()).
 	VMTempDir string

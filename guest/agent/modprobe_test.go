@@ -131,9 +131,9 @@ func TestModprobeMain(t *testing.T) {
 		return nil
 	}
 	for _, tc := range []struct {
-		args       []string
-		code       int
-		loaded     []string
+		args        []string
+		code        int
+		loaded      []string
 		out, errOut string
 	}{
 		{args: []string{"-v", "virtiofs"}, loaded: []string{"fuse.ko[]", "virtiofs.ko[]"}, out: "insmod " + filepath.Join(root, kernelRelease(), "kernel/fs/fuse/fuse.ko")},
