@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"hash"
+	"io"
 	"os"
 	"path"
 	"path/filepath"
@@ -22,7 +23,8 @@ import (
 var (
 	topFields      = []string{"name", "description", "include", "kernels", "patchsets", "configs", "suites", "vm", "exclude", "expect", "baseline"}
 	kernelFields   = []string{"name", "description", "version", "source"}
-	sourceFields   = []string{"tarball", "path", "git"}
+	sourceFields   = []string{"tarball", "path", "git", "image", "modules", "config", "deb", "package"}
+	sourceForms    = []string{"tarball", "path", "git", "image", "deb", "package"} // exactly one per source
 	gitFields      = []string{"repo", "ref"}
 	patchsetFields = []string{"name", "description", "series", "applies-to"}
 	configFields   = []string{"name", "description", "base", "fragments", "options"}
@@ -153,12 +155,15 @@ type loader struct {
 	broken bool
 	// axes that lost an item (no usable name): do not also say "no kernels"
 	dropped map[string]bool
+	// axes given as an empty list, for finish to judge (configs)
+	emptyAxis map[string]Position
 
 	// what the cross checks need from the top file
 	root        *yaml.Node
 	top         *file
 	axisKeys    map[string]*yaml.Node
 	kernelSrc   map[*Kernel]*yaml.Node
+	kernelForm  map[*Kernel]string // the source form read (tarball ... package), absent when none could be
 	rules       []ruleRef
 	expects     []ruleRef
 	baselineObj *obj
@@ -179,15 +184,17 @@ type dstDef struct {
 
 func newLoader() *loader {
 	return &loader{
-		seen:      map[Error]bool{},
-		flat:      map[*yaml.Node][]field{},
-		loaded:    map[string]bool{},
-		hash:      sha256.New(),
-		names:     map[string]map[string]Position{},
-		dropped:   map[string]bool{},
-		axisKeys:  map[string]*yaml.Node{},
-		kernelSrc: map[*Kernel]*yaml.Node{},
-		dsts:      map[string]dstDef{},
+		seen:       map[Error]bool{},
+		flat:       map[*yaml.Node][]field{},
+		loaded:     map[string]bool{},
+		hash:       sha256.New(),
+		names:      map[string]map[string]Position{},
+		dropped:    map[string]bool{},
+		emptyAxis:  map[string]Position{},
+		axisKeys:   map[string]*yaml.Node{},
+		kernelSrc:  map[*Kernel]*yaml.Node{},
+		kernelForm: map[*Kernel]string{},
+		dsts:       map[string]dstDef{},
 	}
 }
 
@@ -344,7 +351,7 @@ func (f *file) parseMatrix(root *yaml.Node) bool {
 
 	parseAxis(f, o, "kernels", "kernels is empty: a matrix needs at least one kernel", f.parseKernel, &l.m.Kernels)
 	parseAxis(f, o, "patchsets", "patchsets is empty: a matrix needs at least one patchset (one without series: is the unpatched kernel)", f.parsePatchset, &l.m.Patchsets)
-	parseAxis(f, o, "configs", "configs is empty: a matrix needs at least one config", f.parseConfig, &l.m.Configs)
+	parseAxis(f, o, "configs", "", f.parseConfig, &l.m.Configs) // empty: judged by finish (prebuilt kernels need none)
 	if items, ok := o.list("suites"); ok {
 		for _, it := range items {
 			if s := f.parseSuite(it); s != nil {
@@ -496,7 +503,8 @@ func (f *file) parseKernel(n *yaml.Node) *Kernel {
 // parseAxis parses the list of axis values under key with parse and
 // appends the values it returns to *dst. An empty list is reported (with
 // emptyMsg) and, like a key whose value is not a list, marks the axis as
-// dropped, so that the matrix is not also said to have none.
+// dropped, so that the matrix is not also said to have none; with no
+// emptyMsg, its place is kept for finish to judge.
 func parseAxis[T any](f *file, o *obj, key, emptyMsg string, parse func(*yaml.Node) *T, dst *[]*T) {
 	items, ok := o.list(key)
 	if !ok {
@@ -505,7 +513,9 @@ func parseAxis[T any](f *file, o *obj, key, emptyMsg string, parse func(*yaml.No
 		}
 		return
 	}
-	if len(items) == 0 {
+	if len(items) == 0 && emptyMsg == "" {
+		f.l.emptyAxis[key] = f.pos(o.val(key))
+	} else if len(items) == 0 {
 		f.errAt(o.val(key), "%s", emptyMsg)
 		f.l.dropped[key] = true
 	}
@@ -534,21 +544,38 @@ func (f *file) parseSource(n *yaml.Node, k *Kernel) {
 	}
 	f.l.kernelSrc[k] = o.n
 	var set []string
-	for _, s := range sourceFields {
+	for _, s := range sourceForms {
 		if o.has(s) {
 			set = append(set, s)
 		}
 	}
-	if len(set) != 1 {
-		if len(set) == 0 && o.unknown > 0 {
-			return
+	var extras []string // image's companions
+	for _, s := range []string{"modules", "config"} {
+		if o.has(s) {
+			extras = append(extras, s)
 		}
-		if len(set) == 0 {
-			f.errAt(o.n, "kernel source needs one of tarball, path or git")
-		} else {
-			f.errAt(o.n, "kernel source must have exactly one of tarball, path or git; found %s", strings.Join(set, " and "))
+	}
+	if len(set) != 1 {
+		switch {
+		case len(set) == 0 && len(extras) > 0:
+			f.errAt(o.n, "kernel source has %s but no image: add image:, the prebuilt kernel image they belong to", strings.Join(extras, " and "))
+		case len(set) == 0 && o.unknown > 0:
+		case len(set) == 0:
+			f.errAt(o.n, "kernel source needs one of tarball, path, git, image, deb or package")
+		default:
+			f.errAt(o.n, "kernel source must have exactly one of tarball, path, git, image, deb or package; found %s", strings.Join(set, " and "))
 		}
 		return
+	}
+	f.l.kernelForm[k] = set[0]
+	if set[0] != "image" {
+		why := "a kernel built from source has the modules of its build and the config of its cell"
+		if set[0] == "deb" || set[0] == "package" {
+			why = "a Debian package carries its own modules and config"
+		}
+		for _, e := range extras {
+			f.errAt(o.keyNode(e), "field %q in kernel source goes only with image: (%s)", e, why)
+		}
 	}
 	switch set[0] {
 	case "tarball":
@@ -617,6 +644,140 @@ func (f *file) parseSource(n *yaml.Node, k *Kernel) {
 			repo = p
 		}
 		k.Source.Git = &GitSource{Repo: repo, Ref: ref}
+	default:
+		// A prebuilt kernel: Prebuilt is set even when a value is
+		// refused, so that its cells are judged as prebuilt ones.
+		k.Source.Prebuilt = f.parsePrebuilt(o, set[0])
+	}
+}
+
+// debPackageRE is a Debian package name (Debian Policy 5.6.1): lowercase
+// letters, digits, + - and ., at least two, starting with a letter or a
+// digit.
+var debPackageRE = regexp.MustCompile(`^[a-z0-9][a-z0-9+.-]+$`)
+
+// parsePrebuilt reads the image, deb or package form of a kernel source.
+func (f *file) parsePrebuilt(o *obj, form string) *PrebuiltSource {
+	pb := &PrebuiltSource{}
+	s, sn, ok := o.nonEmpty(form)
+	switch form {
+	case "image":
+		pb.Image = "-" // a placeholder when refused (the load fails): still an image
+		if ok {
+			pb.Image = f.path(s)
+			f.checkFile(sn, "kernel image", s, "a bzImage, such as arch/x86/boot/bzImage or /boot/vmlinuz-RELEASE")
+		}
+		if m, mn, ok := o.nonEmpty("modules"); ok {
+			pb.Modules = f.path(m)
+			f.checkModulesDir(mn, m, pb.Modules)
+		}
+		if c, cn, ok := o.nonEmpty("config"); ok {
+			pb.Config = f.path(c)
+			if f.checkFile(cn, "kernel config", c, "the .config the image was built with, such as /boot/config-RELEASE") {
+				f.checkDotConfig(cn, c, pb.Config)
+			}
+		}
+	case "deb":
+		pb.Deb = "-"
+		if ok {
+			pb.Deb = f.path(s)
+			if !strings.HasSuffix(s, ".deb") {
+				f.errAt(sn, "deb %q does not end in .deb: give a Debian linux-image-*.deb file (image: for a kernel image)", s)
+			} else if f.checkFile(sn, "deb", s, "a Debian linux-image-*.deb file") {
+				f.checkDeb(sn, s, pb.Deb)
+			}
+		}
+	case "package":
+		pb.Package = "-"
+		if ok {
+			pb.Package = s
+			if !debPackageRE.MatchString(s) {
+				hint := "lowercase letters, digits, + - and ., at least two, starting with a letter or a digit"
+				switch {
+				case strings.ContainsAny(s, "=/_ :"):
+					hint = "give the package's name only, such as linux-image-6.1.0-26-amd64"
+				case debPackageRE.MatchString(strings.ToLower(s)):
+					hint = fmt.Sprintf("package names are lowercase: %s", strings.ToLower(s))
+				}
+				f.errAt(sn, "package %q is not a Debian package name (%s)", clip(s), hint)
+			}
+		}
+	}
+	return pb
+}
+
+// checkFile reports a path that is not an existing file (what names it,
+// want says what it should be); it returns whether it is one.
+func (f *file) checkFile(n *yaml.Node, what, s, want string) bool {
+	fi, err := os.Stat(f.path(s))
+	switch {
+	case err != nil:
+		f.errAt(n, "%s %q not found", what, s)
+	case fi.IsDir():
+		f.errAt(n, "%s %q is a directory: give %s", what, s, want)
+	case !fi.Mode().IsRegular():
+		f.errAt(n, "%s %q is not a regular file: give %s", what, s, want)
+	default:
+		return true
+	}
+	return false
+}
+
+// checkModulesDir reports a modules: value that is not a kernel module
+// directory, lib/modules/RELEASE as make modules_install writes it.
+func (f *file) checkModulesDir(n *yaml.Node, s, p string) {
+	fi, err := os.Stat(p)
+	switch {
+	case err != nil:
+		f.errAt(n, "modules directory %q not found", s)
+		return
+	case !fi.IsDir():
+		f.errAt(n, "modules %q is not a directory: give the image's module directory, lib/modules/RELEASE as make modules_install writes it", s)
+		return
+	}
+	for _, e := range []string{"modules.dep", "modules.order", "kernel"} {
+		if _, err := os.Stat(filepath.Join(p, e)); err == nil {
+			return
+		}
+	}
+	if ents, err := os.ReadDir(filepath.Join(p, "lib", "modules")); err == nil && len(ents) > 0 {
+		f.errAt(n, "modules %q holds lib/modules/: give the release directory under it, such as %s", s, path.Join(s, "lib/modules", ents[0].Name()))
+		return
+	}
+	f.errAt(n, "modules %q is not a kernel module directory (no modules.dep, modules.order or kernel/): give lib/modules/RELEASE as make modules_install writes it", s)
+}
+
+// checkDotConfig reports a config: file that is not a kernel .config.
+func (f *file) checkDotConfig(n *yaml.Node, s, p string) {
+	fh, err := os.Open(p)
+	if err != nil {
+		f.errAt(n, "kernel config %q: %v", s, trimPathErr(err))
+		return
+	}
+	defer fh.Close()
+	sc := bufio.NewScanner(io.LimitReader(fh, 8<<20))
+	sc.Buffer(make([]byte, 64*1024), 1<<20)
+	for sc.Scan() {
+		if kconfigSetRE.MatchString(sc.Text()) {
+			return
+		}
+	}
+	f.errAt(n, "kernel config %q is not a kernel .config (no CONFIG_NAME=VALUE line)", s)
+}
+
+// checkDeb reports a deb: file that is not a Debian package (an ar
+// archive).
+func (f *file) checkDeb(n *yaml.Node, s, p string) {
+	fh, err := os.Open(p)
+	if err != nil {
+		f.errAt(n, "deb %q: %v", s, trimPathErr(err))
+		return
+	}
+	defer fh.Close()
+	head := make([]byte, 8)
+	k, _ := io.ReadFull(fh, head)
+	if string(head[:k]) != "!<arch>\n" {
+		f.errAt(n, "deb %q is not a Debian package (it is not an ar archive)", s)
 	}
 }
 
@@ -787,6 +948,12 @@ func (f *file) parseConfig(n *yaml.Node) *Config {
 		return nil
 	}
 	name, pos, ok := f.itemName(o, "configs", "config")
+	if ok && name == PrebuiltConfigName {
+		f.errAt(o.fields["name"].val, "config name %q is reserved: it names the cells of prebuilt kernels, which take no config; rename this config", name)
+		f.l.dropped["configs"] = true
+		f.l.broken = true
+		ok = false
+	}
 	c := &Config{Name: name, Pos: pos}
 	if s, _, ok := o.str("description"); ok {
 		c.Description = s
@@ -1295,7 +1462,6 @@ func (l *loader) finish() {
 	}{
 		{"kernels", "no kernels: a matrix needs at least one kernel", len(m.Kernels)},
 		{"patchsets", "no patchsets: a matrix needs at least one patchset (one without series: is the unpatched kernel)", len(m.Patchsets)},
-		{"configs", "no configs: a matrix needs at least one config", len(m.Configs)},
 	} {
 		if axis.n == 0 {
 			l.broken = true
@@ -1309,25 +1475,22 @@ func (l *loader) finish() {
 		}
 	}
 
+	l.checkConfigsAxis()
+
 	// Versions: read from the source only when something needs them.
-	need := false
-	for _, p := range m.Patchsets {
-		need = need || p.AppliesTo != ""
-	}
-	for _, s := range m.Suites {
-		need = need || s.Requires.Kernel != ""
-	}
-	if need {
-		for _, k := range m.Kernels {
-			if k.Version != "" || k.Source.Kind() == "" || k.Source.Kind() == "path" {
-				continue // a path source's version was read (or reported) already
-			}
-			if _, err := k.ResolveVersion(l.readMakefile); err != nil {
-				src := l.kernelSrc[k]
-				fk := l.fileOf(k.Pos)
-				fk.errAt(src, "cannot read the version of kernel %q (needed by applies-to or requires.kernel): %v; add version:", k.Name, err)
-				l.broken = true
-			}
+	for _, k := range m.Kernels {
+		if k.Version != "" || k.Source.Kind() == "" || k.Source.Kind() == "path" {
+			continue // a path source's version was read (or reported) already
+		}
+		by := l.versionNeed(k)
+		if by == "" {
+			continue
+		}
+		if _, err := k.ResolveVersion(l.readMakefile); err != nil {
+			src := l.kernelSrc[k]
+			fk := l.fileOf(k.Pos)
+			fk.errAt(src, "cannot read the version of kernel %q (needed by %s): %v; add version:", k.Name, by, err)
+			l.broken = true
 		}
 	}
 
@@ -1346,6 +1509,9 @@ func (l *loader) finish() {
 	}
 	for _, c := range m.Configs {
 		axes["config"] = append(axes["config"], c.Name)
+	}
+	if m.hasPrebuilt() {
+		axes["config"] = append(axes["config"], PrebuiltConfigName)
 	}
 	for _, s := range m.Suites {
 		axes["suite"] = append(axes["suite"], s.Name)
@@ -1450,8 +1616,75 @@ func (l *loader) finish() {
 		case l.axisKeys["patchsets"] != nil:
 			at = l.axisKeys["patchsets"]
 		}
-		f.errAt(at, "the matrix expands to no cell to run: of %d cells, %d are excluded by include/exclude rules and %d skipped by applies-to", len(all), excluded, skipped)
+		by := "applies-to"
+		if m.hasPrebuilt() {
+			by = "applies-to or because a series cannot apply to a prebuilt kernel"
+		}
+		f.errAt(at, "the matrix expands to no cell to run: of %d cells, %d are excluded by include/exclude rules and %d skipped by %s", len(all), excluded, skipped, by)
 	}
+}
+
+// checkConfigsAxis reports a matrix without configs that has a kernel
+// built from source; a matrix of prebuilt kernels needs none.
+func (l *loader) checkConfigsAxis() {
+	m := l.m
+	if len(m.Configs) > 0 {
+		return
+	}
+	source, prebuilt, unknown := "", false, l.dropped["kernels"]
+	for _, k := range m.Kernels {
+		switch form := l.kernelForm[k]; form {
+		case "":
+			unknown = true
+		case "image", "deb", "package":
+			prebuilt = true
+		default:
+			if source == "" {
+				source = k.Name
+			}
+		}
+	}
+	if source == "" && (prebuilt || unknown && len(m.Kernels) > 0) {
+		return // every kernel is prebuilt, or the load failed already
+	}
+	if l.dropped["configs"] {
+		l.broken = true
+		return
+	}
+	l.broken = true
+	at, empty := l.emptyAxis["configs"]
+	if !empty {
+		at = l.top.pos(l.root)
+		if k := l.axisKeys["configs"]; k != nil {
+			at = l.top.pos(k)
+		}
+	}
+	msg := "no configs: a matrix needs at least one config"
+	if empty {
+		msg = "configs is empty: a matrix needs at least one config"
+	}
+	if prebuilt {
+		msg += fmt.Sprintf(" for kernel %q, which is built from source (prebuilt kernels need none)", source)
+	}
+	l.add(at.File, at.Line, at.Col, msg)
+}
+
+// versionNeed says what needs kernel k's version ("applies-to of
+// patchset P", "requires.kernel of suite S"), or "" when nothing does. A
+// series-bearing patchset's applies-to does not need a prebuilt kernel's:
+// such a cell is skipped anyway.
+func (l *loader) versionNeed(k *Kernel) string {
+	for _, p := range l.m.Patchsets {
+		if p.AppliesTo != "" && !(k.Source.Prebuilt != nil && p.Series != "") {
+			return fmt.Sprintf("applies-to of patchset %q", p.Name)
+		}
+	}
+	for _, s := range l.m.Suites {
+		if s.Requires.Kernel != "" {
+			return fmt.Sprintf("requires.kernel of suite %q", s.Name)
+		}
+	}
+	return ""
 }
 
 func laterPos(a, b Position) Position {

@@ -123,6 +123,9 @@ func dump(t *testing.T, m *Matrix) string {
 		if k.Source.Git != nil {
 			src = k.Source.Git.Repo + " " + k.Source.Git.Ref
 		}
+		if pb := k.Source.Prebuilt; pb != nil {
+			src = fmt.Sprintf("%+v", *pb)
+		}
 		p("kernel %s version=%q %s=%s at %s", k.Name, k.Version, k.Source.Kind(), src, k.Pos)
 	}
 	for _, ps := range m.Patchsets {
@@ -456,7 +459,7 @@ patchsets: [{name: base, applies-to: ">= 6.1"}]
 configs: [{name: c, base: tinyconfig}]
 `), 0o644)
 	_, err = loadCLI(mx)
-	want := mx + `:2:28: cannot read the version of kernel "remote" (needed by applies-to or requires.kernel): cannot read the Makefile of remote repository https://example.org/linux.git without fetching it; add version:`
+	want := mx + `:2:28: cannot read the version of kernel "remote" (needed by applies-to of patchset "base"): cannot read the Makefile of remote repository https://example.org/linux.git without fetching it; add version:`
 	if err == nil || err.Error() != want {
 		t.Errorf("got %v\nwant %s", err, want)
 	}
