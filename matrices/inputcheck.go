@@ -352,3 +352,46 @@ func (l *loader) warnRootfs() {
 		}
 	}
 }
+
+// ---- modules ------------------------------------------------------------
+
+// warnModules warns of suites that need modules (modules:, or a
+// requires.config entry =m) in cells whose kernel has none: a config
+// known to leave CONFIG_MODULES unset (plannedOption), a prebuilt image
+// given without modules:. It warns too of a requires.config that an
+// image given without config: cannot meet.
+func (l *loader) warnModules() {
+	m := l.m
+	for _, s := range m.Suites {
+		sn := l.suiteNodes[s]
+		if sn == nil {
+			continue
+		}
+		needs, at := "", sn.modules
+		switch mods := ModuleOptions(s.Requires.Config); {
+		case len(s.Modules) > 0:
+			needs = "loads modules"
+		case len(mods) > 0:
+			needs, at = fmt.Sprintf("requires %s=m", mods[0]), sn.reqConfig
+		}
+		if needs != "" {
+			for _, c := range m.Configs {
+				if v, why, known := plannedOption(c, "CONFIG_MODULES"); known && v == "" {
+					sn.f.warnAt(at, "suite %q %s, but config %q leaves CONFIG_MODULES unset (%s): its kernels have no modules (add CONFIG_MODULES=y)", s.Name, needs, c.Name, why)
+				}
+			}
+		}
+		for _, k := range m.Kernels {
+			pb := k.Source.Prebuilt
+			if pb == nil || pb.Image == "" {
+				continue
+			}
+			if needs != "" && pb.Modules == "" {
+				sn.f.warnAt(at, "suite %q %s, but kernel %q is an image given without modules: (give its lib/modules/RELEASE): it has no modules", s.Name, needs, k.Name)
+			}
+			if len(s.Requires.Config) > 0 && pb.Config == "" {
+				sn.f.warnAt(sn.reqConfig, "suite %q has requires.config, but kernel %q is an image given without config: (give its .config): the suite is skipped in its cells", s.Name, k.Name)
+			}
+		}
+	}
+}

@@ -28,7 +28,7 @@ var (
 	gitFields      = []string{"repo", "ref"}
 	patchsetFields = []string{"name", "description", "series", "applies-to"}
 	configFields   = []string{"name", "description", "base", "fragments", "options"}
-	suiteFields    = []string{"name", "description", "go-test", "binary", "command", "kselftest", "args", "timeout", "format", "requires", "files"}
+	suiteFields    = []string{"name", "description", "go-test", "binary", "command", "kselftest", "args", "timeout", "format", "requires", "modules", "files"}
 	requiresFields = []string{"kernel", "config"}
 	ksftFields     = []string{"dir", "tests", "extra"}
 	fileFields     = []string{"src", "dst"}
@@ -168,6 +168,24 @@ type loader struct {
 	expects     []ruleRef
 	baselineObj *obj
 	dsts        map[string]dstDef
+	suiteNodes  map[*Suite]*suiteNodes
+}
+
+// suiteNodes are the places of a suite's fields that warnings point at.
+type suiteNodes struct {
+	f         *file
+	modules   *yaml.Node // modules:
+	reqConfig *yaml.Node // requires.config
+}
+
+// suiteNodeOf returns the places of suite s (defined in f), to fill.
+func (f *file) suiteNodeOf(s *Suite) *suiteNodes {
+	sn := f.l.suiteNodes[s]
+	if sn == nil {
+		sn = &suiteNodes{f: f}
+		f.l.suiteNodes[s] = sn
+	}
+	return sn
 }
 
 type ruleRef struct {
@@ -195,6 +213,7 @@ func newLoader() *loader {
 		kernelSrc:  map[*Kernel]*yaml.Node{},
 		kernelForm: map[*Kernel]string{},
 		dsts:       map[string]dstDef{},
+		suiteNodes: map[*Suite]*suiteNodes{},
 	}
 }
 
@@ -1139,6 +1158,9 @@ func (f *file) parseSuite(n *yaml.Node) *Suite {
 	}
 	if o.has("requires") {
 		if r := f.object(o.fields["requires"].val, "requires", requiresFields); r != nil {
+			if r.has("config") {
+				f.suiteNodeOf(s).reqConfig = r.val("config")
+			}
 			if v, vn, ok := r.nonEmpty("kernel"); ok {
 				if _, err := ParseConstraint(v); err != nil {
 					f.errAt(vn, "bad requires.kernel constraint: %v", err)
@@ -1163,6 +1185,10 @@ func (f *file) parseSuite(n *yaml.Node) *Suite {
 				}
 			}
 		}
+	}
+	if mods, nodes, _ := o.strList("modules"); mods != nil {
+		s.Modules = f.moduleNames(mods, nodes)
+		f.suiteNodeOf(s).modules = o.val("modules")
 	}
 	if items, ok := o.list("files"); ok {
 		for _, it := range items {
@@ -1212,6 +1238,42 @@ func (f *file) parseSuite(n *yaml.Node) *Suite {
 		return nil
 	}
 	return s
+}
+
+// moduleNameRE is a kernel module's name as modprobe takes it.
+var moduleNameRE = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)
+
+// maxModuleName is the longest module name: MODULE_NAME_LEN (64 less a
+// pointer) less the terminating NUL.
+const maxModuleName = 55
+
+// moduleNames checks the names of a suite's modules: list.
+func (f *file) moduleNames(mods []string, nodes []*yaml.Node) []string {
+	var out []string
+	seen := map[string]bool{}
+	for i, v := range mods {
+		base := v
+		for _, ext := range []string{".ko", ".ko.xz", ".ko.zst", ".ko.gz"} {
+			if b, ok := strings.CutSuffix(path.Base(v), ext); ok && b != "" {
+				base = b
+			}
+		}
+		key := strings.ReplaceAll(v, "-", "_") // modprobe reads - and _ alike
+		switch {
+		case base != v && moduleNameRE.MatchString(base):
+			f.errAt(nodes[i], "modules entry %q is a file: give the module's name, %s", v, base)
+		case !moduleNameRE.MatchString(v):
+			f.errAt(nodes[i], "modules entry %q is not a module name (letters, digits, _ and -, such as lkdtm or virtio_net)", clip(v))
+		case len(v) > maxModuleName:
+			f.errAt(nodes[i], "modules entry %q is too long for a module name (at most %d characters)", clip(v), maxModuleName)
+		case seen[key]:
+			f.errAt(nodes[i], "module %q is listed twice (modprobe reads - and _ alike)", v)
+		default:
+			seen[key] = true
+			out = append(out, v)
+		}
+	}
+	return out
 }
 
 // ksftName matches a kselftest directory or program name.
@@ -1498,6 +1560,7 @@ func (l *loader) finish() {
 	l.checkPrograms()
 	l.warnCPUs()
 	l.warnRootfs()
+	l.warnModules()
 
 	// References in rules and expectations.
 	axes := map[string][]string{}

@@ -137,6 +137,9 @@ func dump(t *testing.T, m *Matrix) string {
 	for _, s := range m.Suites {
 		p("suite %s %s go-test=%s binary=%s command=%q args=%q timeout=%s format=%s requires=%+v files=%+v",
 			s.Name, s.Kind(), s.GoTest, s.Binary, s.Command, s.Args, s.Timeout, s.Format, s.Requires, s.Files)
+		if len(s.Modules) > 0 {
+			p("  modules %q", s.Modules)
+		}
 		if s.Kselftest != nil {
 			p("  kselftest %+v", *s.Kselftest)
 		}
@@ -152,6 +155,9 @@ func dump(t *testing.T, m *Matrix) string {
 		p("expect %+v", *e)
 	}
 	p("baseline %+v", m.Baseline)
+	for _, w := range m.Warnings {
+		p("warning %s", w)
+	}
 	for _, c := range m.AllCells() {
 		line := "cell " + c.ID
 		if c.Excluded != "" {

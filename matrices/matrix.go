@@ -206,8 +206,12 @@ type Suite struct {
 	Timeout     time.Duration // default 5m
 	Format      string        // "go" (default for go-test), "tap", "ktap", "exit-code" (default otherwise)
 	Requires    Requires
-	Files       []File
-	Pos         Position
+	// Modules are kernel modules (by module name, such as lkdtm or
+	// virtio_net) the agent loads, with their dependencies (modprobe),
+	// in this order before the suite runs.
+	Modules []string
+	Files   []File
+	Pos     Position
 }
 
 // Suite formats.
@@ -240,8 +244,12 @@ func (s *Suite) Kind() string {
 
 // Requires says what a cell must have for a suite to run in it.
 type Requires struct {
-	Kernel string   // kernel version constraint, "" = any
-	Config []string // "CONFIG_X" (must be =y) or "CONFIG_X=VALUE"
+	Kernel string // kernel version constraint, "" = any
+	// Config entries are "CONFIG_X" (must be =y) or "CONFIG_X=VALUE".
+	// "CONFIG_X=m" means built as a module, and the cell's kernel ships
+	// its modules: ConfigMeets judges the .config, and the engine also
+	// checks the kernel's artifact has modules (ModuleOptions).
+	Config []string
 }
 
 // File is a host file or directory copied into the initramfs.
