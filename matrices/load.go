@@ -28,7 +28,7 @@ var (
 	gitFields      = []string{"repo", "ref"}
 	patchsetFields = []string{"name", "description", "series", "applies-to"}
 	configFields   = []string{"name", "description", "base", "fragments", "options"}
-	suiteFields    = []string{"name", "description", "go-test", "binary", "command", "kselftest", "args", "timeout", "format", "requires", "modules", "files"}
+	suiteFields    = []string{"name", "description", "go-test", "binary", "command", "kselftest", "args", "timeout", "format", "requires", "modules", "rootfs", "files"}
 	requiresFields = []string{"kernel", "config"}
 	ksftFields     = []string{"dir", "tests", "extra"}
 	fileFields     = []string{"src", "dst"}
@@ -176,6 +176,7 @@ type suiteNodes struct {
 	f         *file
 	modules   *yaml.Node // modules:
 	reqConfig *yaml.Node // requires.config
+	rootfs    *yaml.Node // rootfs:
 }
 
 // suiteNodeOf returns the places of suite s (defined in f), to fill.
@@ -1186,6 +1187,12 @@ func (f *file) parseSuite(n *yaml.Node) *Suite {
 			}
 		}
 	}
+	if v, vn, ok := o.nonEmpty("rootfs"); ok {
+		if r, ok := f.rootfs("suite", v, vn); ok {
+			s.Rootfs = r
+			f.suiteNodeOf(s).rootfs = vn
+		}
+	}
 	if mods, nodes, _ := o.strList("modules"); mods != nil {
 		s.Modules = f.moduleNames(mods, nodes)
 		f.suiteNodeOf(s).modules = o.val("modules")
@@ -1376,25 +1383,30 @@ func (f *file) parseVM(n *yaml.Node) {
 		vm.QEMUArgs = args
 	}
 	if v, vn, ok := o.nonEmpty("rootfs"); ok {
-		vm.Rootfs = f.rootfs(v, vn)
-		f.l.rootfsNode = vn
+		var ok bool
+		if vm.Rootfs, ok = f.rootfs("vm", v, vn); ok {
+			f.l.rootfsNode = vn
+		}
 	}
 	if v, _, ok := o.enum("share-transport", ShareTransports); ok {
 		vm.ShareTransport = v
 	}
 }
 
-// rootfs checks a vm.rootfs value (ResolveRootfs, relative to the matrix
-// file) and returns the value the VM keeps.
-func (f *file) rootfs(v string, n *yaml.Node) string {
+// rootfs checks a rootfs value of what (vm, suite) with ResolveRootfs,
+// relative to the matrix file, and returns the value kept and whether it
+// was accepted.
+func (f *file) rootfs(what, v string, n *yaml.Node) (string, bool) {
 	r, err := ResolveRootfs(v, f.path)
 	if err != nil {
-		f.errAt(n, "vm %v", err)
+		f.errAt(n, "%s %v", what, err)
+		return r, false
 	}
-	return r
+	return r, true
 }
 
-// ResolveRootfs checks a rootfs value (vm.rootfs, boot --rootfs):
+// ResolveRootfs checks a rootfs value (vm.rootfs, a suite's rootfs, boot
+// --rootfs):
 // initramfs, host, or a directory that exists, made absolute by abs (the
 // matrix's directory, or the working directory). It returns the value a
 // VM keeps.
@@ -1559,6 +1571,7 @@ func (l *loader) finish() {
 	// Suite programs the guest must execute, and vCPUs kernels cannot use.
 	l.checkPrograms()
 	l.warnCPUs()
+	l.checkSharedRoot()
 	l.warnRootfs()
 	l.warnModules()
 

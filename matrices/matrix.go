@@ -206,6 +206,10 @@ type Suite struct {
 	Timeout     time.Duration // default 5m
 	Format      string        // "go" (default for go-test), "tap", "ktap", "exit-code" (default otherwise)
 	Requires    Requires
+	// Rootfs is where the suite runs: RootfsInitramfs, RootfsHost or an
+	// absolute directory, as VM.Rootfs; "" inherits vm.rootfs (see
+	// Matrix.SuiteRoot).
+	Rootfs string
 	// Modules are kernel modules (by module name, such as lkdtm or
 	// virtio_net) the agent loads, with their dependencies (modprobe),
 	// in this order before the suite runs.
@@ -284,16 +288,48 @@ const (
 	RootfsHost      = "host"
 )
 
-// SharedRoot returns the host directory shared as the suites' root, ""
-// when they run in the initramfs.
+// SharedRoot returns the host directory vm.rootfs shares as the suites'
+// root, "" when they run in the initramfs. A suite's own rootfs: wins
+// (Matrix.SuiteRoot).
 func (vm VM) SharedRoot() string {
-	switch vm.Rootfs {
+	return sharedRoot(vm.Rootfs)
+}
+
+// sharedRoot returns the host directory a rootfs value shares: "/" for
+// host, the directory itself, "" for the initramfs (or no value).
+func sharedRoot(rootfs string) string {
+	switch rootfs {
 	case "", RootfsInitramfs:
 		return ""
 	case RootfsHost:
 		return "/"
 	}
-	return vm.Rootfs
+	return rootfs
+}
+
+// SuiteRoot returns the host directory shared as suite s's root, "" when
+// it runs in the initramfs, with the meaning of VM.SharedRoot: s.Rootfs
+// when given, else vm.rootfs.
+func (m *Matrix) SuiteRoot(s *Suite) string {
+	if s.Rootfs != "" {
+		return sharedRoot(s.Rootfs)
+	}
+	return m.VM.SharedRoot()
+}
+
+// SharedRoot returns the one host directory the run shares as a root (a
+// matrix has at most one: Load refuses two): vm.rootfs's, else the first
+// suite's that shares one; "" when no rootfs value shares a directory.
+func (m *Matrix) SharedRoot() string {
+	if r := m.VM.SharedRoot(); r != "" {
+		return r
+	}
+	for _, s := range m.Suites {
+		if r := sharedRoot(s.Rootfs); r != "" {
+			return r
+		}
+	}
+	return ""
 }
 
 // Accels are the valid values of vm.accel.
