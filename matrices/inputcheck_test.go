@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"strings"
+	"syscall"
 	"testing"
 )
 
@@ -377,5 +378,53 @@ func TestSuiteRootfs(t *testing.T) {
 				t.Errorf("warnings %q, want %q", lines, tt.warn)
 			}
 		})
+	}
+}
+
+// TestFilesSrc: a files: src is a readable regular file or a directory of
+// regular files, directories and symbolic links (a dangling one too: it is
+// copied as a link); anything else is refused at its line, naming the
+// entry, before anything is built.
+func TestFilesSrc(t *testing.T) {
+	defer func(n int) { maxFilesEntries = n }(maxFilesEntries)
+	maxFilesEntries = 5
+	dir := t.TempDir()
+	os.MkdirAll(filepath.Join(dir, "tree"), 0o755)
+	mk := func(name string) string {
+		p := filepath.Join(dir, name)
+		os.MkdirAll(filepath.Join(p, "sub"), 0o755)
+		os.WriteFile(filepath.Join(p, "sub", "a.txt"), []byte("a\n"), 0o644)
+		return p
+	}
+	mk("good")
+	os.Symlink("../nowhere", filepath.Join(dir, "good", "sub", "dangling"))
+	if err := syscall.Mkfifo(filepath.Join(mk("fifo"), "sub", "pipe"), 0o644); err != nil {
+		t.Skip(err)
+	}
+	big := mk("big")
+	for i := range 5 {
+		os.WriteFile(filepath.Join(big, fmt.Sprintf("f%d", i)), nil, 0o644)
+	}
+	syscall.Mkfifo(filepath.Join(dir, "toppipe"), 0o644)
+	p := writeMatrix(t, dir, oneCell+`suites:
+  - name: s
+    command: [/bin/true]
+    files:
+      - {src: good, dst: /opt/good}
+      - {src: good/sub/a.txt, dst: /opt/a.txt}
+      - {src: fifo, dst: /opt/fifo}
+      - {src: big, dst: /opt/big}
+      - {src: toppipe, dst: /opt/pipe}
+      - {src: nope, dst: /opt/nope}
+`)
+	_, err := LoadWith(p, LoadOptions{})
+	want := []string{
+		`m.yaml:10:15: file "fifo" holds sub/pipe, a named pipe: a files: directory may hold only regular files, directories and symbolic links`,
+		`m.yaml:11:15: file "big" holds more than 5 entries: the guest's initramfs lives in its memory; copy less, or run the suite in a shared root (rootfs:)`,
+		`m.yaml:12:15: file "toppipe" is a named pipe: give a regular file or a directory`,
+		`m.yaml:13:15: file "nope" not found`,
+	}
+	if got := errLines(err, p); !reflect.DeepEqual(got, want) {
+		t.Errorf("got\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 }

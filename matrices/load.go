@@ -8,10 +8,12 @@ import (
 	"fmt"
 	"hash"
 	"io"
+	"io/fs"
 	"os"
 	"path"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -28,7 +30,7 @@ var (
 	gitFields      = []string{"repo", "ref"}
 	patchsetFields = []string{"name", "description", "series", "applies-to"}
 	configFields   = []string{"name", "description", "base", "fragments", "options"}
-	suiteFields    = []string{"name", "description", "go-test", "binary", "command", "kselftest", "args", "timeout", "format", "requires", "modules", "rootfs", "files"}
+	suiteFields    = []string{"name", "description", "go-test", "binary", "command", "kselftest", "args", "timeout", "format", "requires", "modules", "rootfs", "workdir", "files"}
 	requiresFields = []string{"kernel", "config"}
 	ksftFields     = []string{"dir", "tests", "extra"}
 	fileFields     = []string{"src", "dst"}
@@ -1193,6 +1195,11 @@ func (f *file) parseSuite(n *yaml.Node) *Suite {
 			f.suiteNodeOf(s).rootfs = vn
 		}
 	}
+	if v, vn, ok := o.nonEmpty("workdir"); ok {
+		if f.checkWorkdir(vn, v) {
+			s.Workdir = v
+		}
+	}
 	if mods, nodes, _ := o.strList("modules"); mods != nil {
 		s.Modules = f.moduleNames(mods, nodes)
 		f.suiteNodeOf(s).modules = o.val("modules")
@@ -1208,8 +1215,8 @@ func (f *file) parseSuite(n *yaml.Node) *Suite {
 			var fl File
 			if ok1 {
 				p := f.path(src)
-				if _, err := os.Stat(p); err != nil {
-					f.errAt(sn, "file %q not found", src)
+				if msg := checkFilesSrc(p); msg != "" {
+					f.errAt(sn, "file %q %s", src, msg)
 					ok1 = false
 				}
 				fl.Src = p
@@ -1225,8 +1232,15 @@ func (f *file) parseSuite(n *yaml.Node) *Suite {
 				case dst == "/init":
 					f.errAt(dn, "dst /init is the kvmtest guest agent")
 					ok2 = false
-				case hiddenDst(dst) != "":
-					f.errAt(dn, "dst %q is under %s, which the guest agent mounts a fresh file system on before any suite runs: the file would be hidden; copy it elsewhere, such as /opt/%s", dst, hiddenDst(dst), path.Base(dst))
+				case hiddenDst(dst, s.GuestWorkdir()) != "":
+					or := ""
+					if w := s.GuestWorkdir(); w != "/" {
+						or = ", or under the suite's workdir " + w
+					}
+					f.errAt(dn, "dst %q is under %s, which the guest agent mounts a fresh file system on before any suite runs: the file would be hidden; copy it elsewhere, such as /opt/%s%s", dst, hiddenDst(dst, s.GuestWorkdir()), path.Base(dst), or)
+					ok2 = false
+				case dst == s.GuestWorkdir() && ok1 && !isDir(fl.Src):
+					f.errAt(dn, "dst %q is the suite's workdir: only a directory can be copied there (its contents become the workdir's)", dst)
 					ok2 = false
 				}
 				fl.Dst = dst
@@ -1812,13 +1826,121 @@ func (l *loader) refOK(f *file, n *yaml.Node, what, kind, val string, names []st
 // before the suites run (see docs/matrix.md, "The guest's environment").
 var agentMounts = []string{"/proc", "/sys", "/dev", "/tmp", "/run"}
 
-// hiddenDst returns the agent's mount point a files: dst is under (so
-// that the copied file would be hidden), or "".
-func hiddenDst(dst string) string {
+// hiddenDst returns the agent's mount point a files: dst of a suite
+// running in workdir is under, so that a file copied at boot would be
+// hidden; "" when it is not hidden: under no mount point, or under the
+// workdir (whose files are put there when the suite starts) while the
+// workdir itself is under that mount point.
+func hiddenDst(dst, workdir string) string {
 	for _, m := range agentMounts {
-		if dst == m || strings.HasPrefix(dst, m+"/") {
+		if under(dst, m) {
+			if under(dst, workdir) && under(workdir, m) {
+				return ""
+			}
 			return m
 		}
 	}
 	return ""
+}
+
+// under reports whether the clean absolute path p is dir or inside it.
+func under(p, dir string) bool {
+	return dir == "/" || p == dir || strings.HasPrefix(p, dir+"/")
+}
+
+// checkWorkdir reports a suite's workdir that is not an absolute, clean
+// guest directory a suite can make and run in.
+func (f *file) checkWorkdir(n *yaml.Node, w string) bool {
+	switch {
+	case !path.IsAbs(w):
+		f.errAt(n, "workdir %q must be an absolute guest path, such as /opt/%s", w, path.Base(w))
+	case slices.Contains(strings.Split(w, "/"), ".."):
+		f.errAt(n, "workdir %q must not contain \"..\" (write %q)", w, path.Clean(w))
+	case path.Clean(w) != w:
+		f.errAt(n, "workdir %q is not a clean path (write %q)", w, path.Clean(w))
+	case w == "/init" || under(w, "/kvmtest"):
+		f.errAt(n, "workdir %q is the guest agent's", w)
+	case under(w, "/proc") || under(w, "/sys"):
+		f.errAt(n, "workdir %q is in a kernel file system (/proc, /sys): a suite cannot make its directory there", w)
+	default:
+		return true
+	}
+	return false
+}
+
+// maxFilesEntries bounds the entries of one files: directory: the
+// initramfs that holds them lives in the guest's memory (and the walk
+// bounds the load). A variable for tests.
+var maxFilesEntries = 10000
+
+// checkFilesSrc returns what is wrong with the absolute host path of a
+// files: src, as a phrase after `file "SRC"`, or "": it must be a regular
+// file, or a directory of regular files, directories and symbolic links
+// (copied as links, not followed), each file readable.
+func checkFilesSrc(p string) string {
+	fi, err := os.Stat(p)
+	switch {
+	case err != nil:
+		return "not found"
+	case fi.Mode().IsRegular():
+		if err := readable(p); err != nil {
+			return fmt.Sprintf("cannot be read: %v", err)
+		}
+		return ""
+	case !fi.IsDir():
+		return fmt.Sprintf("is a %s: give a regular file or a directory", fileKind(fi.Mode()))
+	}
+	n := 0
+	var msg string
+	filepath.WalkDir(p, func(q string, d fs.DirEntry, err error) error {
+		rel, _ := filepath.Rel(p, q)
+		switch {
+		case err != nil:
+			msg = fmt.Sprintf("holds %s, which cannot be read: %v", rel, trimPathErr(err))
+		case n >= maxFilesEntries:
+			msg = fmt.Sprintf("holds more than %d entries: the guest's initramfs lives in its memory; copy less, or run the suite in a shared root (rootfs:)", maxFilesEntries)
+		case d.Type().IsRegular():
+			if err := readable(q); err != nil {
+				msg = fmt.Sprintf("holds %s, which cannot be read: %v", rel, err)
+			}
+		case d.IsDir(), d.Type()&fs.ModeSymlink != 0:
+		default:
+			msg = fmt.Sprintf("holds %s, a %s: a files: directory may hold only regular files, directories and symbolic links", rel, fileKind(d.Type()))
+		}
+		n++
+		if msg != "" {
+			return filepath.SkipAll
+		}
+		return nil
+	})
+	return msg
+}
+
+// readable opens a regular file for reading, and closes it.
+func readable(p string) error {
+	fh, err := os.Open(p)
+	if err != nil {
+		return trimPathErr(err)
+	}
+	return fh.Close()
+}
+
+// fileKind names a file type that is neither a regular file nor a
+// directory.
+func fileKind(m fs.FileMode) string {
+	switch {
+	case m&fs.ModeSocket != 0:
+		return "socket"
+	case m&fs.ModeNamedPipe != 0:
+		return "named pipe"
+	case m&fs.ModeDevice != 0:
+		return "device node"
+	}
+	return "special file"
+}
+
+// isDir reports whether p is a directory (following links).
+func isDir(p string) bool {
+	fi, err := os.Stat(p)
+	return err == nil && fi.IsDir()
 }

@@ -137,8 +137,8 @@ func dump(t *testing.T, m *Matrix) string {
 	for _, s := range m.Suites {
 		p("suite %s %s go-test=%s binary=%s command=%q args=%q timeout=%s format=%s requires=%+v files=%+v",
 			s.Name, s.Kind(), s.GoTest, s.Binary, s.Command, s.Args, s.Timeout, s.Format, s.Requires, s.Files)
-		if len(s.Modules) > 0 {
-			p("  modules %q", s.Modules)
+		if len(s.Modules) > 0 || s.Rootfs != "" || s.Workdir != "" {
+			p("  modules=%q rootfs=%s workdir=%s (guest workdir %s)", s.Modules, s.Rootfs, s.Workdir, s.GuestWorkdir())
 		}
 		if s.Kselftest != nil {
 			p("  kselftest %+v", *s.Kselftest)

@@ -14,6 +14,7 @@ package matrices
 
 import (
 	"fmt"
+	"path"
 	"strings"
 	"time"
 
@@ -210,12 +211,30 @@ type Suite struct {
 	// absolute directory, as VM.Rootfs; "" inherits vm.rootfs (see
 	// Matrix.SuiteRoot).
 	Rootfs string
+	// Workdir is the absolute, clean guest directory the suite runs in;
+	// "" is a fresh directory of its own, GuestWorkdir.
+	Workdir string
 	// Modules are kernel modules (by module name, such as lkdtm or
 	// virtio_net) the agent loads, with their dependencies (modprobe),
 	// in this order before the suite runs.
 	Modules []string
 	Files   []File
 	Pos     Position
+}
+
+// DefaultWorkdirRoot holds the working directory of every suite that
+// gives no workdir: a fresh one per suite, DefaultWorkdirRoot/NAME.
+const DefaultWorkdirRoot = "/run/kvmtest/work"
+
+// GuestWorkdir returns the guest directory the suite runs in: Workdir, or
+// DefaultWorkdirRoot/NAME. The agent makes it (with its parents) before
+// the suite starts, empty when it is the default, and puts there the
+// suite's files whose dst is under it.
+func (s *Suite) GuestWorkdir() string {
+	if s.Workdir != "" {
+		return s.Workdir
+	}
+	return path.Join(DefaultWorkdirRoot, s.Name)
 }
 
 // Suite formats.
@@ -256,9 +275,13 @@ type Requires struct {
 	Config []string
 }
 
-// File is a host file or directory copied into the initramfs.
+// File is a host file or directory copied into the guest. A directory is
+// copied recursively: its regular files (with their permission bits), its
+// directories, and its symbolic links as links. A Dst under the suite's
+// GuestWorkdir is put there when the suite starts; any other is in the
+// initramfs from the boot.
 type File struct {
-	Src string // absolute host path
+	Src string // absolute host path of a regular file or a directory
 	Dst string // absolute guest path
 }
 
