@@ -440,7 +440,34 @@ func (r *cellRun) checkKernel(art *builder.Artifact) error {
 		return err
 	}
 	r.bootModules = append(check.Modules, rootMods...)
+	r.checkSuiteModules(k)
 	return nil
+}
+
+// checkSuiteModules records, as the suite's error, a suite whose
+// modules: the kernel does not have: it is left out of the boot.
+func (r *cellRun) checkSuiteModules(k *guestKernel) {
+	for _, s := range r.o.Matrix.Suites {
+		for _, mod := range s.Modules {
+			why := ""
+			switch {
+			case k.Modules == "":
+				why = fmt.Sprintf("needs module %s, and the kernel ships no modules (its config builds none: CONFIG_MODULES=y and the option set to m)", mod)
+			case !k.hasModule(mod):
+				why = fmt.Sprintf("needs module %s, which is not in the kernel's modules (modules.dep or modules.builtin of %s)", mod, k.Modules)
+			}
+			if why == "" {
+				continue
+			}
+			if r.suiteErr == nil {
+				r.suiteErr = map[string]string{}
+			}
+			if _, ok := r.suiteErr[s.Name]; !ok {
+				r.suiteErr[s.Name] = why
+			}
+			break
+		}
+	}
 }
 
 // buildInTurn waits for the cell's build turn and builds its kernel and
@@ -507,6 +534,12 @@ func (r *cellRun) initramfs(cg *cellGuest, skip map[string]string) (string, bool
 	suites := r.runnableSuites()
 	m := manifestFor(r.mc.ID, suites, skip, vmrunner.Slowdown(r.accel))
 	m.Root = r.manRoot
+	if m.Root != nil {
+		// A suite whose own rootfs is the initramfs stays there.
+		for i, s := range suites {
+			m.Suites[i].Initramfs = r.o.Matrix.SuiteRoot(s) == ""
+		}
+	}
 	if cg.Modules != "" {
 		m.Modules = &proto.Modules{Release: filepath.Base(cg.Modules), Boot: r.bootModules}
 	}
@@ -570,6 +603,10 @@ func (r *cellRun) requirements(art *builder.Artifact) map[string]string {
 		kv = art.Meta.Version
 	}
 	for _, s := range r.o.Matrix.Suites {
+		if s.Kselftest != nil && r.mc.Config.Prebuilt {
+			skip[s.Name] = "kselftests are built from the kernel's tree, and a prebuilt kernel has none"
+			continue
+		}
 		if s.Requires.Kernel != "" {
 			ok, err := kernelSatisfies(kv, s.Requires.Kernel)
 			if err != nil || !ok {

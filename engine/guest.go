@@ -372,6 +372,8 @@ func manifestFor(cellID string, suites []*matrices.Suite, skip map[string]string
 			Timeout: proto.Duration(vmrunner.ScaleTimeout(s.Timeout, slowdown)),
 			Format:  format,
 			Skip:    skip[s.Name],
+			Modules: s.Modules,
+			Workdir: s.GuestWorkdir(),
 		})
 	}
 	return m

@@ -26,14 +26,14 @@ type sharedRoot struct {
 // resolveSharedRoot resolves the matrix's shared root once per run and
 // says which transport carries it (loudly when it is the fallback).
 func resolveSharedRoot(o Options) (sharedRoot, error) {
-	dir := o.Matrix.VM.SharedRoot()
+	dir := o.Matrix.SharedRoot()
 	if dir == "" {
 		return sharedRoot{}, nil
 	}
 	want := o.Matrix.VM.ShareTransport
 	tr, why, err := vmrunner.ResolveShareTransport(want)
 	if err != nil {
-		return sharedRoot{}, fmt.Errorf("vm.rootfs %s: %w", o.Matrix.VM.Rootfs, err)
+		return sharedRoot{}, fmt.Errorf("rootfs %s: %w", dir, err)
 	}
 	o.Progress.Logf("rootfs: %s shared read-only over %s%s", dir, tr, reasonSuffix(why))
 	return sharedRoot{dir: dir, transport: tr, auto: want == "" || want == "auto"}, nil

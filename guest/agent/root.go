@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path"
@@ -330,4 +331,71 @@ func mkdirIn(root, name string) (string, error) {
 		return "", fmt.Errorf("%s in the root is not a directory", name)
 	}
 	return host, nil
+}
+
+// copyTree copies the directory src (nothing when it does not exist) into
+// dst, which exists: directories, regular files (with their permission
+// bits) and symbolic links, merged with what dst holds. It does not
+// follow links in dst: it is used where dst is inside a root that the
+// guest's programs may have changed (the suite's workdir, made by
+// mkdirIn), and each file is created there with O_NOFOLLOW|O_EXCL.
+func copyTree(src, dst string) error {
+	if _, err := os.Lstat(src); errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	return filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, err := filepath.Rel(src, p)
+		if err != nil || rel == "." {
+			return err
+		}
+		target := filepath.Join(dst, rel)
+		fi, err := d.Info()
+		if err != nil {
+			return err
+		}
+		switch {
+		case d.IsDir():
+			if err := os.Mkdir(target, fi.Mode().Perm()); err != nil && !errors.Is(err, fs.ErrExist) {
+				return err
+			}
+			if ti, err := os.Lstat(target); err != nil || !ti.IsDir() {
+				return fmt.Errorf("%s: not a directory in the root", target)
+			}
+		case d.Type()&fs.ModeSymlink != 0:
+			link, err := os.Readlink(p)
+			if err != nil {
+				return err
+			}
+			return os.Symlink(link, target)
+		case d.Type().IsRegular():
+			return copyFileTo(p, target, fi.Mode().Perm())
+		}
+		return nil
+	})
+}
+
+// copyFileTo copies the regular file src to a new file dst (never
+// through a link: O_NOFOLLOW|O_EXCL) with mode perm.
+func copyFileTo(src, dst string, perm fs.FileMode) error {
+	in, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL|unix.O_NOFOLLOW, perm)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		out.Close()
+		return err
+	}
+	if err := out.Chmod(perm); err != nil { // past the umask
+		out.Close()
+		return err
+	}
+	return out.Close()
 }

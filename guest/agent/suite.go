@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -52,6 +53,9 @@ type runner struct {
 	modulesErr error
 	// load loads one module file (finitModule; a test's recorder).
 	load loadFunc
+	// initramfs is where the agent sees the initramfs ("" for /; a
+	// test's directory).
+	initramfs string
 }
 
 // suiteEnv is the environment of every suite, before Suite.Env.
@@ -214,6 +218,11 @@ func (r *runner) forSuite(s proto.Suite) (*runner, error) {
 			var err error
 			if host, err = mkdirIn(sr.root, s.Workdir); err != nil {
 				return nil, fmt.Errorf("making the suite's workdir %s: %w", s.Workdir, err)
+			}
+			// What the host put in the workdir (files: under it) is in
+			// the initramfs: the suite finds it in the root's too.
+			if err := copyTree(filepath.Join(r.initramfs, s.Workdir), host); err != nil {
+				return nil, fmt.Errorf("copying the suite's files into its workdir %s: %w", s.Workdir, err)
 			}
 		} else if err := os.MkdirAll(host, 0o755); err != nil {
 			return nil, fmt.Errorf("making the suite's workdir: %w", err)
