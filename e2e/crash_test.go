@@ -20,6 +20,7 @@ const provokeProgram = `package main
 import (
 	"fmt"
 	"os"
+	"os/exec"
 	"runtime"
 	"strconv"
 	"strings"
@@ -27,10 +28,17 @@ import (
 	"unsafe"
 )
 
-// provoke writes a crash type to LKDTM's trigger file. The arguments after
-// it are sysctls to set first, KEY=VALUE with KEY a path under /proc/sys,
-// or --cpu=N: do the write on CPU N.
+// provoke loads LKDTM (a module the builder built and installed; the
+// initramfs's /sbin/modprobe is kvmtest's agent) and writes a crash type
+// to its trigger file. The arguments after it are sysctls to set first,
+// KEY=VALUE with KEY a path under /proc/sys, or --cpu=N: do the write on
+// CPU N.
 func main() {
+	out, err := exec.Command("/sbin/modprobe", "-v", "lkdtm").CombinedOutput()
+	fmt.Printf("modprobe lkdtm: %s (error: %v)\n", strings.TrimSpace(string(out)), err)
+	if err != nil {
+		os.Exit(2)
+	}
 	for _, a := range os.Args[2:] {
 		if n, ok := strings.CutPrefix(a, "--cpu="); ok {
 			cpu, _ := strconv.Atoi(n)
@@ -81,6 +89,10 @@ func smpCrashMatrix(t *testing.T) string {
 	}
 	return path
 }
+
+// lkdtmLoaded is what provoke prints when the initramfs's modprobe (the
+// agent) loaded LKDTM from the module tree the builder installed.
+var lkdtmLoaded = regexp.MustCompile(`modprobe lkdtm: insmod /lib/modules/6\.12\.[0-9]+/kernel/drivers/misc/lkdtm/lkdtm\.ko\s+\(error: <nil>\)`)
 
 var crashToGone = regexp.MustCompile(`crash seen on the console to QEMU gone: ([0-9.]+)s`)
 
@@ -143,6 +155,9 @@ func TestCrashDetection(t *testing.T) {
 			}
 			args := append([]string{"boot", "--matrix", m, "--cell", "6.12-base-lkdtm", "--", prog, c.kind}, c.sysctls...)
 			code, out := runKvmtest(t, bin, args...)
+			if !lkdtmLoaded.MatchString(out) {
+				t.Errorf("%s: no line of the guest's modprobe loading lkdtm from the artifact's modules", c.kind)
+			}
 			findings := regexp.MustCompile(`(?m)^kvmtest: console: .*$`).FindAllString(out, -1)
 			if code != c.code || !strings.Contains(out, c.verdict) || len(findings) != 1 || findings[0] != "kvmtest: console: "+c.finding {
 				t.Errorf("%s: exit %d, findings %q; want exit %d with %q and the one finding %q", c.kind, code, findings, c.code, c.verdict, c.finding)
@@ -154,6 +169,25 @@ func TestCrashDetection(t *testing.T) {
 				t.Logf("%s: crash seen to QEMU gone %ss", c.kind, m[1])
 			}
 		})
+	}
+}
+
+// TestModulesInHostRoot loads a module the builder built (LKDTM, from
+// the lkdtm kernel) with the host's own kmod in a shared host root: the
+// release's module tree the initramfs carries is bound at
+// /lib/modules/RELEASE there, so the host's /sbin/modprobe finds it and
+// its modules.dep.bin, and the module shows in /proc/modules.
+func TestModulesInHostRoot(t *testing.T) {
+	requireE2E(t)
+	if _, err := os.Stat("/sbin/modprobe"); err != nil {
+		t.Fatal("no /sbin/modprobe on the host: install kmod (scripts/install-deps.sh)")
+	}
+	bin := kvmtestBinary(t)
+	code, out := runKvmtest(t, bin, "boot", "--matrix", crashMatrix(t), "--cell", "6.12-base-lkdtm", "--rootfs", "host", "--",
+		"/bin/sh", "-c", "readlink -f /sbin/modprobe; modprobe -v lkdtm && grep -o '^lkdtm [0-9]* 0 - Live' /proc/modules")
+	if code != 0 || !regexp.MustCompile(`(?m)^insmod /lib/modules/6\.12\.[0-9]+/kernel/drivers/misc/lkdtm/lkdtm\.ko`).MatchString(out) ||
+		!strings.Contains(out, "lkdtm ") || !strings.Contains(out, " 0 - Live") {
+		t.Errorf("exit %d; want 0, the host's kmod insmod-ing lkdtm.ko from /lib/modules/6.12.*, and lkdtm live in /proc/modules", code)
 	}
 }
 

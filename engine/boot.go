@@ -19,9 +19,14 @@ import (
 
 // BootOptions describe one ad-hoc boot: a kernel and one program.
 type BootOptions struct {
-	Kernel    string // bzImage
-	SourceDir string // kvmtest's materialized source tree (for the agent)
-	WorkDir   string // scratch directory (initramfs, guest programs)
+	Kernel string // bzImage
+	// Config is the kernel's .config ("" when none is known: its
+	// requirements are then not checked, and the boot says so); Modules
+	// the directory of its module tree (modules_install's
+	// lib/modules/RELEASE), "" for none.
+	Config, Modules string
+	SourceDir       string // kvmtest's materialized source tree (for the agent)
+	WorkDir         string // scratch directory (initramfs, guest programs)
 	// VMTempDir is the parent of the machine's sockets (vmrunner.Spec.TempDir,
 	// at most vmrunner.MaxTempDirLen bytes; "" is os.TempDir()).
 	VMTempDir string
@@ -91,13 +96,18 @@ func Boot(ctx context.Context, o BootOptions) (*BootResult, error) {
 		slowdown = vmrunner.Slowdown(accel)
 	}
 	m := manifestFor("boot", suites, nil, slowdown)
-	shares, shareTransport, err := bootRoot(o, &m)
+	k := loadGuestKernel(filepath.Base(o.Modules), o.Config, o.Modules)
+	shares, shareTransport, err := bootRoot(o, k, &m)
 	if err != nil {
 		return nil, err
 	}
 	man, _ := json.Marshal(m)
 	initrd := filepath.Join(o.WorkDir, "initramfs.cpio")
-	if _, err := writeInitramfs(initrd, g, nil, suites, man); err != nil {
+	cg := &cellGuest{Modules: o.Modules}
+	if bb, err := StaticBusybox(); err == nil {
+		cg.Busybox = bb
+	}
+	if _, err := writeInitramfs(initrd, g, cg, suites, man); err != nil {
 		return nil, err
 	}
 	res := &BootResult{ExitCode: -1}
@@ -155,10 +165,37 @@ func Boot(ctx context.Context, o BootOptions) (*BootResult, error) {
 	return res, err
 }
 
-// bootRoot gives a boot's manifest the shared root o.VM asks for (none
-// for the initramfs) and returns the machine's share and transport. The
-// kernel's config is not checked: a bare --kernel has none known.
-func bootRoot(o BootOptions, m *proto.Manifest) ([]vmrunner.Share, string, error) {
+// BootRequirementError is a kernel that cannot run the boot asked of it:
+// what it lacks, named, found before QEMU starts.
+type BootRequirementError struct{ Err error }
+
+func (e *BootRequirementError) Error() string { return e.Err.Error() }
+func (e *BootRequirementError) Unwrap() error { return e.Err }
+
+// bootRoot checks the kernel k against what the boot needs (checkBoot,
+// and the shared root o.VM asks for, if any), gives the manifest its
+// shared root and the modules to load at boot, and returns the
+// machine's share and transport. A kernel without a known config is not
+// checked: that is logged.
+func bootRoot(o BootOptions, k *guestKernel, m *proto.Manifest) ([]vmrunner.Share, string, error) {
+	logf := func(format string, args ...any) {
+		if o.Logf != nil {
+			o.Logf(format, args...)
+		}
+	}
+	check := checkBoot(k, nil)
+	if check.Note != "" {
+		logf("%s", check.Note)
+	}
+	if err := check.Err(k); err != nil {
+		return nil, "", &BootRequirementError{err}
+	}
+	mods := check.Modules
+	defer func() {
+		if o.Modules != "" {
+			m.Modules = &proto.Modules{Release: filepath.Base(o.Modules), Boot: mods}
+		}
+	}()
 	dir := o.VM.SharedRoot()
 	if dir == "" {
 		return nil, "", nil
@@ -168,10 +205,22 @@ func bootRoot(o BootOptions, m *proto.Manifest) ([]vmrunner.Share, string, error
 	if err != nil {
 		return nil, "", fmt.Errorf("rootfs %s: %w", dir, err)
 	}
-	if why != "" && o.Logf != nil {
-		o.Logf("rootfs: %s over %s (%s)", dir, tr, why)
+	if why != "" {
+		logf("rootfs: %s over %s (%s)", dir, tr, why)
+	}
+	sr := sharedRoot{dir: dir, transport: tr, auto: want == "" || want == "auto"}
+	tr, rootMods, err := sr.forCell(k)
+	if err != nil {
+		return nil, "", &BootRequirementError{err}
+	}
+	mods = append(mods, rootMods...)
+	if sr.auto && tr == sr.transport {
+		tr = "auto" // a virtiofsd that cannot start still leaves 9p
 	}
 	var shares []vmrunner.Share
-	m.Root, shares = rootShare(dir, tr)
-	return shares, want, nil
+	m.Root, shares = rootShare(dir, sr.transport)
+	if tr != "auto" {
+		m.Root, shares = rootShare(dir, tr)
+	}
+	return shares, tr, nil
 }

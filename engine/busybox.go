@@ -32,6 +32,10 @@ func StaticBusybox() (string, error) {
 	return "", errors.New("no statically linked busybox (apt-get install busybox-static)")
 }
 
+// agentApplets are the busybox applets the agent provides instead: its
+// modprobe reads the modules the initramfs carries (/sbin/modprobe).
+var agentApplets = map[string]bool{"modprobe": true, "depmod": true}
+
 // addBusybox installs busybox as /bin/busybox with a /bin link for every
 // applet it has (sh, cat, wc...), so that scripts run in the guest.
 func addBusybox(a *initramfs.Archive, busybox string) error {
@@ -44,7 +48,7 @@ func addBusybox(a *initramfs.Archive, busybox string) error {
 	}
 	a.AddDir("/bin", 0o755)
 	for _, applet := range strings.Fields(string(out)) {
-		if applet == "busybox" || strings.ContainsAny(applet, "/.") {
+		if applet == "busybox" || strings.ContainsAny(applet, "/.") || agentApplets[applet] {
 			continue
 		}
 		a.AddSymlink("/bin/"+applet, "busybox")

@@ -334,6 +334,10 @@ type cellRun struct {
 	// manifest's Root and the machine's share (nil: the initramfs).
 	manRoot *proto.Root
 	shares  []vmrunner.Share
+	// kernel is what the cell's kernel is known to have, once built;
+	// bootModules the modules the agent loads before it mounts anything.
+	kernel      *guestKernel
+	bootModules []string
 
 	// suiteErr holds, per suite, why it could not be prepared for this
 	// cell (a kselftest that did not build): it is left out of the boot
@@ -402,18 +406,68 @@ func (r *cellRun) run(ctx context.Context) {
 	if err := copyFile(art.Config, filepath.Join(r.dir, "kernel.config")); err != nil {
 		r.lose("kernel.config", err)
 	}
-	// A kernel that cannot mount the shared root would hang or fail in
-	// the guest: it is named now, and nothing boots.
-	var err error
-	if r.manRoot, r.shares, err = r.cellRoot(art.Config); err != nil {
+	// A kernel that cannot boot the agent or mount the shared root would
+	// hang or fail in the guest: what it lacks is named now, and nothing
+	// boots.
+	if err := r.checkKernel(art); err != nil {
 		r.fail(results.StatusBootFailed, err.Error())
 		return
 	}
+	cg.Modules = art.Modules
 	initrd, ok := r.initramfs(cg, skip)
 	if !ok {
 		return
 	}
 	r.bootWhenAdmitted(ctx, art, initrd)
+}
+
+// checkKernel checks the cell's kernel against what its boot needs
+// (checkBoot, and the shared root's options), and decides the modules
+// to load at boot. The error names what the kernel lacks.
+func (r *cellRun) checkKernel(art *builder.Artifact) error {
+	k := loadGuestKernel(art.Meta.Version, art.Config, art.Modules)
+	r.kernel = k
+	var rootMods []string
+	var err error
+	if r.manRoot, r.shares, rootMods, err = r.cellRoot(k); err != nil {
+		return err
+	}
+	check := checkBoot(k, nil)
+	if check.Note != "" {
+		r.o.Progress.Logf("%s: %s", r.mc.ID, check.Note)
+	}
+	if err := check.Err(k); err != nil {
+		return err
+	}
+	r.bootModules = append(check.Modules, rootMods...)
+	r.checkSuiteModules(k)
+	return nil
+}
+
+// checkSuiteModules records, as the suite's error, a suite whose
+// modules: the kernel does not have: it is left out of the boot.
+func (r *cellRun) checkSuiteModules(k *guestKernel) {
+	for _, s := range r.o.Matrix.Suites {
+		for _, mod := range s.Modules {
+			why := ""
+			switch {
+			case k.Modules == "":
+				why = fmt.Sprintf("needs module %s, and the kernel ships no modules (its config builds none: CONFIG_MODULES=y and the option set to m)", mod)
+			case !k.hasModule(mod):
+				why = fmt.Sprintf("needs module %s, which is not in the kernel's modules (modules.dep or modules.builtin of %s)", mod, k.Modules)
+			}
+			if why == "" {
+				continue
+			}
+			if r.suiteErr == nil {
+				r.suiteErr = map[string]string{}
+			}
+			if _, ok := r.suiteErr[s.Name]; !ok {
+				r.suiteErr[s.Name] = why
+			}
+			break
+		}
+	}
 }
 
 // buildInTurn waits for the cell's build turn and builds its kernel and
@@ -480,6 +534,15 @@ func (r *cellRun) initramfs(cg *cellGuest, skip map[string]string) (string, bool
 	suites := r.runnableSuites()
 	m := manifestFor(r.mc.ID, suites, skip, vmrunner.Slowdown(r.accel))
 	m.Root = r.manRoot
+	if m.Root != nil {
+		// A suite whose own rootfs is the initramfs stays there.
+		for i, s := range suites {
+			m.Suites[i].Initramfs = r.o.Matrix.SuiteRoot(s) == ""
+		}
+	}
+	if cg.Modules != "" {
+		m.Modules = &proto.Modules{Release: filepath.Base(cg.Modules), Boot: r.bootModules}
+	}
 	man, _ := json.MarshalIndent(m, "", "  ")
 	initrd := filepath.Join(r.dir, "initramfs.cpio")
 	if _, err := writeInitramfs(initrd, g, cg, suites, man); err != nil {
@@ -540,6 +603,10 @@ func (r *cellRun) requirements(art *builder.Artifact) map[string]string {
 		kv = art.Meta.Version
 	}
 	for _, s := range r.o.Matrix.Suites {
+		if s.Kselftest != nil && r.mc.Config.Prebuilt {
+			skip[s.Name] = "kselftests are built from the kernel's tree, and a prebuilt kernel has none"
+			continue
+		}
 		if s.Requires.Kernel != "" {
 			ok, err := kernelSatisfies(kv, s.Requires.Kernel)
 			if err != nil || !ok {
@@ -550,6 +617,11 @@ func (r *cellRun) requirements(art *builder.Artifact) map[string]string {
 		for _, opt := range s.Requires.Config {
 			if !configHas(cfg, opt) {
 				skip[s.Name] = "requires " + opt + ", not in the kernel config"
+				break
+			}
+			// A module is only as good as the tree that ships it.
+			if strings.HasSuffix(opt, "=m") && art.Modules == "" {
+				skip[s.Name] = "requires " + opt + ": the kernel's config has it, but its artifact ships no modules"
 				break
 			}
 		}

@@ -10,6 +10,7 @@ import (
 	"maps"
 	"os"
 	"os/exec"
+	"path"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -371,6 +372,8 @@ func manifestFor(cellID string, suites []*matrices.Suite, skip map[string]string
 			Timeout: proto.Duration(vmrunner.ScaleTimeout(s.Timeout, slowdown)),
 			Format:  format,
 			Skip:    skip[s.Name],
+			Modules: s.Modules,
+			Workdir: s.GuestWorkdir(),
 		})
 	}
 	return m
@@ -385,15 +388,21 @@ type cellGuest struct {
 	// (not those the cell skips).
 	Built map[string]bool
 	// Busybox is the host path of a static busybox, installed as /bin/sh
-	// and its applets for the kselftest scripts ("" for none).
+	// and its applets, for the kselftest scripts and every program that
+	// runs a shell ("" for none).
 	Busybox string
+	// Modules is the host directory of the kernel's module tree, put in
+	// the initramfs at proto.ModulesDir/RELEASE (its base name); "" for
+	// none.
+	Modules string
 }
 
 // initramfsMode is the permission of a written initramfs: it may hold
 // copies of files only their owner may read (files: of a suite).
 const initramfsMode = 0o600
 
-// copiedFileMode is the mode of a suite's file copied into the guest: the
+// copiedFileMode is the mode of a suite's file copied into the guest (with
+// os.ModeDir for a directory, copied whole): the
 // host file's permission bits (a 0640 file stays 0640, an executable one
 // executable), and executable by its owner when it is the program the
 // suite runs (command: names it).
@@ -402,7 +411,7 @@ func copiedFileMode(f matrices.File, s *matrices.Suite) (os.FileMode, error) {
 	if err != nil {
 		return 0, err
 	}
-	mode := fi.Mode() & (os.ModePerm | os.ModeSetuid | os.ModeSetgid | os.ModeSticky)
+	mode := fi.Mode() & (os.ModeDir | os.ModePerm | os.ModeSetuid | os.ModeSetgid | os.ModeSticky)
 	if len(s.Command) > 0 && s.Command[0] == f.Dst {
 		mode |= 0o100
 	}
@@ -457,7 +466,10 @@ func writeInitramfs(path string, g *guestSet, cg *cellGuest, suites []*matrices.
 		}
 		for _, f := range s.Files {
 			mode, err := copiedFileMode(f, s)
-			if err == nil {
+			switch {
+			case err == nil && mode.IsDir():
+				err = addHostTree(&a, f.Dst, f.Src, true)
+			case err == nil:
 				err = a.AddHostFile(f.Dst, f.Src, mode)
 			}
 			if err != nil {
@@ -481,6 +493,15 @@ func writeInitramfs(path string, g *guestSet, cg *cellGuest, suites []*matrices.
 			return "", err
 		}
 	}
+	// The agent is modprobe (for suites, and for the kernel's own module
+	// requests), with or without modules to load.
+	a.AddDir("/sbin", 0o755)
+	a.AddSymlink("/sbin/modprobe", "/init")
+	if cg != nil && cg.Modules != "" {
+		if err := addModules(&a, cg.Modules); err != nil {
+			return "", err
+		}
+	}
 	a.AddFile(proto.ManifestPath, 0o644, man)
 	// The archive may hold copies of private host files (files: of a
 	// suite): it is its owner's only, like the most private of them.
@@ -499,11 +520,62 @@ func writeInitramfs(path string, g *guestSet, cg *cellGuest, suites []*matrices.
 	return a.Digest(), f.Close()
 }
 
+// addModules adds the module tree dir (modules_install's
+// lib/modules/RELEASE) to a at proto.ModulesDir/RELEASE, RELEASE being
+// dir's base name; its links (build, source) are left out.
+func addModules(a *initramfs.Archive, dir string) error {
+	if err := addHostTree(a, path.Join(proto.ModulesDir, filepath.Base(dir)), dir, false); err != nil {
+		return fmt.Errorf("kernel modules: %w", err)
+	}
+	return nil
+}
+
+// addHostTree adds the host directory dir to a at guestDir, recursively:
+// directories and regular files with their permission bits, symbolic
+// links as links when links is set (left out otherwise). Other files
+// (devices, sockets) are errors.
+func addHostTree(a *initramfs.Archive, guestDir, dir string, links bool) error {
+	return filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, err := filepath.Rel(dir, p)
+		if err != nil {
+			return err
+		}
+		guest := path.Join(guestDir, filepath.ToSlash(rel))
+		switch t := d.Type(); {
+		case t.IsDir():
+			fi, err := d.Info()
+			if err != nil {
+				return err
+			}
+			a.AddDir(guest, fi.Mode().Perm())
+		case t.IsRegular():
+			return a.AddHostFile(guest, p, 0)
+		case t&fs.ModeSymlink != 0:
+			if links {
+				target, err := os.Readlink(p)
+				if err != nil {
+					return err
+				}
+				a.AddSymlink(guest, target)
+			}
+		default:
+			return fmt.Errorf("%s: a %v, not a file, directory or link", p, t)
+		}
+		return nil
+	})
+}
+
 // cellGuest builds what this cell's suites need from its own kernel tree:
 // the kselftest programs. A suite whose programs do not build is recorded
 // in r.suiteErr; the others go on.
 func (r *cellRun) cellGuest(ctx context.Context, skip map[string]string) *cellGuest {
 	cg := &cellGuest{Kselftests: map[string]string{}, Built: map[string]bool{}}
+	if bb, err := StaticBusybox(); err == nil {
+		cg.Busybox = bb
+	}
 	var tests []builder.Kselftest
 	var names []string
 	for _, s := range r.o.Matrix.Suites {
@@ -515,9 +587,6 @@ func (r *cellRun) cellGuest(ctx context.Context, skip map[string]string) *cellGu
 	}
 	if len(tests) == 0 {
 		return cg
-	}
-	if bb, err := StaticBusybox(); err == nil {
-		cg.Busybox = bb
 	}
 	r.buildPhase(builder.PhaseKselftest)
 	logf, err := r.createRecord("build.log", os.O_APPEND)

@@ -92,3 +92,81 @@ func TestInitramfsKeepsHostModes(t *testing.T) {
 		t.Errorf("initramfs.cpio is %o, want %o", got, initramfsMode)
 	}
 }
+
+// TestInitramfsCarriesModules: the kernel's module tree is in the
+// initramfs at /lib/modules/RELEASE (its links left out), /sbin/modprobe
+// is the agent, and busybox's own modprobe is not linked.
+func TestInitramfsCarriesModules(t *testing.T) {
+	src := t.TempDir()
+	agent, t2j := filepath.Join(src, "agent"), filepath.Join(src, "test2json")
+	for _, p := range []string{agent, t2j} {
+		os.WriteFile(p, []byte("x"), 0o755)
+	}
+	mods := filepath.Join(src, "modules", "6.12.118")
+	os.MkdirAll(filepath.Join(mods, "kernel", "drivers", "misc", "lkdtm"), 0o755)
+	os.WriteFile(filepath.Join(mods, "modules.dep"), []byte("kernel/drivers/misc/lkdtm/lkdtm.ko:\n"), 0o644)
+	os.WriteFile(filepath.Join(mods, "kernel", "drivers", "misc", "lkdtm", "lkdtm.ko"), []byte("\x7fELF"), 0o644)
+	os.Symlink("/usr/src/linux", filepath.Join(mods, "build"))
+	cg := &cellGuest{Modules: mods}
+	if bb, err := StaticBusybox(); err == nil {
+		cg.Busybox = bb
+	}
+	out := filepath.Join(t.TempDir(), "initramfs.cpio")
+	g := &guestSet{Agent: agent, Test2JSON: t2j, Suites: map[string]string{}}
+	if _, err := writeInitramfs(out, g, cg, nil, []byte("{}")); err != nil {
+		t.Fatal(err)
+	}
+	modes := cpioModes(t, out)
+	for name, want := range map[string]uint32{
+		"lib/modules/6.12.118/modules.dep":                        0o100644,
+		"lib/modules/6.12.118/kernel/drivers/misc/lkdtm/lkdtm.ko": 0o100644,
+		"sbin/modprobe": 0o120777,
+	} {
+		if got, ok := modes[name]; !ok || got != want {
+			t.Errorf("%s: mode %o (present %v), want %o", name, got, ok, want)
+		}
+	}
+	if _, ok := modes["lib/modules/6.12.118/build"]; ok {
+		t.Error("the build link is in the initramfs")
+	}
+	if cg.Busybox != "" {
+		if _, ok := modes["bin/sh"]; !ok {
+			t.Error("no /bin/sh from busybox")
+		}
+		if _, ok := modes["bin/modprobe"]; ok {
+			t.Error("busybox's modprobe is linked: it would come first in PATH")
+		}
+	}
+}
+
+// TestInitramfsCopiesDirectories: a files: entry whose src is a
+// directory is copied whole, its files, subdirectories and links.
+func TestInitramfsCopiesDirectories(t *testing.T) {
+	src := t.TempDir()
+	agent, t2j := filepath.Join(src, "agent"), filepath.Join(src, "test2json")
+	for _, p := range []string{agent, t2j} {
+		os.WriteFile(p, []byte("x"), 0o755)
+	}
+	tree := filepath.Join(src, "tree")
+	os.MkdirAll(filepath.Join(tree, "lib", "empty"), 0o750)
+	os.WriteFile(filepath.Join(tree, "run.sh"), []byte("#!/bin/sh\n"), 0o755)
+	os.WriteFile(filepath.Join(tree, "lib", "data"), []byte("d"), 0o640)
+	os.Symlink("lib/data", filepath.Join(tree, "link"))
+	s := &matrices.Suite{Name: "s", Command: []string{"/opt/t/run.sh"}, Files: []matrices.File{{Src: tree, Dst: "/opt/t"}}}
+	out := filepath.Join(t.TempDir(), "initramfs.cpio")
+	g := &guestSet{Agent: agent, Test2JSON: t2j, Suites: map[string]string{}}
+	if _, err := writeInitramfs(out, g, nil, []*matrices.Suite{s}, []byte("{}")); err != nil {
+		t.Fatal(err)
+	}
+	modes := cpioModes(t, out)
+	for name, want := range map[string]uint32{
+		"opt/t/run.sh":    0o100755,
+		"opt/t/lib/data":  0o100640,
+		"opt/t/lib/empty": 0o040750,
+		"opt/t/link":      0o120777,
+	} {
+		if got, ok := modes[name]; !ok || got != want {
+			t.Errorf("%s: mode %o (present %v), want %o", name, got, ok, want)
+		}
+	}
+}

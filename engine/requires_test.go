@@ -31,6 +31,7 @@ func TestRequirements(t *testing.T) {
 		newSkip = "requires kernel >= 6.12, cell has "
 		oldSkip = "requires kernel >= 6.1, < 6.12, cell has "
 	)
+	modules := t.TempDir() // the artifact ships modules: CONFIG_B=m is met
 	cfgSkips := map[string]string{
 		"unset":  "requires CONFIG_C, not in the kernel config",
 		"module": "requires CONFIG_B, not in the kernel config",
@@ -51,7 +52,7 @@ func TestRequirements(t *testing.T) {
 		{"6.11", "", "new"},
 	} {
 		r := &cellRun{o: Options{Matrix: m}, mc: matrices.Cell{Kernel: &matrices.Kernel{Name: "k", Version: tc.declared}}}
-		got := r.requirements(&builder.Artifact{Config: cfg, Meta: builder.Meta{Version: tc.built}})
+		got := r.requirements(&builder.Artifact{Config: cfg, Modules: modules, Meta: builder.Meta{Version: tc.built}})
 		kv := tc.built
 		if kv == "" {
 			kv = tc.declared
@@ -68,5 +69,22 @@ func TestRequirements(t *testing.T) {
 		if !reflect.DeepEqual(got, want) {
 			t.Errorf("declared %q, built %q: skips %q, want %q", tc.declared, tc.built, got, want)
 		}
+	}
+}
+
+// TestRequirementsModule: a requirement CONFIG_X=m is met only when the
+// kernel's artifact ships modules.
+func TestRequirementsModule(t *testing.T) {
+	cfg := filepath.Join(t.TempDir(), ".config")
+	if err := os.WriteFile(cfg, []byte("CONFIG_B=m\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	m := &matrices.Matrix{Suites: []*matrices.Suite{{Name: "cfg", Requires: matrices.Requires{Config: []string{"CONFIG_B=m"}}}}}
+	r := &cellRun{o: Options{Matrix: m}, mc: matrices.Cell{Kernel: &matrices.Kernel{Name: "k", Version: "6.12"}}}
+	if got := r.requirements(&builder.Artifact{Config: cfg}); got["cfg"] != "requires CONFIG_B=m: the kernel's config has it, but its artifact ships no modules" {
+		t.Errorf("no modules: skips %q", got)
+	}
+	if got := r.requirements(&builder.Artifact{Config: cfg, Modules: t.TempDir()}); len(got) != 0 {
+		t.Errorf("with modules: skips %q, want none", got)
 	}
 }

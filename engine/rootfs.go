@@ -2,11 +2,9 @@ package engine
 
 import (
 	"fmt"
-	"os"
 	"strings"
 
 	"github.com/kvmtest/kvmtest/guest/proto"
-	"github.com/kvmtest/kvmtest/matrices"
 	"github.com/kvmtest/kvmtest/vmrunner"
 )
 
@@ -28,14 +26,14 @@ type sharedRoot struct {
 // resolveSharedRoot resolves the matrix's shared root once per run and
 // says which transport carries it (loudly when it is the fallback).
 func resolveSharedRoot(o Options) (sharedRoot, error) {
-	dir := o.Matrix.VM.SharedRoot()
+	dir := o.Matrix.SharedRoot()
 	if dir == "" {
 		return sharedRoot{}, nil
 	}
 	want := o.Matrix.VM.ShareTransport
 	tr, why, err := vmrunner.ResolveShareTransport(want)
 	if err != nil {
-		return sharedRoot{}, fmt.Errorf("vm.rootfs %s: %w", o.Matrix.VM.Rootfs, err)
+		return sharedRoot{}, fmt.Errorf("rootfs %s: %w", dir, err)
 	}
 	o.Progress.Logf("rootfs: %s shared read-only over %s%s", dir, tr, reasonSuffix(why))
 	return sharedRoot{dir: dir, transport: tr, auto: want == "" || want == "auto"}, nil
@@ -54,65 +52,68 @@ var rootNeeds = []string{"CONFIG_PCI", "CONFIG_VIRTIO_PCI", "CONFIG_OVERLAY_FS",
 
 // rootTransportNeeds are, per transport, the options its guest side needs.
 var rootTransportNeeds = map[string][]string{
-	proto.TransportVirtiofs: {"CONFIG_VIRTIO_FS"},
+	proto.TransportVirtiofs: {"CONFIG_FUSE_FS", "CONFIG_VIRTIO_FS"},
 	proto.Transport9P:       {"CONFIG_9P_FS", "CONFIG_NET_9P_VIRTIO"},
 }
 
-// forCell returns the transport a cell whose kernel is configured as cfg
-// (NAME -> value, matrices.ParseKernelConfig) mounts the root with, or
-// why that kernel cannot: the options it lacks, named. A transport
-// resolved under auto gives way to the other when the kernel has only
-// that one. A cell with no known config (cfg nil) takes the run's.
-func (sr sharedRoot) forCell(cfg map[string]string) (string, error) {
-	if cfg == nil {
-		return sr.transport, nil
+// forCell returns the transport a cell's kernel mounts the root with,
+// and the modules it must load first for it (a distribution kernel's
+// virtiofs, say), or why that kernel cannot: the options it lacks,
+// named. An option set to m counts when the kernel ships its module
+// (guestKernel.has). A transport resolved under auto gives way to the
+// other when the kernel has only that one. A kernel with no known config
+// takes the run's transport.
+func (sr sharedRoot) forCell(k *guestKernel) (string, []string, error) {
+	if k.Config == nil {
+		return sr.transport, nil, nil
 	}
-	missing := func(opts []string) []string {
-		var out []string
+	check := func(opts []string) (missing, mods []string) {
 		for _, o := range opts {
-			if !matrices.ConfigMeets(cfg, o) {
-				out = append(out, o)
+			ok, mod := k.has(o)
+			if !ok {
+				missing = append(missing, o)
+			} else if mod != "" {
+				mods = append(mods, mod)
 			}
 		}
-		return out
+		return missing, mods
 	}
-	if m := missing(rootNeeds); len(m) > 0 {
-		return "", fmt.Errorf("rootfs %s needs %s (not set in the kernel's .config; add matrices/configs/rootfs.config to the config's fragments)", sr.dir, strings.Join(m, ", "))
+	m, mods := check(rootNeeds)
+	if len(m) > 0 {
+		return "", nil, fmt.Errorf("rootfs %s needs %s (not set in the kernel's .config; add matrices/configs/rootfs.config to the config's fragments)", sr.dir, strings.Join(m, ", "))
 	}
-	if len(missing(rootTransportNeeds[sr.transport])) == 0 {
-		return sr.transport, nil
+	trMissing, trMods := check(rootTransportNeeds[sr.transport])
+	if len(trMissing) == 0 {
+		return sr.transport, append(trMods, mods...), nil
 	}
 	other := proto.Transport9P
 	if sr.transport == proto.Transport9P {
 		other = proto.TransportVirtiofs
 	}
-	if sr.auto && len(missing(rootTransportNeeds[other])) == 0 {
-		return other, nil
-	}
 	if !sr.auto {
-		return "", fmt.Errorf("rootfs %s over %s needs %s (not set in the kernel's .config)", sr.dir, sr.transport, strings.Join(missing(rootTransportNeeds[sr.transport]), ", "))
+		return "", nil, fmt.Errorf("rootfs %s over %s needs %s (not set in the kernel's .config)", sr.dir, sr.transport, strings.Join(trMissing, ", "))
 	}
-	return "", fmt.Errorf("rootfs %s needs CONFIG_VIRTIO_FS or CONFIG_9P_FS with CONFIG_NET_9P_VIRTIO (neither is set in the kernel's .config; add matrices/configs/rootfs.config to the config's fragments)", sr.dir)
+	if otherMissing, otherMods := check(rootTransportNeeds[other]); len(otherMissing) == 0 {
+		return other, append(otherMods, mods...), nil
+	}
+	return "", nil, fmt.Errorf("rootfs %s needs CONFIG_VIRTIO_FS or CONFIG_9P_FS with CONFIG_NET_9P_VIRTIO (neither is set in the kernel's .config; add matrices/configs/rootfs.config to the config's fragments)", sr.dir)
 }
 
-// cellRoot decides a built cell's shared root from its .config: the
-// manifest's Root and the machine's share, or nil when the suites run in
-// the initramfs; an error names what the kernel lacks.
-func (r *cellRun) cellRoot(configPath string) (*proto.Root, []vmrunner.Share, error) {
+// cellRoot decides a cell's shared root from its kernel: the manifest's
+// Root and the machine's share, or nil when the suites run in the
+// initramfs, and the modules to load before it is mounted; an error
+// names what the kernel lacks.
+func (r *cellRun) cellRoot(k *guestKernel) (*proto.Root, []vmrunner.Share, []string, error) {
 	sr := r.root
 	if sr.dir == "" {
-		return nil, nil, nil
+		return nil, nil, nil, nil
 	}
-	var cfg map[string]string
-	if b, err := os.ReadFile(configPath); err == nil {
-		cfg = matrices.ParseKernelConfig(b)
-	}
-	tr, err := sr.forCell(cfg)
+	tr, mods, err := sr.forCell(k)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	root, shares := rootShare(sr.dir, tr)
-	return root, shares, nil
+	return root, shares, mods, nil
 }
 
 // rootShare is the manifest's Root and the machine's share of a shared

@@ -209,3 +209,64 @@ func TestNearest(t *testing.T) {
 		}
 	}
 }
+
+// TestPrebuiltCells: a prebuilt kernel's cells take the pseudo-config
+// "prebuilt" whatever the config axis holds, a series never applies to
+// it, and rules, expectations and baselines see the pseudo-config by name.
+func TestPrebuiltCells(t *testing.T) {
+	m := testMatrix()
+	img := &Kernel{Name: "img", Source: Source{Prebuilt: &PrebuiltSource{Image: "/boot/vmlinuz"}}}
+	m.Kernels = append(m.Kernels, img)
+	m.Patchsets[1].Series = "/patches/vmsplice-copy"
+	var got []string
+	for _, c := range m.Cells() {
+		if c.Kernel == img {
+			got = append(got, c.ID+" skip="+c.Skip)
+			if !c.Config.Prebuilt || c.Config.Name != PrebuiltConfigName || c.Config.Base != "" {
+				t.Errorf("%s: config %+v", c.ID, c.Config)
+			}
+		} else if c.Config.Prebuilt {
+			t.Errorf("%s: a built kernel's cell has the prebuilt config", c.ID)
+		}
+	}
+	want := []string{"img-base-prebuilt skip=", "img-vmsplice-copy-prebuilt skip=patch series cannot apply to a prebuilt kernel"}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("prebuilt cells %q, want %q", got, want)
+	}
+	c, ok := m.Cell("img-base-prebuilt")
+	if !ok {
+		t.Fatal("no cell img-base-prebuilt")
+	}
+	for _, tc := range []struct {
+		r    Rule
+		want bool
+	}{
+		{Rule{Config: "prebuilt"}, true},
+		{Rule{Config: "pre*"}, true},
+		{Rule{Config: "minimal"}, false},
+		{Rule{Kernel: "img"}, true},
+	} {
+		if got := tc.r.Match(c); got != tc.want {
+			t.Errorf("%+v.Match(%s) = %v", tc.r, c.ID, got)
+		}
+	}
+	m.Expect = []*Expectation{{Config: "minimal", Suite: "vmsplice", Status: "fail"}, {Config: "prebuilt", Suite: "vmsplice", Status: "skip"}}
+	if st, _ := m.Expected(c, "vmsplice", ""); st != "skip" {
+		t.Errorf("Expected on %s = %q, want skip", c.ID, st)
+	}
+	if st, _ := m.Expected(m.Cells()[0], "vmsplice", ""); st != "fail" {
+		t.Errorf("Expected on %s = %q, want fail", m.Cells()[0].ID, st)
+	}
+	// A patchset without series applies; its baseline is the prebuilt base.
+	m.Patchsets[1].Series = ""
+	m.Patchsets[1].AppliesTo = ""
+	c2, _ := m.Cell("img-vmsplice-copy-prebuilt")
+	if b, ok := m.BaselineOf(c2); c2.Skip != "" || !ok || b.ID != "img-base-prebuilt" {
+		t.Errorf("cell %+v: baseline %s, %v", c2, b.ID, ok)
+	}
+	// With no config axis at all, a prebuilt kernel still has its cells.
+	m.Configs = nil
+	if got := ids(m.Cells()); !reflect.DeepEqual(got, []string{"img-base-prebuilt", "img-vmsplice-copy-prebuilt"}) {
+		t.Errorf("cells without configs: %q", got)
+	}
+}

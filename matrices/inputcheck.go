@@ -140,11 +140,11 @@ type guestFS struct {
 	files   []File
 	busybox bool
 	guest   Guest
-	root    string // the host directory shared as the suites' root ("": none)
+	m       *Matrix // for the host directory shared as a suite's root
 }
 
 func newGuestFS(m *Matrix, g Guest) *guestFS {
-	fs := &guestFS{guest: g, root: m.VM.SharedRoot()}
+	fs := &guestFS{guest: g, m: m}
 	for _, s := range m.Suites {
 		fs.files = append(fs.files, s.Files...)
 		fs.busybox = fs.busybox || s.Kselftest != nil
@@ -182,10 +182,10 @@ func (fs *guestFS) has(s *Suite, p string) bool {
 			return true
 		}
 	}
-	if fs.root != "" {
-		// The suites run in this directory of the host, shared (with
+	if root := fs.m.SuiteRoot(s); root != "" {
+		// The suite runs in this directory of the host, shared (with
 		// /init and /kvmtest of the initramfs seen through it).
-		if _, err := os.Stat(filepath.Join(fs.root, p)); err == nil {
+		if _, err := os.Stat(filepath.Join(root, p)); err == nil {
 			return true
 		}
 	}
@@ -336,19 +336,102 @@ func (l *loader) warnCPUs() {
 	}
 }
 
-// warnRootfs warns, at vm.rootfs, of each config known to build a kernel
+// rootfsUse is a rootfs value that shares a host directory: vm.rootfs
+// or a suite's.
+type rootfsUse struct {
+	f    *file
+	n    *yaml.Node // the value, as written
+	what string     // vm.rootfs, or suite "NAME" rootfs
+	dir  string     // the host directory shared
+}
+
+// rootfsUses returns the rootfs values that share a directory, vm.rootfs
+// first, then the suites' in order.
+func (l *loader) rootfsUses() []rootfsUse {
+	var out []rootfsUse
+	if d := l.m.VM.SharedRoot(); d != "" && l.rootfsNode != nil {
+		out = append(out, rootfsUse{l.top, l.rootfsNode, "vm.rootfs", d})
+	}
+	for _, s := range l.m.Suites {
+		if sn := l.suiteNodes[s]; sn != nil && sn.rootfs != nil && sharedRoot(s.Rootfs) != "" {
+			out = append(out, rootfsUse{sn.f, sn.rootfs, fmt.Sprintf("suite %q rootfs", s.Name), sharedRoot(s.Rootfs)})
+		}
+	}
+	return out
+}
+
+// checkSharedRoot refuses a second shared directory: one shared root per
+// run (Matrix.SharedRoot), for now. Each rootfs value that shares another
+// directory than the first is reported at its line, naming the first's.
+func (l *loader) checkSharedRoot() {
+	uses := l.rootfsUses()
+	for _, u := range uses[min(1, len(uses)):] {
+		if first := uses[0]; u.dir != first.dir {
+			u.f.errAt(u.n, "%s %s shares another directory than %s %s (at %s): one shared root per run, for now; give them the same value, or initramfs",
+				u.what, u.n.Value, first.what, first.n.Value, first.f.pos(first.n))
+		}
+	}
+}
+
+// warnRootfs warns, at the first rootfs value that shares a directory
+// (vm.rootfs, else a suite's), of each config known to build a kernel
 // that cannot mount a shared root: neither CONFIG_VIRTIO_FS nor
 // CONFIG_9P_FS (by what plannedOption knows). The engine refuses such a
 // cell before it boots.
 func (l *loader) warnRootfs() {
-	if l.rootfsNode == nil || l.m.VM.SharedRoot() == "" {
+	uses := l.rootfsUses()
+	if len(uses) == 0 {
 		return
 	}
+	u := uses[0]
 	for _, c := range l.m.Configs {
 		vfs, why, known1 := plannedOption(c, "CONFIG_VIRTIO_FS")
 		p9, _, known2 := plannedOption(c, "CONFIG_9P_FS")
 		if known1 && known2 && vfs == "" && p9 == "" {
-			l.top.warnAt(l.rootfsNode, "config %q: vm.rootfs %s needs CONFIG_VIRTIO_FS or CONFIG_9P_FS, which this config leaves unset (%s): add configs/rootfs.config to its fragments, or its cells are refused before they boot", c.Name, l.m.VM.Rootfs, why)
+			u.f.warnAt(u.n, "config %q: %s %s needs CONFIG_VIRTIO_FS or CONFIG_9P_FS, which this config leaves unset (%s): add configs/rootfs.config to its fragments, or its cells are refused before they boot", c.Name, u.what, u.n.Value, why)
+		}
+	}
+}
+
+// ---- modules ------------------------------------------------------------
+
+// warnModules warns of suites that need modules (modules:, or a
+// requires.config entry =m) in cells whose kernel has none: a config
+// known to leave CONFIG_MODULES unset (plannedOption), a prebuilt image
+// given without modules:. It warns too of a requires.config that an
+// image given without config: cannot meet.
+func (l *loader) warnModules() {
+	m := l.m
+	for _, s := range m.Suites {
+		sn := l.suiteNodes[s]
+		if sn == nil {
+			continue
+		}
+		needs, at := "", sn.modules
+		switch mods := ModuleOptions(s.Requires.Config); {
+		case len(s.Modules) > 0:
+			needs = "loads modules"
+		case len(mods) > 0:
+			needs, at = fmt.Sprintf("requires %s=m", mods[0]), sn.reqConfig
+		}
+		if needs != "" {
+			for _, c := range m.Configs {
+				if v, why, known := plannedOption(c, "CONFIG_MODULES"); known && v == "" {
+					sn.f.warnAt(at, "suite %q %s, but config %q leaves CONFIG_MODULES unset (%s): its kernels have no modules (add CONFIG_MODULES=y)", s.Name, needs, c.Name, why)
+				}
+			}
+		}
+		for _, k := range m.Kernels {
+			pb := k.Source.Prebuilt
+			if pb == nil || pb.Image == "" {
+				continue
+			}
+			if needs != "" && pb.Modules == "" {
+				sn.f.warnAt(at, "suite %q %s, but kernel %q is an image given without modules: (give its lib/modules/RELEASE): it has no modules", s.Name, needs, k.Name)
+			}
+			if len(s.Requires.Config) > 0 && pb.Config == "" {
+				sn.f.warnAt(sn.reqConfig, "suite %q has requires.config, but kernel %q is an image given without config: (give its .config): the suite is skipped in its cells", s.Name, k.Name)
+			}
 		}
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"strings"
+	"syscall"
 	"testing"
 )
 
@@ -320,5 +321,110 @@ func TestRootfsWarnings(t *testing.T) {
 				t.Errorf("warnings %q, want %q", lines, tt.want)
 			}
 		})
+	}
+}
+
+// TestSuiteRootfs: a suite's rootfs wins over vm.rootfs (SuiteRoot, with
+// the meaning of VM.SharedRoot), the run's one shared root is the
+// vm's or a suite's (SharedRoot), and a shared root asked for by a suite
+// alone is warned of, at its line, on a config without virtiofs and 9p.
+func TestSuiteRootfs(t *testing.T) {
+	dir := t.TempDir()
+	os.MkdirAll(filepath.Join(dir, "tree"), 0o755)
+	os.MkdirAll(filepath.Join(dir, "root"), 0o755)
+	root := filepath.Join(dir, "root")
+	for _, tt := range []struct {
+		name, suites, vm string
+		roots            map[string]string // suite -> SuiteRoot
+		shared           string
+		warn             []string
+	}{
+		{"suite asks", "[{name: a, command: [/bin/true]}, {name: b, command: [/bin/true], rootfs: host}]", "",
+			map[string]string{"a": "", "b": "/"}, "/",
+			[]string{`m.yaml:4:83: warning: config "c": suite "b" rootfs host needs CONFIG_VIRTIO_FS or CONFIG_9P_FS, which this config leaves unset (tinyconfig leaves it unset): add configs/rootfs.config to its fragments, or its cells are refused before they boot`}},
+		{"suite leaves the vm's", "[{name: a, command: [/bin/true]}, {name: b, command: [/bin/true], rootfs: initramfs}]", "vm: {rootfs: root}",
+			map[string]string{"a": root, "b": ""}, root,
+			[]string{`m.yaml:5:14: warning: config "c": vm.rootfs root needs CONFIG_VIRTIO_FS or CONFIG_9P_FS, which this config leaves unset (tinyconfig leaves it unset): add configs/rootfs.config to its fragments, or its cells are refused before they boot`}},
+		{"same directory", "[{name: a, command: [/bin/true], rootfs: root}, {name: b, command: [/bin/true], rootfs: ./root/}]", "",
+			map[string]string{"a": root, "b": root}, root, nil},
+		{"host and /", "[{name: a, command: [/bin/true], rootfs: /}]", "vm: {rootfs: host}",
+			map[string]string{"a": "/"}, "/", nil},
+		{"initramfs", "[{name: a, command: [/bin/true]}]", "",
+			map[string]string{"a": ""}, "", nil},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			body := oneCell + "suites: " + tt.suites + "\n" + tt.vm + "\n"
+			if len(tt.warn) == 0 {
+				body = strings.Replace(body, "base: tinyconfig", "base: tinyconfig, options: [CONFIG_VIRTIO_FS=y]", 1)
+			}
+			p := writeMatrix(t, dir, body)
+			m, err := LoadWith(p, LoadOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for name, want := range tt.roots {
+				if got := m.SuiteRoot(m.Suite(name)); got != want {
+					t.Errorf("SuiteRoot(%s) = %q, want %q", name, got, want)
+				}
+			}
+			if got := m.SharedRoot(); got != tt.shared {
+				t.Errorf("SharedRoot = %q, want %q", got, tt.shared)
+			}
+			var lines []string
+			for _, w := range m.Warnings {
+				lines = append(lines, fmt.Sprintf("%s:%d:%d: warning: %s", filepath.Base(w.File), w.Line, w.Col, w.Msg))
+			}
+			if !reflect.DeepEqual(lines, tt.warn) {
+				t.Errorf("warnings %q, want %q", lines, tt.warn)
+			}
+		})
+	}
+}
+
+// TestFilesSrc: a files: src is a readable regular file or a directory of
+// regular files, directories and symbolic links (a dangling one too: it is
+// copied as a link); anything else is refused at its line, naming the
+// entry, before anything is built.
+func TestFilesSrc(t *testing.T) {
+	defer func(n int) { maxFilesEntries = n }(maxFilesEntries)
+	maxFilesEntries = 5
+	dir := t.TempDir()
+	os.MkdirAll(filepath.Join(dir, "tree"), 0o755)
+	mk := func(name string) string {
+		p := filepath.Join(dir, name)
+		os.MkdirAll(filepath.Join(p, "sub"), 0o755)
+		os.WriteFile(filepath.Join(p, "sub", "a.txt"), []byte("a\n"), 0o644)
+		return p
+	}
+	mk("good")
+	os.Symlink("../nowhere", filepath.Join(dir, "good", "sub", "dangling"))
+	if err := syscall.Mkfifo(filepath.Join(mk("fifo"), "sub", "pipe"), 0o644); err != nil {
+		t.Skip(err)
+	}
+	big := mk("big")
+	for i := range 5 {
+		os.WriteFile(filepath.Join(big, fmt.Sprintf("f%d", i)), nil, 0o644)
+	}
+	syscall.Mkfifo(filepath.Join(dir, "toppipe"), 0o644)
+	p := writeMatrix(t, dir, oneCell+`suites:
+  - name: s
+    command: [/bin/true]
+    files:
+      - {src: good, dst: /opt/good}
+      - {src: good/sub/a.txt, dst: /opt/a.txt}
+      - {src: fifo, dst: /opt/fifo}
+      - {src: big, dst: /opt/big}
+      - {src: toppipe, dst: /opt/pipe}
+      - {src: nope, dst: /opt/nope}
+`)
+	_, err := LoadWith(p, LoadOptions{})
+	want := []string{
+		`m.yaml:10:15: file "fifo" holds sub/pipe, a named pipe: a files: directory may hold only regular files, directories and symbolic links`,
+		`m.yaml:11:15: file "big" holds more than 5 entries: the guest's initramfs lives in its memory; copy less, or run the suite in a shared root (rootfs:)`,
+		`m.yaml:12:15: file "toppipe" is a named pipe: give a regular file or a directory`,
+		`m.yaml:13:15: file "nope" not found`,
+	}
+	if got := errLines(err, p); !reflect.DeepEqual(got, want) {
+		t.Errorf("got\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 }

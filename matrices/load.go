@@ -7,10 +7,13 @@ import (
 	"encoding/hex"
 	"fmt"
 	"hash"
+	"io"
+	"io/fs"
 	"os"
 	"path"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -22,11 +25,12 @@ import (
 var (
 	topFields      = []string{"name", "description", "include", "kernels", "patchsets", "configs", "suites", "vm", "exclude", "expect", "baseline"}
 	kernelFields   = []string{"name", "description", "version", "source"}
-	sourceFields   = []string{"tarball", "path", "git"}
+	sourceFields   = []string{"tarball", "path", "git", "image", "modules", "config", "deb", "package"}
+	sourceForms    = []string{"tarball", "path", "git", "image", "deb", "package"} // exactly one per source
 	gitFields      = []string{"repo", "ref"}
 	patchsetFields = []string{"name", "description", "series", "applies-to"}
 	configFields   = []string{"name", "description", "base", "fragments", "options"}
-	suiteFields    = []string{"name", "description", "go-test", "binary", "command", "kselftest", "args", "timeout", "format", "requires", "files"}
+	suiteFields    = []string{"name", "description", "go-test", "binary", "command", "kselftest", "args", "timeout", "format", "requires", "modules", "rootfs", "workdir", "files"}
 	requiresFields = []string{"kernel", "config"}
 	ksftFields     = []string{"dir", "tests", "extra"}
 	fileFields     = []string{"src", "dst"}
@@ -153,16 +157,38 @@ type loader struct {
 	broken bool
 	// axes that lost an item (no usable name): do not also say "no kernels"
 	dropped map[string]bool
+	// axes given as an empty list, for finish to judge (configs)
+	emptyAxis map[string]Position
 
 	// what the cross checks need from the top file
 	root        *yaml.Node
 	top         *file
 	axisKeys    map[string]*yaml.Node
 	kernelSrc   map[*Kernel]*yaml.Node
+	kernelForm  map[*Kernel]string // the source form read (tarball ... package), absent when none could be
 	rules       []ruleRef
 	expects     []ruleRef
 	baselineObj *obj
 	dsts        map[string]dstDef
+	suiteNodes  map[*Suite]*suiteNodes
+}
+
+// suiteNodes are the places of a suite's fields that warnings point at.
+type suiteNodes struct {
+	f         *file
+	modules   *yaml.Node // modules:
+	reqConfig *yaml.Node // requires.config
+	rootfs    *yaml.Node // rootfs:
+}
+
+// suiteNodeOf returns the places of suite s (defined in f), to fill.
+func (f *file) suiteNodeOf(s *Suite) *suiteNodes {
+	sn := f.l.suiteNodes[s]
+	if sn == nil {
+		sn = &suiteNodes{f: f}
+		f.l.suiteNodes[s] = sn
+	}
+	return sn
 }
 
 type ruleRef struct {
@@ -179,15 +205,18 @@ type dstDef struct {
 
 func newLoader() *loader {
 	return &loader{
-		seen:      map[Error]bool{},
-		flat:      map[*yaml.Node][]field{},
-		loaded:    map[string]bool{},
-		hash:      sha256.New(),
-		names:     map[string]map[string]Position{},
-		dropped:   map[string]bool{},
-		axisKeys:  map[string]*yaml.Node{},
-		kernelSrc: map[*Kernel]*yaml.Node{},
-		dsts:      map[string]dstDef{},
+		seen:       map[Error]bool{},
+		flat:       map[*yaml.Node][]field{},
+		loaded:     map[string]bool{},
+		hash:       sha256.New(),
+		names:      map[string]map[string]Position{},
+		dropped:    map[string]bool{},
+		emptyAxis:  map[string]Position{},
+		axisKeys:   map[string]*yaml.Node{},
+		kernelSrc:  map[*Kernel]*yaml.Node{},
+		kernelForm: map[*Kernel]string{},
+		dsts:       map[string]dstDef{},
+		suiteNodes: map[*Suite]*suiteNodes{},
 	}
 }
 
@@ -344,7 +373,7 @@ func (f *file) parseMatrix(root *yaml.Node) bool {
 
 	parseAxis(f, o, "kernels", "kernels is empty: a matrix needs at least one kernel", f.parseKernel, &l.m.Kernels)
 	parseAxis(f, o, "patchsets", "patchsets is empty: a matrix needs at least one patchset (one without series: is the unpatched kernel)", f.parsePatchset, &l.m.Patchsets)
-	parseAxis(f, o, "configs", "configs is empty: a matrix needs at least one config", f.parseConfig, &l.m.Configs)
+	parseAxis(f, o, "configs", "", f.parseConfig, &l.m.Configs) // empty: judged by finish (prebuilt kernels need none)
 	if items, ok := o.list("suites"); ok {
 		for _, it := range items {
 			if s := f.parseSuite(it); s != nil {
@@ -496,7 +525,8 @@ func (f *file) parseKernel(n *yaml.Node) *Kernel {
 // parseAxis parses the list of axis values under key with parse and
 // appends the values it returns to *dst. An empty list is reported (with
 // emptyMsg) and, like a key whose value is not a list, marks the axis as
-// dropped, so that the matrix is not also said to have none.
+// dropped, so that the matrix is not also said to have none; with no
+// emptyMsg, its place is kept for finish to judge.
 func parseAxis[T any](f *file, o *obj, key, emptyMsg string, parse func(*yaml.Node) *T, dst *[]*T) {
 	items, ok := o.list(key)
 	if !ok {
@@ -505,7 +535,9 @@ func parseAxis[T any](f *file, o *obj, key, emptyMsg string, parse func(*yaml.No
 		}
 		return
 	}
-	if len(items) == 0 {
+	if len(items) == 0 && emptyMsg == "" {
+		f.l.emptyAxis[key] = f.pos(o.val(key))
+	} else if len(items) == 0 {
 		f.errAt(o.val(key), "%s", emptyMsg)
 		f.l.dropped[key] = true
 	}
@@ -534,21 +566,38 @@ func (f *file) parseSource(n *yaml.Node, k *Kernel) {
 	}
 	f.l.kernelSrc[k] = o.n
 	var set []string
-	for _, s := range sourceFields {
+	for _, s := range sourceForms {
 		if o.has(s) {
 			set = append(set, s)
 		}
 	}
-	if len(set) != 1 {
-		if len(set) == 0 && o.unknown > 0 {
-			return
+	var extras []string // image's companions
+	for _, s := range []string{"modules", "config"} {
+		if o.has(s) {
+			extras = append(extras, s)
 		}
-		if len(set) == 0 {
-			f.errAt(o.n, "kernel source needs one of tarball, path or git")
-		} else {
-			f.errAt(o.n, "kernel source must have exactly one of tarball, path or git; found %s", strings.Join(set, " and "))
+	}
+	if len(set) != 1 {
+		switch {
+		case len(set) == 0 && len(extras) > 0:
+			f.errAt(o.n, "kernel source has %s but no image: add image:, the prebuilt kernel image they belong to", strings.Join(extras, " and "))
+		case len(set) == 0 && o.unknown > 0:
+		case len(set) == 0:
+			f.errAt(o.n, "kernel source needs one of tarball, path, git, image, deb or package")
+		default:
+			f.errAt(o.n, "kernel source must have exactly one of tarball, path, git, image, deb or package; found %s", strings.Join(set, " and "))
 		}
 		return
+	}
+	f.l.kernelForm[k] = set[0]
+	if set[0] != "image" {
+		why := "a kernel built from source has the modules of its build and the config of its cell"
+		if set[0] == "deb" || set[0] == "package" {
+			why = "a Debian package carries its own modules and config"
+		}
+		for _, e := range extras {
+			f.errAt(o.keyNode(e), "field %q in kernel source goes only with image: (%s)", e, why)
+		}
 	}
 	switch set[0] {
 	case "tarball":
@@ -617,6 +666,140 @@ func (f *file) parseSource(n *yaml.Node, k *Kernel) {
 			repo = p
 		}
 		k.Source.Git = &GitSource{Repo: repo, Ref: ref}
+	default:
+		// A prebuilt kernel: Prebuilt is set even when a value is
+		// refused, so that its cells are judged as prebuilt ones.
+		k.Source.Prebuilt = f.parsePrebuilt(o, set[0])
+	}
+}
+
+// debPackageRE is a Debian package name (Debian Policy 5.6.1): lowercase
+// letters, digits, + - and ., at least two, starting with a letter or a
+// digit.
+var debPackageRE = regexp.MustCompile(`^[a-z0-9][a-z0-9+.-]+$`)
+
+// parsePrebuilt reads the image, deb or package form of a kernel source.
+func (f *file) parsePrebuilt(o *obj, form string) *PrebuiltSource {
+	pb := &PrebuiltSource{}
+	s, sn, ok := o.nonEmpty(form)
+	switch form {
+	case "image":
+		pb.Image = "-" // a placeholder when refused (the load fails): still an image
+		if ok {
+			pb.Image = f.path(s)
+			f.checkFile(sn, "kernel image", s, "a bzImage, such as arch/x86/boot/bzImage or /boot/vmlinuz-RELEASE")
+		}
+		if m, mn, ok := o.nonEmpty("modules"); ok {
+			pb.Modules = f.path(m)
+			f.checkModulesDir(mn, m, pb.Modules)
+		}
+		if c, cn, ok := o.nonEmpty("config"); ok {
+			pb.Config = f.path(c)
+			if f.checkFile(cn, "kernel config", c, "the .config the image was built with, such as /boot/config-RELEASE") {
+				f.checkDotConfig(cn, c, pb.Config)
+			}
+		}
+	case "deb":
+		pb.Deb = "-"
+		if ok {
+			pb.Deb = f.path(s)
+			if !strings.HasSuffix(s, ".deb") {
+				f.errAt(sn, "deb %q does not end in .deb: give a Debian linux-image-*.deb file (image: for a kernel image)", s)
+			} else if f.checkFile(sn, "deb", s, "a Debian linux-image-*.deb file") {
+				f.checkDeb(sn, s, pb.Deb)
+			}
+		}
+	case "package":
+		pb.Package = "-"
+		if ok {
+			pb.Package = s
+			if !debPackageRE.MatchString(s) {
+				hint := "lowercase letters, digits, + - and ., at least two, starting with a letter or a digit"
+				switch {
+				case strings.ContainsAny(s, "=/_ :"):
+					hint = "give the package's name only, such as linux-image-6.1.0-26-amd64"
+				case debPackageRE.MatchString(strings.ToLower(s)):
+					hint = fmt.Sprintf("package names are lowercase: %s", strings.ToLower(s))
+				}
+				f.errAt(sn, "package %q is not a Debian package name (%s)", clip(s), hint)
+			}
+		}
+	}
+	return pb
+}
+
+// checkFile reports a path that is not an existing file (what names it,
+// want says what it should be); it returns whether it is one.
+func (f *file) checkFile(n *yaml.Node, what, s, want string) bool {
+	fi, err := os.Stat(f.path(s))
+	switch {
+	case err != nil:
+		f.errAt(n, "%s %q not found", what, s)
+	case fi.IsDir():
+		f.errAt(n, "%s %q is a directory: give %s", what, s, want)
+	case !fi.Mode().IsRegular():
+		f.errAt(n, "%s %q is not a regular file: give %s", what, s, want)
+	default:
+		return true
+	}
+	return false
+}
+
+// checkModulesDir reports a modules: value that is not a kernel module
+// directory, lib/modules/RELEASE as make modules_install writes it.
+func (f *file) checkModulesDir(n *yaml.Node, s, p string) {
+	fi, err := os.Stat(p)
+	switch {
+	case err != nil:
+		f.errAt(n, "modules directory %q not found", s)
+		return
+	case !fi.IsDir():
+		f.errAt(n, "modules %q is not a directory: give the image's module directory, lib/modules/RELEASE as make modules_install writes it", s)
+		return
+	}
+	for _, e := range []string{"modules.dep", "modules.order", "kernel"} {
+		if _, err := os.Stat(filepath.Join(p, e)); err == nil {
+			return
+		}
+	}
+	if ents, err := os.ReadDir(filepath.Join(p, "lib", "modules")); err == nil && len(ents) > 0 {
+		f.errAt(n, "modules %q holds lib/modules/: give the release directory under it, such as %s", s, path.Join(s, "lib/modules", ents[0].Name()))
+		return
+	}
+	f.errAt(n, "modules %q is not a kernel module directory (no modules.dep, modules.order or kernel/): give lib/modules/RELEASE as make modules_install writes it", s)
+}
+
+// checkDotConfig reports a config: file that is not a kernel .config.
+func (f *file) checkDotConfig(n *yaml.Node, s, p string) {
+	fh, err := os.Open(p)
+	if err != nil {
+		f.errAt(n, "kernel config %q: %v", s, trimPathErr(err))
+		return
+	}
+	defer fh.Close()
+	sc := bufio.NewScanner(io.LimitReader(fh, 8<<20))
+	sc.Buffer(make([]byte, 64*1024), 1<<20)
+	for sc.Scan() {
+		if kconfigSetRE.MatchString(sc.Text()) {
+			return
+		}
+	}
+	f.errAt(n, "kernel config %q is not a kernel .config (no CONFIG_NAME=VALUE line)", s)
+}
+
+// checkDeb reports a deb: file that is not a Debian package (an ar
+// archive).
+func (f *file) checkDeb(n *yaml.Node, s, p string) {
+	fh, err := os.Open(p)
+	if err != nil {
+		f.errAt(n, "deb %q: %v", s, trimPathErr(err))
+		return
+	}
+	defer fh.Close()
+	head := make([]byte, 8)
+	k, _ := io.ReadFull(fh, head)
+	if string(head[:k]) != "!<arch>\n" {
+		f.errAt(n, "deb %q is not a Debian package (it is not an ar archive)", s)
 	}
 }
 
@@ -787,6 +970,12 @@ func (f *file) parseConfig(n *yaml.Node) *Config {
 		return nil
 	}
 	name, pos, ok := f.itemName(o, "configs", "config")
+	if ok && name == PrebuiltConfigName {
+		f.errAt(o.fields["name"].val, "config name %q is reserved: it names the cells of prebuilt kernels, which take no config; rename this config", name)
+		f.l.dropped["configs"] = true
+		f.l.broken = true
+		ok = false
+	}
 	c := &Config{Name: name, Pos: pos}
 	if s, _, ok := o.str("description"); ok {
 		c.Description = s
@@ -972,6 +1161,9 @@ func (f *file) parseSuite(n *yaml.Node) *Suite {
 	}
 	if o.has("requires") {
 		if r := f.object(o.fields["requires"].val, "requires", requiresFields); r != nil {
+			if r.has("config") {
+				f.suiteNodeOf(s).reqConfig = r.val("config")
+			}
 			if v, vn, ok := r.nonEmpty("kernel"); ok {
 				if _, err := ParseConstraint(v); err != nil {
 					f.errAt(vn, "bad requires.kernel constraint: %v", err)
@@ -997,6 +1189,21 @@ func (f *file) parseSuite(n *yaml.Node) *Suite {
 			}
 		}
 	}
+	if v, vn, ok := o.nonEmpty("rootfs"); ok {
+		if r, ok := f.rootfs("suite", v, vn); ok {
+			s.Rootfs = r
+			f.suiteNodeOf(s).rootfs = vn
+		}
+	}
+	if v, vn, ok := o.nonEmpty("workdir"); ok {
+		if f.checkWorkdir(vn, v) {
+			s.Workdir = v
+		}
+	}
+	if mods, nodes, _ := o.strList("modules"); mods != nil {
+		s.Modules = f.moduleNames(mods, nodes)
+		f.suiteNodeOf(s).modules = o.val("modules")
+	}
 	if items, ok := o.list("files"); ok {
 		for _, it := range items {
 			fo := f.object(it, "files entry", fileFields)
@@ -1008,8 +1215,8 @@ func (f *file) parseSuite(n *yaml.Node) *Suite {
 			var fl File
 			if ok1 {
 				p := f.path(src)
-				if _, err := os.Stat(p); err != nil {
-					f.errAt(sn, "file %q not found", src)
+				if msg := checkFilesSrc(p); msg != "" {
+					f.errAt(sn, "file %q %s", src, msg)
 					ok1 = false
 				}
 				fl.Src = p
@@ -1025,8 +1232,15 @@ func (f *file) parseSuite(n *yaml.Node) *Suite {
 				case dst == "/init":
 					f.errAt(dn, "dst /init is the kvmtest guest agent")
 					ok2 = false
-				case hiddenDst(dst) != "":
-					f.errAt(dn, "dst %q is under %s, which the guest agent mounts a fresh file system on before any suite runs: the file would be hidden; copy it elsewhere, such as /opt/%s", dst, hiddenDst(dst), path.Base(dst))
+				case hiddenDst(dst, s.GuestWorkdir()) != "":
+					or := ""
+					if w := s.GuestWorkdir(); w != "/" {
+						or = ", or under the suite's workdir " + w
+					}
+					f.errAt(dn, "dst %q is under %s, which the guest agent mounts a fresh file system on before any suite runs: the file would be hidden; copy it elsewhere, such as /opt/%s%s", dst, hiddenDst(dst, s.GuestWorkdir()), path.Base(dst), or)
+					ok2 = false
+				case dst == s.GuestWorkdir() && ok1 && !isDir(fl.Src):
+					f.errAt(dn, "dst %q is the suite's workdir: only a directory can be copied there (its contents become the workdir's)", dst)
 					ok2 = false
 				}
 				fl.Dst = dst
@@ -1045,6 +1259,42 @@ func (f *file) parseSuite(n *yaml.Node) *Suite {
 		return nil
 	}
 	return s
+}
+
+// moduleNameRE is a kernel module's name as modprobe takes it.
+var moduleNameRE = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)
+
+// maxModuleName is the longest module name: MODULE_NAME_LEN (64 less a
+// pointer) less the terminating NUL.
+const maxModuleName = 55
+
+// moduleNames checks the names of a suite's modules: list.
+func (f *file) moduleNames(mods []string, nodes []*yaml.Node) []string {
+	var out []string
+	seen := map[string]bool{}
+	for i, v := range mods {
+		base := v
+		for _, ext := range []string{".ko", ".ko.xz", ".ko.zst", ".ko.gz"} {
+			if b, ok := strings.CutSuffix(path.Base(v), ext); ok && b != "" {
+				base = b
+			}
+		}
+		key := strings.ReplaceAll(v, "-", "_") // modprobe reads - and _ alike
+		switch {
+		case base != v && moduleNameRE.MatchString(base):
+			f.errAt(nodes[i], "modules entry %q is a file: give the module's name, %s", v, base)
+		case !moduleNameRE.MatchString(v):
+			f.errAt(nodes[i], "modules entry %q is not a module name (letters, digits, _ and -, such as lkdtm or virtio_net)", clip(v))
+		case len(v) > maxModuleName:
+			f.errAt(nodes[i], "modules entry %q is too long for a module name (at most %d characters)", clip(v), maxModuleName)
+		case seen[key]:
+			f.errAt(nodes[i], "module %q is listed twice (modprobe reads - and _ alike)", v)
+		default:
+			seen[key] = true
+			out = append(out, v)
+		}
+	}
+	return out
 }
 
 // ksftName matches a kselftest directory or program name.
@@ -1147,25 +1397,30 @@ func (f *file) parseVM(n *yaml.Node) {
 		vm.QEMUArgs = args
 	}
 	if v, vn, ok := o.nonEmpty("rootfs"); ok {
-		vm.Rootfs = f.rootfs(v, vn)
-		f.l.rootfsNode = vn
+		var ok bool
+		if vm.Rootfs, ok = f.rootfs("vm", v, vn); ok {
+			f.l.rootfsNode = vn
+		}
 	}
 	if v, _, ok := o.enum("share-transport", ShareTransports); ok {
 		vm.ShareTransport = v
 	}
 }
 
-// rootfs checks a vm.rootfs value (ResolveRootfs, relative to the matrix
-// file) and returns the value the VM keeps.
-func (f *file) rootfs(v string, n *yaml.Node) string {
+// rootfs checks a rootfs value of what (vm, suite) with ResolveRootfs,
+// relative to the matrix file, and returns the value kept and whether it
+// was accepted.
+func (f *file) rootfs(what, v string, n *yaml.Node) (string, bool) {
 	r, err := ResolveRootfs(v, f.path)
 	if err != nil {
-		f.errAt(n, "vm %v", err)
+		f.errAt(n, "%s %v", what, err)
+		return r, false
 	}
-	return r
+	return r, true
 }
 
-// ResolveRootfs checks a rootfs value (vm.rootfs, boot --rootfs):
+// ResolveRootfs checks a rootfs value (vm.rootfs, a suite's rootfs, boot
+// --rootfs):
 // initramfs, host, or a directory that exists, made absolute by abs (the
 // matrix's directory, or the working directory). It returns the value a
 // VM keeps.
@@ -1295,7 +1550,6 @@ func (l *loader) finish() {
 	}{
 		{"kernels", "no kernels: a matrix needs at least one kernel", len(m.Kernels)},
 		{"patchsets", "no patchsets: a matrix needs at least one patchset (one without series: is the unpatched kernel)", len(m.Patchsets)},
-		{"configs", "no configs: a matrix needs at least one config", len(m.Configs)},
 	} {
 		if axis.n == 0 {
 			l.broken = true
@@ -1309,32 +1563,31 @@ func (l *loader) finish() {
 		}
 	}
 
+	l.checkConfigsAxis()
+
 	// Versions: read from the source only when something needs them.
-	need := false
-	for _, p := range m.Patchsets {
-		need = need || p.AppliesTo != ""
-	}
-	for _, s := range m.Suites {
-		need = need || s.Requires.Kernel != ""
-	}
-	if need {
-		for _, k := range m.Kernels {
-			if k.Version != "" || k.Source.Kind() == "" || k.Source.Kind() == "path" {
-				continue // a path source's version was read (or reported) already
-			}
-			if _, err := k.ResolveVersion(l.readMakefile); err != nil {
-				src := l.kernelSrc[k]
-				fk := l.fileOf(k.Pos)
-				fk.errAt(src, "cannot read the version of kernel %q (needed by applies-to or requires.kernel): %v; add version:", k.Name, err)
-				l.broken = true
-			}
+	for _, k := range m.Kernels {
+		if k.Version != "" || k.Source.Kind() == "" || k.Source.Kind() == "path" {
+			continue // a path source's version was read (or reported) already
+		}
+		by := l.versionNeed(k)
+		if by == "" {
+			continue
+		}
+		if _, err := k.ResolveVersion(l.readMakefile); err != nil {
+			src := l.kernelSrc[k]
+			fk := l.fileOf(k.Pos)
+			fk.errAt(src, "cannot read the version of kernel %q (needed by %s): %v; add version:", k.Name, by, err)
+			l.broken = true
 		}
 	}
 
 	// Suite programs the guest must execute, and vCPUs kernels cannot use.
 	l.checkPrograms()
 	l.warnCPUs()
+	l.checkSharedRoot()
 	l.warnRootfs()
+	l.warnModules()
 
 	// References in rules and expectations.
 	axes := map[string][]string{}
@@ -1346,6 +1599,9 @@ func (l *loader) finish() {
 	}
 	for _, c := range m.Configs {
 		axes["config"] = append(axes["config"], c.Name)
+	}
+	if m.hasPrebuilt() {
+		axes["config"] = append(axes["config"], PrebuiltConfigName)
 	}
 	for _, s := range m.Suites {
 		axes["suite"] = append(axes["suite"], s.Name)
@@ -1450,8 +1706,75 @@ func (l *loader) finish() {
 		case l.axisKeys["patchsets"] != nil:
 			at = l.axisKeys["patchsets"]
 		}
-		f.errAt(at, "the matrix expands to no cell to run: of %d cells, %d are excluded by include/exclude rules and %d skipped by applies-to", len(all), excluded, skipped)
+		by := "applies-to"
+		if m.hasPrebuilt() {
+			by = "applies-to or because a series cannot apply to a prebuilt kernel"
+		}
+		f.errAt(at, "the matrix expands to no cell to run: of %d cells, %d are excluded by include/exclude rules and %d skipped by %s", len(all), excluded, skipped, by)
 	}
+}
+
+// checkConfigsAxis reports a matrix without configs that has a kernel
+// built from source; a matrix of prebuilt kernels needs none.
+func (l *loader) checkConfigsAxis() {
+	m := l.m
+	if len(m.Configs) > 0 {
+		return
+	}
+	source, prebuilt, unknown := "", false, l.dropped["kernels"]
+	for _, k := range m.Kernels {
+		switch form := l.kernelForm[k]; form {
+		case "":
+			unknown = true
+		case "image", "deb", "package":
+			prebuilt = true
+		default:
+			if source == "" {
+				source = k.Name
+			}
+		}
+	}
+	if source == "" && (prebuilt || unknown && len(m.Kernels) > 0) {
+		return // every kernel is prebuilt, or the load failed already
+	}
+	if l.dropped["configs"] {
+		l.broken = true
+		return
+	}
+	l.broken = true
+	at, empty := l.emptyAxis["configs"]
+	if !empty {
+		at = l.top.pos(l.root)
+		if k := l.axisKeys["configs"]; k != nil {
+			at = l.top.pos(k)
+		}
+	}
+	msg := "no configs: a matrix needs at least one config"
+	if empty {
+		msg = "configs is empty: a matrix needs at least one config"
+	}
+	if prebuilt {
+		msg += fmt.Sprintf(" for kernel %q, which is built from source (prebuilt kernels need none)", source)
+	}
+	l.add(at.File, at.Line, at.Col, msg)
+}
+
+// versionNeed says what needs kernel k's version ("applies-to of
+// patchset P", "requires.kernel of suite S"), or "" when nothing does. A
+// series-bearing patchset's applies-to does not need a prebuilt kernel's:
+// such a cell is skipped anyway.
+func (l *loader) versionNeed(k *Kernel) string {
+	for _, p := range l.m.Patchsets {
+		if p.AppliesTo != "" && !(k.Source.Prebuilt != nil && p.Series != "") {
+			return fmt.Sprintf("applies-to of patchset %q", p.Name)
+		}
+	}
+	for _, s := range l.m.Suites {
+		if s.Requires.Kernel != "" {
+			return fmt.Sprintf("requires.kernel of suite %q", s.Name)
+		}
+	}
+	return ""
 }
 
 func laterPos(a, b Position) Position {
@@ -1503,13 +1826,121 @@ func (l *loader) refOK(f *file, n *yaml.Node, what, kind, val string, names []st
 // before the suites run (see docs/matrix.md, "The guest's environment").
 var agentMounts = []string{"/proc", "/sys", "/dev", "/tmp", "/run"}
 
-// hiddenDst returns the agent's mount point a files: dst is under (so
-// that the copied file would be hidden), or "".
-func hiddenDst(dst string) string {
+// hiddenDst returns the agent's mount point a files: dst of a suite
+// running in workdir is under, so that a file copied at boot would be
+// hidden; "" when it is not hidden: under no mount point, or under the
+// workdir (whose files are put there when the suite starts) while the
+// workdir itself is under that mount point.
+func hiddenDst(dst, workdir string) string {
 	for _, m := range agentMounts {
-		if dst == m || strings.HasPrefix(dst, m+"/") {
+		if under(dst, m) {
+			if under(dst, workdir) && under(workdir, m) {
+				return ""
+			}
 			return m
 		}
 	}
 	return ""
+}
+
+// under reports whether the clean absolute path p is dir or inside it.
+func under(p, dir string) bool {
+	return dir == "/" || p == dir || strings.HasPrefix(p, dir+"/")
+}
+
+// checkWorkdir reports a suite's workdir that is not an absolute, clean
+// guest directory a suite can make and run in.
+func (f *file) checkWorkdir(n *yaml.Node, w string) bool {
+	switch {
+	case !path.IsAbs(w):
+		f.errAt(n, "workdir %q must be an absolute guest path, such as /opt/%s", w, path.Base(w))
+	case slices.Contains(strings.Split(w, "/"), ".."):
+		f.errAt(n, "workdir %q must not contain \"..\" (write %q)", w, path.Clean(w))
+	case path.Clean(w) != w:
+		f.errAt(n, "workdir %q is not a clean path (write %q)", w, path.Clean(w))
+	case w == "/init" || under(w, "/kvmtest"):
+		f.errAt(n, "workdir %q is the guest agent's", w)
+	case under(w, "/proc") || under(w, "/sys"):
+		f.errAt(n, "workdir %q is in a kernel file system (/proc, /sys): a suite cannot make its directory there", w)
+	default:
+		return true
+	}
+	return false
+}
+
+// maxFilesEntries bounds the entries of one files: directory: the
+// initramfs that holds them lives in the guest's memory (and the walk
+// bounds the load). A variable for tests.
+var maxFilesEntries = 10000
+
+// checkFilesSrc returns what is wrong with the absolute host path of a
+// files: src, as a phrase after `file "SRC"`, or "": it must be a regular
+// file, or a directory of regular files, directories and symbolic links
+// (copied as links, not followed), each file readable.
+func checkFilesSrc(p string) string {
+	fi, err := os.Stat(p)
+	switch {
+	case err != nil:
+		return "not found"
+	case fi.Mode().IsRegular():
+		if err := readable(p); err != nil {
+			return fmt.Sprintf("cannot be read: %v", err)
+		}
+		return ""
+	case !fi.IsDir():
+		return fmt.Sprintf("is a %s: give a regular file or a directory", fileKind(fi.Mode()))
+	}
+	n := 0
+	var msg string
+	filepath.WalkDir(p, func(q string, d fs.DirEntry, err error) error {
+		rel, _ := filepath.Rel(p, q)
+		switch {
+		case err != nil:
+			msg = fmt.Sprintf("holds %s, which cannot be read: %v", rel, trimPathErr(err))
+		case n >= maxFilesEntries:
+			msg = fmt.Sprintf("holds more than %d entries: the guest's initramfs lives in its memory; copy less, or run the suite in a shared root (rootfs:)", maxFilesEntries)
+		case d.Type().IsRegular():
+			if err := readable(q); err != nil {
+				msg = fmt.Sprintf("holds %s, which cannot be read: %v", rel, err)
+			}
+		case d.IsDir(), d.Type()&fs.ModeSymlink != 0:
+		default:
+			msg = fmt.Sprintf("holds %s, a %s: a files: directory may hold only regular files, directories and symbolic links", rel, fileKind(d.Type()))
+		}
+		n++
+		if msg != "" {
+			return filepath.SkipAll
+		}
+		return nil
+	})
+	return msg
+}
+
+// readable opens a regular file for reading, and closes it.
+func readable(p string) error {
+	fh, err := os.Open(p)
+	if err != nil {
+		return trimPathErr(err)
+	}
+	return fh.Close()
+}
+
+// fileKind names a file type that is neither a regular file nor a
+// directory.
+func fileKind(m fs.FileMode) string {
+	switch {
+	case m&fs.ModeSocket != 0:
+		return "socket"
+	case m&fs.ModeNamedPipe != 0:
+		return "named pipe"
+	case m&fs.ModeDevice != 0:
+		return "device node"
+	}
+	return "special file"
+}
+
+// isDir reports whether p is a directory (following links).
+func isDir(p string) bool {
+	fi, err := os.Stat(p)
+	return err == nil && fi.IsDir()
 }

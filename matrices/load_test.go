@@ -123,6 +123,9 @@ func dump(t *testing.T, m *Matrix) string {
 		if k.Source.Git != nil {
 			src = k.Source.Git.Repo + " " + k.Source.Git.Ref
 		}
+		if pb := k.Source.Prebuilt; pb != nil {
+			src = fmt.Sprintf("%+v", *pb)
+		}
 		p("kernel %s version=%q %s=%s at %s", k.Name, k.Version, k.Source.Kind(), src, k.Pos)
 	}
 	for _, ps := range m.Patchsets {
@@ -134,6 +137,9 @@ func dump(t *testing.T, m *Matrix) string {
 	for _, s := range m.Suites {
 		p("suite %s %s go-test=%s binary=%s command=%q args=%q timeout=%s format=%s requires=%+v files=%+v",
 			s.Name, s.Kind(), s.GoTest, s.Binary, s.Command, s.Args, s.Timeout, s.Format, s.Requires, s.Files)
+		if len(s.Modules) > 0 || s.Rootfs != "" || s.Workdir != "" {
+			p("  modules=%q rootfs=%s workdir=%s (guest workdir %s)", s.Modules, s.Rootfs, s.Workdir, s.GuestWorkdir())
+		}
 		if s.Kselftest != nil {
 			p("  kselftest %+v", *s.Kselftest)
 		}
@@ -149,6 +155,9 @@ func dump(t *testing.T, m *Matrix) string {
 		p("expect %+v", *e)
 	}
 	p("baseline %+v", m.Baseline)
+	for _, w := range m.Warnings {
+		p("warning %s", w)
+	}
 	for _, c := range m.AllCells() {
 		line := "cell " + c.ID
 		if c.Excluded != "" {
@@ -456,7 +465,7 @@ patchsets: [{name: base, applies-to: ">= 6.1"}]
 configs: [{name: c, base: tinyconfig}]
 `), 0o644)
 	_, err = loadCLI(mx)
-	want := mx + `:2:28: cannot read the version of kernel "remote" (needed by applies-to or requires.kernel): cannot read the Makefile of remote repository https://example.org/linux.git without fetching it; add version:`
+	want := mx + `:2:28: cannot read the version of kernel "remote" (needed by applies-to of patchset "base"): cannot read the Makefile of remote repository https://example.org/linux.git without fetching it; add version:`
 	if err == nil || err.Error() != want {
 		t.Errorf("got %v\nwant %s", err, want)
 	}

@@ -3,7 +3,9 @@
 // A matrix is a YAML file naming kernels, patch series ("patchsets"),
 // kernel configurations and guest test suites. It expands into cells, one
 // per (kernel, patchset, config); each cell is built once and booted once,
-// and runs every suite. The language is described in docs/matrix.md.
+// and runs every suite. A prebuilt kernel takes no config: its cells have
+// the pseudo-config "prebuilt" instead (see AllCells). The language is
+// described in docs/matrix.md.
 //
 // Load is strict: unknown fields, wrong types, missing required fields, bad
 // values, dangling references and missing files are all reported at once,
@@ -12,6 +14,7 @@ package matrices
 
 import (
 	"fmt"
+	"path"
 	"strings"
 	"time"
 
@@ -60,17 +63,45 @@ type Kernel struct {
 	// Version as given, or read from the source's Makefile when not given
 	// and something in the matrix needs it (an applies-to constraint or a
 	// requires.kernel); always read for a path source. May be "" when not
-	// needed: ResolveVersion reads it on demand.
+	// needed: ResolveVersion reads it on demand. A prebuilt kernel's
+	// version is never read at plan time: it is "" unless given.
 	Version string
 	Source  Source
 	Pos     Position
 }
 
-// Source says where a kernel's source comes from: exactly one field is set.
+// Source says where a kernel comes from: exactly one field is set.
+// Tarball, Path and Git are sources the builder configures and builds;
+// Prebuilt is a kernel built elsewhere.
 type Source struct {
 	Tarball string // absolute path, or ""
 	Path    string // absolute path of a local tree (never modified), or ""
 	Git     *GitSource
+	// Prebuilt is a kernel that is not built: its cells take no config
+	// and no patch series (see AllCells).
+	Prebuilt *PrebuiltSource
+}
+
+// PrebuiltSource is a kernel built elsewhere: exactly one of Image, Deb
+// and Package is set. Paths are absolute and existed when the matrix was
+// loaded.
+type PrebuiltSource struct {
+	// Image is a kernel image QEMU boots with -kernel (a bzImage, such as
+	// arch/x86/boot/bzImage or /boot/vmlinuz-RELEASE).
+	Image string
+	// Modules, with Image, is its module directory as `make
+	// modules_install` writes it, lib/modules/RELEASE (modules.dep,
+	// kernel/...); "" when the image comes without modules.
+	Modules string
+	// Config, with Image, is the .config it was built with; "" when not
+	// known (requires.config cannot then be met).
+	Config string
+	// Deb is a Debian linux-image-*.deb file: image, modules and config
+	// are unpacked from it.
+	Deb string
+	// Package is a Debian package name (linux-image-6.1.0-26-amd64) that
+	// the builder fetches with apt-get download, then unpacks as Deb.
+	Package string
 }
 
 // GitSource is a git repository and a ref (tag, branch or commit).
@@ -79,7 +110,8 @@ type GitSource struct {
 	Ref  string
 }
 
-// Kind returns "tarball", "path" or "git".
+// Kind returns "tarball", "path" or "git" for a source that is built, and
+// "prebuilt" (an image), "deb" or "package" for a prebuilt kernel.
 func (s Source) Kind() string {
 	switch {
 	case s.Tarball != "":
@@ -88,6 +120,13 @@ func (s Source) Kind() string {
 		return "path"
 	case s.Git != nil:
 		return "git"
+	case s.Prebuilt == nil:
+	case s.Prebuilt.Image != "":
+		return "prebuilt"
+	case s.Prebuilt.Deb != "":
+		return "deb"
+	case s.Prebuilt.Package != "":
+		return "package"
 	}
 	return ""
 }
@@ -113,15 +152,35 @@ func (p *Patchset) Applies(kernelVersion string) (bool, error) {
 	return CheckKernelVersion(p.AppliesTo, kernelVersion)
 }
 
-// Config is one value of the config axis.
+// Config is one value of the config axis, or the pseudo-config of a
+// prebuilt kernel's cells.
 type Config struct {
 	Name        string
 	Description string
 	Base        string   // "tinyconfig", "defconfig", "allnoconfig", or an absolute path of a config file
 	Fragments   []string // absolute paths, merged in order
 	Options     []string // inline lines "CONFIG_X=y" or "# CONFIG_Y is not set", merged after the fragments
-	Pos         Position
+	// Prebuilt marks the pseudo-config PrebuiltConfigName of a prebuilt
+	// kernel's cells: the kernel is not configured (Base, Fragments and
+	// Options are empty); its configuration is the one it was built with.
+	Prebuilt bool
+	Pos      Position
 }
+
+// PrebuiltConfigName is the name of the pseudo-config of every cell of a
+// prebuilt kernel (cell id KERNEL-PATCHSET-prebuilt). No config of the
+// config axis may take it.
+const PrebuiltConfigName = "prebuilt"
+
+// prebuiltConfig returns the pseudo-config of kernel k's cells, defined
+// where k is.
+func prebuiltConfig(k *Kernel) *Config {
+	return &Config{Name: PrebuiltConfigName, Description: "the configuration kernel " + k.Name + " was built with", Prebuilt: true, Pos: k.Pos}
+}
+
+// skipPrebuiltSeries is the Skip of a cell whose patchset has a series
+// and whose kernel is prebuilt.
+const skipPrebuiltSeries = "patch series cannot apply to a prebuilt kernel"
 
 // BaseTargets are the make targets a config's base may name.
 var BaseTargets = []string{"tinyconfig", "allnoconfig", "defconfig"}
@@ -148,8 +207,34 @@ type Suite struct {
 	Timeout     time.Duration // default 5m
 	Format      string        // "go" (default for go-test), "tap", "ktap", "exit-code" (default otherwise)
 	Requires    Requires
-	Files       []File
-	Pos         Position
+	// Rootfs is where the suite runs: RootfsInitramfs, RootfsHost or an
+	// absolute directory, as VM.Rootfs; "" inherits vm.rootfs (see
+	// Matrix.SuiteRoot).
+	Rootfs string
+	// Workdir is the absolute, clean guest directory the suite runs in;
+	// "" is a fresh directory of its own, GuestWorkdir.
+	Workdir string
+	// Modules are kernel modules (by module name, such as lkdtm or
+	// virtio_net) the agent loads, with their dependencies (modprobe),
+	// in this order before the suite runs.
+	Modules []string
+	Files   []File
+	Pos     Position
+}
+
+// DefaultWorkdirRoot holds the working directory of every suite that
+// gives no workdir: a fresh one per suite, DefaultWorkdirRoot/NAME.
+const DefaultWorkdirRoot = "/run/kvmtest/work"
+
+// GuestWorkdir returns the guest directory the suite runs in: Workdir, or
+// DefaultWorkdirRoot/NAME. The agent makes it (with its parents) before
+// the suite starts, empty when it is the default, and puts there the
+// suite's files whose dst is under it.
+func (s *Suite) GuestWorkdir() string {
+	if s.Workdir != "" {
+		return s.Workdir
+	}
+	return path.Join(DefaultWorkdirRoot, s.Name)
 }
 
 // Suite formats.
@@ -182,13 +267,21 @@ func (s *Suite) Kind() string {
 
 // Requires says what a cell must have for a suite to run in it.
 type Requires struct {
-	Kernel string   // kernel version constraint, "" = any
-	Config []string // "CONFIG_X" (must be =y) or "CONFIG_X=VALUE"
+	Kernel string // kernel version constraint, "" = any
+	// Config entries are "CONFIG_X" (must be =y) or "CONFIG_X=VALUE".
+	// "CONFIG_X=m" means built as a module, and the cell's kernel ships
+	// its modules: ConfigMeets judges the .config, and the engine also
+	// checks the kernel's artifact has modules (ModuleOptions).
+	Config []string
 }
 
-// File is a host file or directory copied into the initramfs.
+// File is a host file or directory copied into the guest. A directory is
+// copied recursively: its regular files (with their permission bits), its
+// directories, and its symbolic links as links. A Dst under the suite's
+// GuestWorkdir is put there when the suite starts; any other is in the
+// initramfs from the boot.
 type File struct {
-	Src string // absolute host path
+	Src string // absolute host path of a regular file or a directory
 	Dst string // absolute guest path
 }
 
@@ -218,16 +311,48 @@ const (
 	RootfsHost      = "host"
 )
 
-// SharedRoot returns the host directory shared as the suites' root, ""
-// when they run in the initramfs.
+// SharedRoot returns the host directory vm.rootfs shares as the suites'
+// root, "" when they run in the initramfs. A suite's own rootfs: wins
+// (Matrix.SuiteRoot).
 func (vm VM) SharedRoot() string {
-	switch vm.Rootfs {
+	return sharedRoot(vm.Rootfs)
+}
+
+// sharedRoot returns the host directory a rootfs value shares: "/" for
+// host, the directory itself, "" for the initramfs (or no value).
+func sharedRoot(rootfs string) string {
+	switch rootfs {
 	case "", RootfsInitramfs:
 		return ""
 	case RootfsHost:
 		return "/"
 	}
-	return vm.Rootfs
+	return rootfs
+}
+
+// SuiteRoot returns the host directory shared as suite s's root, "" when
+// it runs in the initramfs, with the meaning of VM.SharedRoot: s.Rootfs
+// when given, else vm.rootfs.
+func (m *Matrix) SuiteRoot(s *Suite) string {
+	if s.Rootfs != "" {
+		return sharedRoot(s.Rootfs)
+	}
+	return m.VM.SharedRoot()
+}
+
+// SharedRoot returns the one host directory the run shares as a root (a
+// matrix has at most one: Load refuses two): vm.rootfs's, else the first
+// suite's that shares one; "" when no rootfs value shares a directory.
+func (m *Matrix) SharedRoot() string {
+	if r := m.VM.SharedRoot(); r != "" {
+		return r
+	}
+	for _, s := range m.Suites {
+		if r := sharedRoot(s.Rootfs); r != "" {
+			return r
+		}
+	}
+	return ""
 }
 
 // Accels are the valid values of vm.accel.
@@ -274,9 +399,9 @@ type Cell struct {
 	Kernel   *Kernel
 	Patchset *Patchset
 	Config   *Config
-	// Skip, when non-empty, says why the cell is not run (its patchset's
-	// applies-to excludes the kernel's version); such cells are listed with
-	// status skipped.
+	// Skip, when non-empty, says why the cell is not run (its patchset
+	// has a series and its kernel is prebuilt, or its applies-to excludes
+	// the kernel's version); such cells are listed with status skipped.
 	Skip string
 	// Excluded, when non-empty, says which rule removed the cell. Only
 	// AllCells returns excluded cells.
@@ -292,9 +417,21 @@ func CellID(kernel, patchset, config string) string {
 // major, then patchset, then config), with Excluded set on the cells that
 // include/exclude rules remove and Skip set on those that applies-to rules
 // out.
+//
+// The config axis does not apply to a prebuilt kernel (Source.Prebuilt):
+// each of its patchsets gives one cell, whose Config is the pseudo-config
+// PrebuiltConfigName (Prebuilt set, Base empty), whatever m.Configs holds.
+// Rules and expectations see it by that name. Such a cell whose patchset
+// has a series is skipped ("patch series cannot apply to a prebuilt
+// kernel"), before any applies-to is judged.
 func (m *Matrix) AllCells() []Cell {
 	var out []Cell
 	for _, k := range m.Kernels {
+		configs := m.Configs
+		prebuilt := k.Source.Prebuilt != nil
+		if prebuilt {
+			configs = []*Config{prebuiltConfig(k)}
+		}
 		var kv *version.Version
 		var kerr error
 		needV := false
@@ -311,10 +448,12 @@ func (m *Matrix) AllCells() []Cell {
 			}
 		}
 		for _, p := range m.Patchsets {
-			for _, c := range m.Configs {
+			for _, c := range configs {
 				cell := Cell{ID: CellID(k.Name, p.Name, c.Name), Kernel: k, Patchset: p, Config: c}
 				cell.Excluded = m.excludedBy(cell)
-				if p.AppliesTo != "" {
+				if prebuilt && p.Series != "" {
+					cell.Skip = skipPrebuiltSeries
+				} else if p.AppliesTo != "" {
 					if kerr != nil {
 						cell.Skip = fmt.Sprintf("patchset %s applies to %s: %v", p.Name, p.AppliesTo, kerr)
 					} else if pc, err := ParseConstraint(p.AppliesTo); err != nil {
@@ -373,8 +512,10 @@ func (r Rule) describe() string {
 }
 
 // Cells expands kernels × patchsets × configs in matrix order (kernel
-// major), applying include and exclude rules. Cells removed by rules are
-// dropped; cells ruled out by applies-to are kept with Skip set.
+// major; a prebuilt kernel's patchsets × its pseudo-config, see AllCells),
+// applying include and exclude rules. Cells removed by rules are dropped;
+// cells ruled out by applies-to, and prebuilt ones whose patchset has a
+// series, are kept with Skip set.
 func (m *Matrix) Cells() []Cell {
 	all := m.AllCells()
 	out := all[:0:0]
@@ -417,6 +558,16 @@ func (m *Matrix) BaselineOf(c Cell) (Cell, bool) {
 		return Cell{}, false
 	}
 	return b, true
+}
+
+// hasPrebuilt reports whether a kernel of the matrix is prebuilt.
+func (m *Matrix) hasPrebuilt() bool {
+	for _, k := range m.Kernels {
+		if k.Source.Prebuilt != nil {
+			return true
+		}
+	}
+	return false
 }
 
 // Kernel returns the kernel with the given name, or nil.

@@ -130,8 +130,8 @@ configs: [{name: c, base: tinyconfig}]
 	p := write(`{name: base}, {name: new, applies-to: ">= 6.12"}`)
 	_, err = LoadWith(p, LoadOptions{ReadMakefile: ReadPathMakefile})
 	for _, want := range []string{
-		p + `:3:25: cannot read the version of kernel "tar" (needed by applies-to or requires.kernel): reading the Makefile of a tarball source needs a Makefile reader (LoadOptions.ReadMakefile); add version:`,
-		p + `:4:25: cannot read the version of kernel "git" (needed by applies-to or requires.kernel): reading the Makefile of a git source needs a Makefile reader (LoadOptions.ReadMakefile); add version:`,
+		p + `:3:25: cannot read the version of kernel "tar" (needed by applies-to of patchset "new"): reading the Makefile of a tarball source needs a Makefile reader (LoadOptions.ReadMakefile); add version:`,
+		p + `:4:25: cannot read the version of kernel "git" (needed by applies-to of patchset "new"): reading the Makefile of a git source needs a Makefile reader (LoadOptions.ReadMakefile); add version:`,
 	} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("got %v\nwant a line %s", err, want)

@@ -46,11 +46,28 @@ func ParseKernelConfig(data []byte) map[string]string {
 
 // ConfigMeets reports whether a configuration (as ParseKernelConfig gives
 // it) meets one requires.config entry: "CONFIG_X" means CONFIG_X=y,
-// "CONFIG_X=VALUE" exactly that value.
+// "CONFIG_X=VALUE" exactly that value. "CONFIG_X=m" means built as a
+// module and the cell's kernel ships its modules: ConfigMeets judges the
+// first half; whoever holds the kernel judges the second (ModuleOptions
+// names the entries it applies to).
 func ConfigMeets(kernelConfig map[string]string, req string) bool {
 	name, want := configRequirement(req)
 	got, set := kernelConfig[name]
 	return set && got == want
+}
+
+// ModuleOptions returns the CONFIG_ names that reqs (requires.config
+// entries) require as modules ("CONFIG_X=m"), in order: a cell meets them
+// only when ConfigMeets does and its kernel ships its modules (a prebuilt
+// image given without modules: does not).
+func ModuleOptions(reqs []string) []string {
+	var out []string
+	for _, req := range reqs {
+		if name, want := configRequirement(req); want == "m" {
+			out = append(out, name)
+		}
+	}
+	return out
 }
 
 // configRequirement splits a requires.config entry into the option's name

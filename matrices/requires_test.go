@@ -79,3 +79,19 @@ func TestSuiteUnmet(t *testing.T) {
 		t.Errorf("got %q", r)
 	}
 }
+
+// TestModuleOptions: the entries required as modules, by name, in order;
+// ConfigMeets still judges them on the .config alone.
+func TestModuleOptions(t *testing.T) {
+	reqs := []string{"CONFIG_LKDTM=m", "CONFIG_PRINTK", "CONFIG_HZ=250", "CONFIG_VIRTIO_NET=m", "CONFIG_M=y"}
+	if got, want := ModuleOptions(reqs), []string{"CONFIG_LKDTM", "CONFIG_VIRTIO_NET"}; !reflect.DeepEqual(got, want) {
+		t.Errorf("ModuleOptions = %q, want %q", got, want)
+	}
+	if got := ModuleOptions([]string{"CONFIG_PRINTK"}); got != nil {
+		t.Errorf("ModuleOptions without =m = %q", got)
+	}
+	cfg := map[string]string{"CONFIG_LKDTM": "m", "CONFIG_VIRTIO_NET": "y"}
+	if !ConfigMeets(cfg, "CONFIG_LKDTM=m") || ConfigMeets(cfg, "CONFIG_VIRTIO_NET=m") {
+		t.Errorf("ConfigMeets on =m entries")
+	}
+}

@@ -262,13 +262,21 @@ func versionFromMakefile(data []byte) (string, error) {
 // SourceVersion reads the kernel version of src from its top-level
 // Makefile with read (DefaultMakefileReader when nil). A remote git
 // repository is refused without calling read: its Makefile cannot be read
-// without fetching it.
+// without fetching it. So is a prebuilt kernel: it has no Makefile, and
+// nothing of it (image, .deb, package) is read at plan time; its version
+// is known only when the matrix gives one.
 func SourceVersion(src Source, read MakefileReader) (string, error) {
 	switch {
 	case src.Kind() == "":
 		return "", errors.New("kernel has no source")
 	case src.Git != nil && isRemote(src.Git.Repo):
 		return "", fmt.Errorf("cannot read the Makefile of remote repository %s without fetching it", src.Git.Repo)
+	case src.Kind() == "prebuilt":
+		return "", errors.New("a prebuilt image is not read before its cells run, so its version is unknown at plan time")
+	case src.Kind() == "deb":
+		return "", errors.New("a .deb is not unpacked before its cells are built, so its version is unknown at plan time")
+	case src.Kind() == "package":
+		return "", fmt.Errorf("package %s is fetched only when its cells are built, so its version is unknown at plan time", src.Prebuilt.Package)
 	}
 	if read == nil {
 		read = DefaultMakefileReader

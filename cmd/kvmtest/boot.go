@@ -62,6 +62,8 @@ var (
 	bootTimeout = bootCmd.Flags.Duration("timeout", 5*time.Minute, "program timeout: wall clock when given; the default is written for KVM and scaled under TCG")
 	bootConsole = bootCmd.Flags.Bool("console", false, "also print the kernel console (to stderr)")
 	bootRootfs  = bootCmd.Flags.String("rootfs", "", "run the program in initramfs (the default), host (the host's / shared read-only, with a tmpfs overlay) or DIR; default: the matrix's vm.rootfs with --cell")
+	bootConfig  = bootCmd.Flags.String("config", "", "the --kernel's .config, checked before it boots (default: config-RELEASE next to a vmlinuz-RELEASE, as /boot has them)")
+	bootModules = bootCmd.Flags.String("modules", "", "the --kernel's module tree, lib/modules/RELEASE (default: /lib/modules/RELEASE for a vmlinuz-RELEASE)")
 	bootConLim  = bootCmd.Flags.String("console-limit", "32M", "cap on the console printed by --console, then a truncation marker (bytes, or with a K, M or G suffix)")
 )
 
@@ -92,7 +94,7 @@ func runBoot(cmd *Command, args []string) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	kernel, vm, code := bootTarget(ctx, cache, file)
+	target, vm, code := bootTarget(ctx, cache, file)
 	if code != results.ExitOK {
 		return code
 	}
@@ -122,7 +124,7 @@ func runBoot(cmd *Command, args []string) int {
 			args[0] = p
 		}
 	}
-	o := engine.BootOptions{Kernel: kernel, SourceDir: srcDir, WorkDir: work, VMTempDir: vmTmp, CacheDir: cache.GuestDir(), Argv: args,
+	o := engine.BootOptions{Kernel: target.kernel, Config: target.config, Modules: target.modules, SourceDir: srcDir, WorkDir: work, VMTempDir: vmTmp, CacheDir: cache.GuestDir(), Argv: args,
 		Timeout: *bootTimeout, WallClock: flagSet(cmd.Flags, "timeout"), ConsoleLimit: conLimit, VM: vm, Accel: *bootAccel, Output: os.Stdout}
 	if *bootConsole {
 		o.Console = os.Stderr
@@ -130,6 +132,7 @@ func runBoot(cmd *Command, args []string) int {
 	if shell {
 		defer consoleShell(&o)()
 	}
+	o.Logf = func(format string, args ...any) { fmt.Fprintf(os.Stderr, "kvmtest: "+format+"\n", args...) }
 	res, err := engine.Boot(ctx, o)
 	if err != nil {
 		return fatalf(results.ExitInfra, "%v", err)
@@ -138,34 +141,65 @@ func runBoot(cmd *Command, args []string) int {
 	return bootExitCode(ctx, res, o.WallClock)
 }
 
-// bootTarget returns the kernel to boot and its machine: --kernel with a
-// default machine, or the kernel of --cell in the matrix file (built if
-// needed) with the matrix's machine. On failure it has printed the
-// problem and returns the exit code (results.ExitBadInput or
+// bootKernelFiles is a kernel to boot: its image, and its .config and
+// module tree when known ("" otherwise).
+type bootKernelFiles struct {
+	kernel, config, modules string
+}
+
+// bootTarget returns the kernel to boot and its machine: --kernel (with
+// --config and --modules, or the config and modules found next to it)
+// with a default machine, or the kernel of --cell in the matrix file
+// (built if needed) with the matrix's machine. On failure it has printed
+// the problem and returns the exit code (results.ExitBadInput or
 // results.ExitInfra); else results.ExitOK.
-func bootTarget(ctx context.Context, cache *builder.Cache, file string) (string, matrices.VM, int) {
+func bootTarget(ctx context.Context, cache *builder.Cache, file string) (bootKernelFiles, matrices.VM, int) {
 	vm := matrices.VM{MemoryMiB: 512, CPUs: 1, BootTimeout: 60 * time.Second}
 	if *bootCell == "" {
-		return *bootKernel, vm, results.ExitOK
+		t := bootKernelFiles{kernel: *bootKernel, config: *bootConfig, modules: *bootModules}
+		config, modules := builder.KernelCompanions(t.kernel)
+		if t.config == "" {
+			t.config = config
+		}
+		if t.modules == "" {
+			t.modules = modules
+		}
+		for _, p := range []*string{&t.config, &t.modules} {
+			if *p != "" {
+				if abs, err := filepath.Abs(*p); err == nil {
+					*p = abs
+				}
+			}
+		}
+		if t.config != "" {
+			fmt.Fprintf(os.Stderr, "kvmtest: checking the kernel against %s\n", t.config)
+		}
+		if t.modules != "" {
+			fmt.Fprintf(os.Stderr, "kvmtest: modules from %s\n", t.modules)
+		}
+		return t, vm, results.ExitOK
+	}
+	if flagSet(bootCmd.Flags, "config") || flagSet(bootCmd.Flags, "modules") {
+		return bootKernelFiles{}, vm, fatalf(results.ExitBadInput, "boot: --config and --modules go with --kernel; a --cell has its own")
 	}
 	m, err := matrices.Load(file)
 	if err != nil {
-		return "", vm, printMatrixError(err)
+		return bootKernelFiles{}, vm, printMatrixError(err)
 	}
 	c, ok := m.Cell(*bootCell)
 	if !ok {
-		return "", vm, fatalf(results.ExitBadInput, "boot: no cell %q in %s", *bootCell, file)
+		return bootKernelFiles{}, vm, fatalf(results.ExitBadInput, "boot: no cell %q in %s", *bootCell, file)
 	}
 	req, err := engine.BuildRequest(c)
 	if err != nil {
-		return "", vm, fatalf(results.ExitInfra, "%s: %v", c.ID, err)
+		return bootKernelFiles{}, vm, fatalf(results.ExitInfra, "%s: %v", c.ID, err)
 	}
 	b := &builder.Builder{Cache: cache, Logf: newProgress(os.Stderr, false).Logf}
 	a, err := b.Build(ctx, req)
 	if err != nil {
-		return "", vm, fatalf(results.ExitInfra, "%s: %v", c.ID, err)
+		return bootKernelFiles{}, vm, fatalf(results.ExitInfra, "%s: %v", c.ID, err)
 	}
-	return a.Kernel, m.VM, results.ExitOK
+	return bootKernelFiles{kernel: a.Kernel, config: a.Config, modules: a.Modules}, m.VM, results.ExitOK
 }
 
 // consoleShell makes o an interactive shell on the guest's serial console

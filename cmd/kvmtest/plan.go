@@ -185,6 +185,13 @@ func sourceText(s matrices.Source) string {
 		return "tree " + s.Path
 	case s.Git != nil:
 		return "git " + s.Git.Repo + "@" + s.Git.Ref
+	case s.Prebuilt == nil:
+	case s.Prebuilt.Image != "":
+		return "image " + s.Prebuilt.Image
+	case s.Prebuilt.Deb != "":
+		return "deb " + s.Prebuilt.Deb
+	case s.Prebuilt.Package != "":
+		return "package " + s.Prebuilt.Package
 	}
 	return "?"
 }

@@ -33,6 +33,13 @@
 // With -subreaper it runs the suites in a worker process and reaps orphans
 // as PID 1 does, as a child subreaper. The agent is Linux-only.
 //
+// When the manifest has Modules, PID 1 loads its Boot modules (with their
+// dependencies, from proto.ModulesDir) before it mounts anything of the
+// host's, and in a shared root binds the release's module tree at the
+// same path; a suite's Modules are loaded before it starts. Called as
+// modprobe (/sbin/modprobe in the initramfs is a link to /init), the
+// binary loads modules the same way (modprobe.go).
+//
 // Not as PID 1, the binary has one more mode, which suites use:
 //
 //	/init kselftest-run [-timeout DURATION] PROG...
@@ -48,6 +55,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"path/filepath"
 
 	"golang.org/x/sys/unix"
 
@@ -55,6 +63,9 @@ import (
 )
 
 func main() {
+	if filepath.Base(os.Args[0]) == "modprobe" {
+		os.Exit(modprobeMain(os.Args[1:], os.Stdout, os.Stderr))
+	}
 	if os.Getpid() != 1 {
 		if code, ok := subcommand(os.Args[1:]); ok {
 			os.Exit(code)
@@ -110,6 +121,7 @@ func initMain() {
 	for _, w := range warnings {
 		logf(sink, "setup: %s", w)
 	}
+	loadBootModules(sink, proto.ManifestPath)
 	root, rootErr := prepareRoot(sink, proto.ManifestPath)
 	runSupervised(sink, proto.ManifestPath, "/tmp", root, rootErr)
 	stopHeartbeat()
@@ -186,6 +198,9 @@ func work(sink Sink, manifest, dir, root, rootErr string) error {
 		return err
 	}
 	r := &runner{sink: sink, test2json: m.Test2JSON, dir: dir, taintFile: "/proc/sys/kernel/tainted", root: root, rootErr: rootErr}
+	if m.Modules != nil {
+		r.modules, r.modulesErr = loadModuleIndex(filepath.Join(proto.ModulesDir, m.Modules.Release))
+	}
 	for _, s := range m.Suites {
 		r.run(context.Background(), s)
 	}

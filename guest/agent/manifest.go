@@ -42,6 +42,9 @@ func loadManifest(file string) (*proto.Manifest, error) {
 // checkManifest returns every problem of m, joined.
 func checkManifest(m *proto.Manifest) error {
 	var errs []error
+	if m.Modules != nil && (m.Modules.Release == "" || strings.Contains(m.Modules.Release, "/")) {
+		errs = append(errs, fmt.Errorf("modules: bad release %q", m.Modules.Release))
+	}
 	if m.Heartbeat < 0 {
 		errs = append(errs, errors.New("negative heartbeat interval"))
 	}
@@ -71,8 +74,11 @@ func checkManifest(m *proto.Manifest) error {
 		}
 		if len(s.Argv) == 0 {
 			errs = append(errs, fmt.Errorf("%s: empty argv", where))
-		} else if !path.IsAbs(s.Argv[0]) && (m.Root == nil || strings.Contains(s.Argv[0], "/")) {
+		} else if !path.IsAbs(s.Argv[0]) && (m.Root == nil || s.Initramfs || strings.Contains(s.Argv[0], "/")) {
 			errs = append(errs, fmt.Errorf("%s: argv[0] %q is not an absolute path (nor, in a shared root, a program name)", where, s.Argv[0]))
+		}
+		if s.Workdir != "" && !path.IsAbs(s.Workdir) {
+			errs = append(errs, fmt.Errorf("%s: workdir %q is not an absolute path", where, s.Workdir))
 		}
 	}
 	return errors.Join(errs...)

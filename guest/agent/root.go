@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path"
@@ -250,6 +251,26 @@ func lookPathIn(root, name string) (string, error) {
 	return "", fmt.Errorf("%s not found in the root's PATH (%s) in the shared root %s", name, rootPATH, root)
 }
 
+// loadBootModules loads the manifest's boot modules (Modules.Boot), if
+// any, logging what fails: the mount that needs a module then fails and
+// says so.
+func loadBootModules(sink Sink, manifest string) {
+	m, err := loadManifest(manifest)
+	if err != nil || m.Modules == nil || len(m.Modules.Boot) == 0 {
+		return
+	}
+	idx, err := loadModuleIndex(path.Join(proto.ModulesDir, m.Modules.Release))
+	if err == nil {
+		for _, name := range m.Modules.Boot {
+			if _, err := idx.probe(name, "", finitModule); err != nil {
+				logf(sink, "boot modules: %v", err)
+			}
+		}
+		return
+	}
+	logf(sink, "boot modules: %v", err)
+}
+
 // prepareRoot builds the manifest's root, if it asks for one, with the
 // guest's operations: its path, or why it could not be built (logged
 // too; every suite then ends with it as an error, none runs in the
@@ -260,7 +281,14 @@ func prepareRoot(sink Sink, manifest string) (root, rootErr string) {
 	if err != nil || m.Root == nil {
 		return "", ""
 	}
-	root, warnings, err := setupRoot(m.Root, proto.RootDir, guestRootOps())
+	ops := guestRootOps()
+	if m.Modules != nil {
+		// The kernel's modules are in the initramfs: a shared root's
+		// modprobe (the host's kmod) finds them at the same path.
+		d := path.Join(proto.ModulesDir, m.Modules.Release)
+		ops.binds = append(ops.binds, bind{d, d})
+	}
+	root, warnings, err := setupRoot(m.Root, proto.RootDir, ops)
 	for _, w := range warnings {
 		logf(sink, "root file system: %s", w)
 	}
@@ -269,4 +297,105 @@ func prepareRoot(sink Sink, manifest string) (root, rootErr string) {
 		return "", "the root file system could not be set up: " + err.Error()
 	}
 	return root, ""
+}
+
+// mkdirIn makes the directory name, a path inside root, with its
+// parents, as a process chrooted into root would (resolveIn: links are
+// followed inside root, never out of it), and returns its path outside
+// root.
+func mkdirIn(root, name string) (string, error) {
+	cur := "/"
+	for _, comp := range strings.Split(path.Clean("/"+name), "/") {
+		if comp == "" {
+			continue
+		}
+		next := path.Join(cur, comp)
+		if _, err := resolveIn(root, next); errors.Is(err, fs.ErrNotExist) {
+			parent, err := resolveIn(root, cur)
+			if err != nil {
+				return "", err
+			}
+			if err := os.Mkdir(filepath.Join(parent, comp), 0o755); err != nil {
+				return "", err
+			}
+		} else if err != nil {
+			return "", err
+		}
+		cur = next
+	}
+	host, err := resolveIn(root, name)
+	if err != nil {
+		return "", err
+	}
+	if fi, err := os.Stat(host); err != nil || !fi.IsDir() {
+		return "", fmt.Errorf("%s in the root is not a directory", name)
+	}
+	return host, nil
+}
+
+// copyTree copies the directory src (nothing when it does not exist) into
+// dst, which exists: directories, regular files (with their permission
+// bits) and symbolic links, merged with what dst holds. It does not
+// follow links in dst: it is used where dst is inside a root that the
+// guest's programs may have changed (the suite's workdir, made by
+// mkdirIn), and each file is created there with O_NOFOLLOW|O_EXCL.
+func copyTree(src, dst string) error {
+	if _, err := os.Lstat(src); errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	return filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, err := filepath.Rel(src, p)
+		if err != nil || rel == "." {
+			return err
+		}
+		target := filepath.Join(dst, rel)
+		fi, err := d.Info()
+		if err != nil {
+			return err
+		}
+		switch {
+		case d.IsDir():
+			if err := os.Mkdir(target, fi.Mode().Perm()); err != nil && !errors.Is(err, fs.ErrExist) {
+				return err
+			}
+			if ti, err := os.Lstat(target); err != nil || !ti.IsDir() {
+				return fmt.Errorf("%s: not a directory in the root", target)
+			}
+		case d.Type()&fs.ModeSymlink != 0:
+			link, err := os.Readlink(p)
+			if err != nil {
+				return err
+			}
+			return os.Symlink(link, target)
+		case d.Type().IsRegular():
+			return copyFileTo(p, target, fi.Mode().Perm())
+		}
+		return nil
+	})
+}
+
+// copyFileTo copies the regular file src to a new file dst (never
+// through a link: O_NOFOLLOW|O_EXCL) with mode perm.
+func copyFileTo(src, dst string, perm fs.FileMode) error {
+	in, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL|unix.O_NOFOLLOW, perm)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		out.Close()
+		return err
+	}
+	if err := out.Chmod(perm); err != nil { // past the umask
+		out.Close()
+		return err
+	}
+	return out.Close()
 }

@@ -597,3 +597,40 @@ func loopbackWorks() error {
 	}
 	return err
 }
+
+// TestWorkdirFilesInRoot: what the host put under a suite's workdir in
+// the initramfs is copied into the workdir the suite gets in a shared
+// root, modes and links kept.
+func TestWorkdirFilesInRoot(t *testing.T) {
+	initramfs, root := t.TempDir(), t.TempDir()
+	wd := "/run/kvmtest/work/s"
+	src := filepath.Join(initramfs, wd)
+	if err := os.MkdirAll(filepath.Join(src, "sub"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(src, "run.sh"), []byte("#!/bin/sh\n"), 0o755)
+	os.WriteFile(filepath.Join(src, "sub", "data"), []byte("d"), 0o640)
+	os.Symlink("sub/data", filepath.Join(src, "link"))
+	r := &runner{dir: "/tmp", root: root, initramfs: initramfs}
+	sr, err := r.forSuite(proto.Suite{Name: "s", Workdir: wd})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sr.dir != wd {
+		t.Errorf("dir %q, want %q", sr.dir, wd)
+	}
+	dst := filepath.Join(root, wd)
+	for name, want := range map[string]os.FileMode{"run.sh": 0o755, "sub/data": 0o640, "sub": os.ModeDir | 0o755, "link": os.ModeSymlink | 0o777} {
+		fi, err := os.Lstat(filepath.Join(dst, name))
+		if err != nil || fi.Mode() != want {
+			t.Errorf("%s in the root's workdir: %v %v, want %v", name, fi.Mode(), err, want)
+		}
+	}
+	if b, _ := os.ReadFile(filepath.Join(dst, "link")); string(b) != "d" {
+		t.Errorf("link reads %q", b)
+	}
+	// A second suite with the same workdir: the files are there already.
+	if _, err := r.forSuite(proto.Suite{Name: "s", Workdir: wd}); err == nil {
+		t.Error("copying over existing files: no error")
+	}
+}

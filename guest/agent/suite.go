@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -46,6 +47,15 @@ type runner struct {
 	// (its dir then inside it); rootErr, when not "", why the root the
 	// manifest asks for could not be built: every suite ends with it.
 	root, rootErr string
+	// modules is the release's module index, for Suite.Modules (nil
+	// without Manifest.Modules); modulesErr why it could not be read.
+	modules    *moduleIndex
+	modulesErr error
+	// load loads one module file (finitModule; a test's recorder).
+	load loadFunc
+	// initramfs is where the agent sees the initramfs ("" for /; a
+	// test's directory).
+	initramfs string
 }
 
 // suiteEnv is the environment of every suite, before Suite.Env.
@@ -147,12 +157,13 @@ func (r *runner) run(ctx context.Context, s proto.Suite) string {
 		_ = r.sink.Send(proto.Event{Kind: proto.KindSuiteEnd, Suite: s.Name, Status: proto.StatusSkip, Message: s.Skip})
 		return proto.StatusSkip
 	}
-	if r.rootErr != "" {
-		_ = r.sink.Send(proto.Event{Kind: proto.KindSuiteEnd, Suite: s.Name, Status: proto.StatusError, Message: r.rootErr})
+	sr, err := r.forSuite(s)
+	if err != nil {
+		_ = r.sink.Send(proto.Event{Kind: proto.KindSuiteEnd, Suite: s.Name, Status: proto.StatusError, Message: err.Error()})
 		return proto.StatusError
 	}
 	start := time.Now()
-	o, msg := r.exec(ctx, s)
+	o, msg := sr.exec(ctx, s)
 	status := deriveStatus(o)
 	end := proto.Event{
 		Kind:    proto.KindSuiteEnd,
@@ -168,6 +179,57 @@ func (r *runner) run(ctx context.Context, s proto.Suite) string {
 	_ = r.sink.Send(end)
 	r.sendTaint(s.Name)
 	return status
+}
+
+// forSuite prepares what s needs before it starts and returns the runner
+// that runs it: in the initramfs when s asks for it (Suite.Initramfs),
+// else in the shared root if there is one; in s's workdir, made first;
+// with s's modules loaded. The error is why s cannot start (the shared
+// root that could not be built, a module that does not load).
+func (r *runner) forSuite(s proto.Suite) (*runner, error) {
+	sr := *r
+	if s.Initramfs {
+		sr.root, sr.rootErr = "", ""
+	}
+	if sr.rootErr != "" {
+		return nil, errors.New(sr.rootErr)
+	}
+	if len(s.Modules) > 0 {
+		if r.modules == nil {
+			err := r.modulesErr
+			if err == nil {
+				err = errors.New("the kernel has no modules in the initramfs")
+			}
+			return nil, fmt.Errorf("suite needs modules %s: %w", strings.Join(s.Modules, ", "), err)
+		}
+		load := r.load
+		if load == nil {
+			load = finitModule
+		}
+		if err := loadModules(r.modules, s.Modules, load); err != nil {
+			return nil, fmt.Errorf("suite needs modules %s: %w", strings.Join(s.Modules, ", "), err)
+		}
+	}
+	if s.Workdir != "" {
+		// The directory is made outside the root (the agent is not
+		// chrooted), so a link in the root must not lead out of it.
+		host := s.Workdir
+		if sr.root != "" {
+			var err error
+			if host, err = mkdirIn(sr.root, s.Workdir); err != nil {
+				return nil, fmt.Errorf("making the suite's workdir %s: %w", s.Workdir, err)
+			}
+			// What the host put in the workdir (files: under it) is in
+			// the initramfs: the suite finds it in the root's too.
+			if err := copyTree(filepath.Join(r.initramfs, s.Workdir), host); err != nil {
+				return nil, fmt.Errorf("copying the suite's files into its workdir %s: %w", s.Workdir, err)
+			}
+		} else if err := os.MkdirAll(host, 0o755); err != nil {
+			return nil, fmt.Errorf("making the suite's workdir: %w", err)
+		}
+		sr.dir = s.Workdir
+	}
+	return &sr, nil
 }
 
 // sendTaint reports the kernel's taint flags after suite.

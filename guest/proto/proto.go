@@ -54,8 +54,29 @@ type Manifest struct {
 	// sends none.
 	Heartbeat Duration `json:"heartbeat,omitempty"`
 	// Root, when set, is the root file system the suites run in instead
-	// of the initramfs (matrix vm.rootfs host or DIR).
+	// of the initramfs (matrix vm.rootfs host or DIR), all but those
+	// marked Suite.Initramfs.
 	Root *Root `json:"root,omitempty"`
+	// Modules, when set, are the kernel's modules in the initramfs.
+	Modules *Modules `json:"modules,omitempty"`
+}
+
+// ModulesDir is where the kernel's modules are in the initramfs (and, in
+// a shared root, bound at the same path): ModulesDir/RELEASE holds the
+// tree modules_install wrote (modules.dep, modules.builtin, kernel/...).
+// /sbin/modprobe in the initramfs is the agent itself (modprobe.go).
+const ModulesDir = "/lib/modules"
+
+// Modules says what the agent does with the kernel's modules.
+type Modules struct {
+	// Release is the kernel release the modules are for: they are at
+	// ModulesDir/Release.
+	Release string `json:"release"`
+	// Boot are loaded, with their dependencies, before anything is
+	// mounted from the host: the drivers a distribution kernel builds as
+	// modules (virtio_pci, virtiofs, 9p, overlay). One that cannot be
+	// loaded is logged, and the mount that needs it then says why.
+	Boot []string `json:"boot,omitempty"`
 }
 
 // Root transports (Root.Transport).
@@ -97,6 +118,16 @@ type Suite struct {
 	Env []string `json:"env,omitempty"`
 	// Skip, when not empty, tells the agent to report the suite as skipped with this reason.
 	Skip string `json:"skip,omitempty"`
+	// Modules are loaded (modprobe, with their dependencies) before the
+	// suite starts; one that cannot be loaded ends the suite as an error.
+	Modules []string `json:"modules,omitempty"`
+	// Initramfs runs the suite in the initramfs even when the manifest
+	// has a Root (a suite's own rootfs: initramfs).
+	Initramfs bool `json:"initramfs,omitempty"`
+	// Workdir is the suite's working directory, an absolute path in the
+	// root it runs in, made (with its parents) before it starts; "" is
+	// the agent's default (/tmp).
+	Workdir string `json:"workdir,omitempty"`
 }
 
 // Duration is a time.Duration that encodes as a string ("1m30s") in JSON.

@@ -1,0 +1,190 @@
+package engine
+
+import (
+	"bufio"
+	"fmt"
+	"os"
+	"path"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/kvmtest/kvmtest/matrices"
+)
+
+// guestKernel is what the engine knows of a kernel before it boots it:
+// its release, its configuration when one is known (the builder's
+// .config, a distribution's config-RELEASE, or the image's own), and its
+// modules (the tree modules_install wrote), from which it decides what a
+// boot needs and whether the kernel has it (checkBoot).
+type guestKernel struct {
+	Release string
+	// Config is the kernel's .config (NAME -> value), nil when none is
+	// known: then nothing is checked, and the boot says so.
+	Config map[string]string
+	// ConfigFrom says where Config came from, for messages.
+	ConfigFrom string
+	// Modules is the host directory of the release's module tree
+	// (modules.dep, kernel/...), "" when the kernel has none.
+	Modules string
+
+	mods map[string]bool // module names in modules.dep and modules.builtin; nil until read
+}
+
+// loadGuestKernel describes a kernel from its config file ("" or a
+// missing file: unknown) and its module tree ("" for none).
+func loadGuestKernel(release, configPath, modules string) *guestKernel {
+	k := &guestKernel{Release: release, Modules: modules}
+	if configPath != "" {
+		if b, err := os.ReadFile(configPath); err == nil {
+			k.Config = matrices.ParseKernelConfig(b)
+			k.ConfigFrom = configPath
+		}
+	}
+	return k
+}
+
+// moduleOf names the module that an option builds when set to m, for the
+// options a boot may need (a distribution kernel builds these as
+// modules); other options map to "".
+var moduleOf = map[string]string{
+	"CONFIG_VIRTIO_PCI":    "virtio_pci",
+	"CONFIG_VIRTIO_FS":     "virtiofs",
+	"CONFIG_FUSE_FS":       "fuse",
+	"CONFIG_9P_FS":         "9p",
+	"CONFIG_NET_9P":        "9pnet",
+	"CONFIG_NET_9P_VIRTIO": "9pnet_virtio",
+	"CONFIG_OVERLAY_FS":    "overlay",
+	"CONFIG_PVPANIC":       "pvpanic",
+	"CONFIG_PVPANIC_PCI":   "pvpanic_pci",
+}
+
+// hasModule reports whether the kernel's module tree provides name
+// (modules.dep or modules.builtin, '-' and '_' alike).
+func (k *guestKernel) hasModule(name string) bool {
+	if k.Modules == "" {
+		return false
+	}
+	if k.mods == nil {
+		k.mods = map[string]bool{}
+		for _, f := range []string{"modules.dep", "modules.builtin"} {
+			readModuleNames(filepath.Join(k.Modules, f), k.mods)
+		}
+	}
+	return k.mods[normModule(name)]
+}
+
+// normModule is a module's name from its file name or as written.
+func normModule(s string) string {
+	s = path.Base(s)
+	for _, suf := range []string{".xz", ".zst", ".gz"} {
+		s = strings.TrimSuffix(s, suf)
+	}
+	return strings.ReplaceAll(strings.TrimSuffix(s, ".ko"), "-", "_")
+}
+
+// readModuleNames adds the module of every line of a modules.dep or
+// modules.builtin file to names.
+func readModuleNames(file string, names map[string]bool) {
+	f, err := os.Open(file)
+	if err != nil {
+		return
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		name, _, _ := strings.Cut(sc.Text(), ":")
+		if name = strings.TrimSpace(name); name != "" {
+			names[normModule(name)] = true
+		}
+	}
+}
+
+// has reports whether the kernel provides opt (CONFIG_X: set to y, or to
+// m with the module in its tree; CONFIG_X=VALUE: that value, with the
+// module for m), and the module to load first for it ("" when it is
+// built in). Unknown config: true.
+func (k *guestKernel) has(opt string) (ok bool, module string) {
+	if k.Config == nil {
+		return true, ""
+	}
+	name, want, _ := strings.Cut(opt, "=")
+	got := k.Config[name]
+	if want == "" {
+		want = "y"
+		if got == "m" {
+			want = "m" // a module does for a boot, when the kernel ships it
+		}
+	}
+	if got != want {
+		return false, ""
+	}
+	if got != "m" {
+		return true, ""
+	}
+	if mod := moduleOf[name]; mod != "" {
+		return k.hasModule(mod), mod
+	}
+	return k.Modules != "", ""
+}
+
+// need is a kernel option a boot needs, and what for.
+type need struct {
+	opt, why string
+}
+
+// bootNeeds are what every boot of the agent needs from the kernel.
+var bootNeeds = []need{
+	{"CONFIG_BLK_DEV_INITRD", "the initramfs"},
+	{"CONFIG_BINFMT_ELF", "the agent (a static ELF program)"},
+	{"CONFIG_SERIAL_8250", "the console (ttyS0) and the agent's event channel (ttyS1)"},
+	{"CONFIG_SERIAL_8250_CONSOLE", "the kernel console on ttyS0"},
+	{"CONFIG_PROC_FS", "the agent (/proc)"},
+	{"CONFIG_SYSFS", "the agent (/sys)"},
+	{"CONFIG_FUTEX", "the agent (the Go runtime)"},
+	{"CONFIG_EPOLL", "the agent (the Go runtime)"},
+}
+
+// bootCheck is what checkBoot found: what the kernel lacks for this boot
+// (each "OPTION (for WHAT)"), the modules the agent must load before it
+// mounts anything, and a note when nothing could be checked.
+type bootCheck struct {
+	Missing []string
+	Modules []string
+	Note    string
+}
+
+// Err is the boot's refusal, nil when it can go on: what the kernel
+// lacks, named, with where its config came from.
+func (c bootCheck) Err(k *guestKernel) error {
+	if len(c.Missing) == 0 {
+		return nil
+	}
+	return fmt.Errorf("the kernel cannot run this boot: it lacks %s (checked in %s)", strings.Join(c.Missing, ", "), k.ConfigFrom)
+}
+
+// checkBoot checks the kernel against what a boot needs: the console,
+// the event channel, the initramfs and the agent (bootNeeds), and extra
+// (the shared root's, say). An option set to m counts when the kernel's
+// tree has its module, which is then to be loaded at boot.
+func checkBoot(k *guestKernel, extra []need) bootCheck {
+	if k.Config == nil {
+		return bootCheck{Note: "no config found for the kernel: its requirements are not checked, booting anyway"}
+	}
+	var c bootCheck
+	for _, n := range append(slices.Clip(bootNeeds), extra...) {
+		ok, mod := k.has(n.opt)
+		switch {
+		case !ok:
+			c.Missing = append(c.Missing, fmt.Sprintf("%s (for %s)", n.opt, n.why))
+		case mod != "" && !slices.Contains(c.Modules, mod):
+			c.Modules = append(c.Modules, mod)
+		}
+	}
+	// The event channel is the second UART: the kernel must register two.
+	if v, err := strconv.Atoi(k.Config["CONFIG_SERIAL_8250_RUNTIME_UARTS"]); err == nil && v < 2 {
+		c.Missing = append(c.Missing, fmt.Sprintf("CONFIG_SERIAL_8250_RUNTIME_UARTS>=2 (is %d; for the agent's event channel on ttyS1)", v))
+	}
+	return c
+}

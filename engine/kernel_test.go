@@ -1,0 +1,84 @@
+package engine
+
+import (
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/kvmtest/kvmtest/matrices"
+)
+
+// minimalBoot is what every boot needs, as the shipped minimal config
+// sets it.
+const minimalBoot = "CONFIG_BLK_DEV_INITRD=y\nCONFIG_BINFMT_ELF=y\nCONFIG_SERIAL_8250=y\nCONFIG_SERIAL_8250_CONSOLE=y\n" +
+	"CONFIG_SERIAL_8250_RUNTIME_UARTS=4\nCONFIG_PROC_FS=y\nCONFIG_SYSFS=y\nCONFIG_FUTEX=y\nCONFIG_EPOLL=y\n"
+
+// distroModules writes a module tree as a distribution kernel ships it:
+// virtiofs, fuse, 9p and overlay as modules, no 9pnet_virtio.
+func distroModules(t *testing.T) string {
+	t.Helper()
+	dir := filepath.Join(t.TempDir(), "6.1.0-50-cloud-amd64")
+	os.MkdirAll(dir, 0o755)
+	dep := "kernel/fs/fuse/virtiofs.ko: kernel/fs/fuse/fuse.ko\nkernel/fs/fuse/fuse.ko:\nkernel/fs/overlayfs/overlay.ko:\nkernel/fs/9p/9p.ko.xz: kernel/net/9p/9pnet.ko.xz\n"
+	if err := os.WriteFile(filepath.Join(dir, "modules.dep"), []byte(dep), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(dir, "modules.builtin"), []byte("kernel/drivers/virtio/virtio_pci.ko\n"), 0o644)
+	return dir
+}
+
+func TestCheckBoot(t *testing.T) {
+	mods := distroModules(t)
+	for _, tc := range []struct {
+		name, config, modules string
+		extra                 []need
+		missing, load         []string
+		note                  string
+	}{
+		{name: "minimal", config: minimalBoot},
+		{name: "no serial console, no initrd", config: strings.NewReplacer("CONFIG_SERIAL_8250_CONSOLE=y\n", "", "CONFIG_BLK_DEV_INITRD=y\n", "").Replace(minimalBoot),
+			missing: []string{"CONFIG_BLK_DEV_INITRD (for the initramfs)", "CONFIG_SERIAL_8250_CONSOLE (for the kernel console on ttyS0)"}},
+		{name: "one UART", config: strings.Replace(minimalBoot, "RUNTIME_UARTS=4", "RUNTIME_UARTS=1", 1),
+			missing: []string{"CONFIG_SERIAL_8250_RUNTIME_UARTS>=2 (is 1; for the agent's event channel on ttyS1)"}},
+		{name: "a module the tree has", config: minimalBoot + "CONFIG_VIRTIO_FS=m\nCONFIG_FUSE_FS=m\n", modules: mods,
+			extra: []need{{"CONFIG_FUSE_FS", "x"}, {"CONFIG_VIRTIO_FS", "the shared root"}}, load: []string{"fuse", "virtiofs"}},
+		{name: "a module without modules", config: minimalBoot + "CONFIG_VIRTIO_FS=m\n",
+			extra: []need{{"CONFIG_VIRTIO_FS", "the shared root"}}, missing: []string{"CONFIG_VIRTIO_FS (for the shared root)"}},
+		{name: "a module the tree lacks", config: minimalBoot + "CONFIG_NET_9P_VIRTIO=m\n", modules: mods,
+			extra: []need{{"CONFIG_NET_9P_VIRTIO", "9p"}}, missing: []string{"CONFIG_NET_9P_VIRTIO (for 9p)"}},
+		{name: "an exact value", config: minimalBoot + "CONFIG_LKDTM=m\n", modules: mods, extra: []need{{"CONFIG_LKDTM=y", "crashes"}},
+			missing: []string{"CONFIG_LKDTM=y (for crashes)"}},
+		{name: "no config", note: "no config found for the kernel"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			k := &guestKernel{Modules: tc.modules, ConfigFrom: "kernel.config"}
+			if tc.config != "" {
+				k.Config = matrices.ParseKernelConfig([]byte(tc.config))
+			}
+			c := checkBoot(k, tc.extra)
+			if !slices.Equal(c.Missing, tc.missing) || !slices.Equal(c.Modules, tc.load) || !strings.Contains(c.Note, tc.note) || (tc.note == "") != (c.Note == "") {
+				t.Errorf("checkBoot = missing %q, modules %q, note %q; want %q, %q, %q", c.Missing, c.Modules, c.Note, tc.missing, tc.load, tc.note)
+			}
+			if err := c.Err(k); (err != nil) != (len(tc.missing) > 0) || (err != nil && !strings.Contains(err.Error(), "(checked in kernel.config)")) {
+				t.Errorf("Err = %v", err)
+			}
+		})
+	}
+}
+
+// TestSharedRootOnADistroKernel: a kernel with virtiofs as a module
+// mounts the root over virtiofs once the agent loads it; 9p, whose
+// virtio transport the tree lacks, is refused when forced.
+func TestSharedRootOnADistroKernel(t *testing.T) {
+	k := &guestKernel{Modules: distroModules(t), Config: matrices.ParseKernelConfig([]byte(minimalBoot +
+		"CONFIG_PCI=y\nCONFIG_VIRTIO_PCI=y\nCONFIG_TMPFS=y\nCONFIG_OVERLAY_FS=m\nCONFIG_FUSE_FS=m\nCONFIG_VIRTIO_FS=m\nCONFIG_9P_FS=m\nCONFIG_NET_9P_VIRTIO=m\n"))}
+	tr, mods, err := (sharedRoot{"/", "virtiofs", true}).forCell(k)
+	if tr != "virtiofs" || err != nil || !slices.Equal(mods, []string{"fuse", "virtiofs", "overlay"}) {
+		t.Errorf("auto: %q %q %v; want virtiofs with fuse, virtiofs, overlay loaded", tr, mods, err)
+	}
+	if _, _, err := (sharedRoot{"/", "9p", false}).forCell(k); err == nil || !strings.Contains(err.Error(), "needs CONFIG_NET_9P_VIRTIO") {
+		t.Errorf("9p forced: %v; want 9pnet_virtio named", err)
+	}
+}
