@@ -185,7 +185,10 @@ func isConfigTarget(base string) bool {
 // no intact artifact for the same inputs. Concurrent builds of the same
 // inputs (in this or another process) wait for each other instead of
 // building twice. A prebuilt source (Source.Prebuilt) is imported, not
-// built: see importPrebuilt. On failure the error is a *BuildError and
+// built: its image, config (when known) and modules are stored as an
+// artifact keyed by their content, the first time (a package is
+// downloaded and a .deb unpacked once); req.Config is not applied and a
+// patch series is refused. On failure the error is a *BuildError and
 // nothing is stored.
 func (b *Builder) Build(ctx context.Context, req Request) (*Artifact, error) {
 	logw := req.Log
