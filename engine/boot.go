@@ -101,12 +101,23 @@ func Boot(ctx context.Context, o BootOptions) (*BootResult, error) {
 	if err != nil {
 		return nil, err
 	}
-	man, _ := json.Marshal(m)
 	initrd := filepath.Join(o.WorkDir, "initramfs.cpio")
 	cg := &cellGuest{Modules: o.Modules}
+	if m.Modules != nil {
+		var note string
+		shared := ""
+		if m.Root != nil {
+			shared = o.VM.SharedRoot()
+		}
+		cg.ModuleFiles, m.Modules.Shared, note = carryPlan(k, m.Modules.Boot, shared)
+		if note != "" && o.Logf != nil {
+			o.Logf("%s", note)
+		}
+	}
 	if bb, err := StaticBusybox(); err == nil {
 		cg.Busybox = bb
 	}
+	man, _ := json.Marshal(m)
 	if _, err := writeInitramfs(initrd, g, cg, suites, man); err != nil {
 		return nil, err
 	}

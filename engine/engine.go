@@ -18,6 +18,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -338,6 +339,9 @@ type cellRun struct {
 	// bootModules the modules the agent loads before it mounts anything.
 	kernel      *guestKernel
 	bootModules []string
+	// sharedModules is where the kernel's module tree is in the shared
+	// root, when the initramfs cannot carry it whole ("" otherwise).
+	sharedModules string
 
 	// suiteErr holds, per suite, why it could not be prepared for this
 	// cell (a kselftest that did not build): it is left out of the boot
@@ -413,7 +417,7 @@ func (r *cellRun) run(ctx context.Context) {
 		r.fail(results.StatusBootFailed, err.Error())
 		return
 	}
-	cg.Modules = art.Modules
+	r.carryModules(cg, art)
 	initrd, ok := r.initramfs(cg, skip)
 	if !ok {
 		return
@@ -442,6 +446,25 @@ func (r *cellRun) checkKernel(art *builder.Artifact) error {
 	r.bootModules = append(check.Modules, rootMods...)
 	r.checkSuiteModules(k)
 	return nil
+}
+
+// carryModules decides what of the kernel's module tree the cell's
+// initramfs carries (carryPlan).
+func (r *cellRun) carryModules(cg *cellGuest, art *builder.Artifact) {
+	cg.Modules = art.Modules
+	names := slices.Clone(r.bootModules)
+	for _, s := range r.runnableSuites() {
+		names = append(names, s.Modules...)
+	}
+	shared := ""
+	if r.manRoot != nil {
+		shared = r.root.dir
+	}
+	var note string
+	cg.ModuleFiles, r.sharedModules, note = carryPlan(r.kernel, names, shared)
+	if note != "" {
+		r.o.Progress.Logf("%s: %s", r.mc.ID, note)
+	}
 }
 
 // checkSuiteModules records, as the suite's error, a suite whose
@@ -541,7 +564,7 @@ func (r *cellRun) initramfs(cg *cellGuest, skip map[string]string) (string, bool
 		}
 	}
 	if cg.Modules != "" {
-		m.Modules = &proto.Modules{Release: filepath.Base(cg.Modules), Boot: r.bootModules}
+		m.Modules = &proto.Modules{Release: filepath.Base(cg.Modules), Boot: r.bootModules, Shared: r.sharedModules}
 	}
 	man, _ := json.MarshalIndent(m, "", "  ")
 	initrd := filepath.Join(r.dir, "initramfs.cpio")

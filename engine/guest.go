@@ -393,8 +393,11 @@ type cellGuest struct {
 	Busybox string
 	// Modules is the host directory of the kernel's module tree, put in
 	// the initramfs at proto.ModulesDir/RELEASE (its base name); "" for
-	// none.
-	Modules string
+	// none. ModuleFiles, when not nil, are the only modules of it the
+	// initramfs carries (with the tree's index files): a tree too big to
+	// carry whole.
+	Modules     string
+	ModuleFiles []string
 }
 
 // initramfsMode is the permission of a written initramfs: it may hold
@@ -498,7 +501,7 @@ func writeInitramfs(path string, g *guestSet, cg *cellGuest, suites []*matrices.
 	a.AddDir("/sbin", 0o755)
 	a.AddSymlink("/sbin/modprobe", "/init")
 	if cg != nil && cg.Modules != "" {
-		if err := addModules(&a, cg.Modules); err != nil {
+		if err := addModules(&a, cg.Modules, cg.ModuleFiles); err != nil {
 			return "", err
 		}
 	}
@@ -522,10 +525,31 @@ func writeInitramfs(path string, g *guestSet, cg *cellGuest, suites []*matrices.
 
 // addModules adds the module tree dir (modules_install's
 // lib/modules/RELEASE) to a at proto.ModulesDir/RELEASE, RELEASE being
-// dir's base name; its links (build, source) are left out.
-func addModules(a *initramfs.Archive, dir string) error {
-	if err := addHostTree(a, path.Join(proto.ModulesDir, filepath.Base(dir)), dir, false); err != nil {
+// dir's base name; its links (build, source) are left out. With only
+// not nil, it adds the tree's index files (modules.dep, modules.alias,
+// ...) and only those module files (paths relative to dir).
+func addModules(a *initramfs.Archive, dir string, only []string) error {
+	base := path.Join(proto.ModulesDir, filepath.Base(dir))
+	if only == nil {
+		if err := addHostTree(a, base, dir, false); err != nil {
+			return fmt.Errorf("kernel modules: %w", err)
+		}
+		return nil
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
 		return fmt.Errorf("kernel modules: %w", err)
+	}
+	files := slices.Clone(only)
+	for _, e := range entries {
+		if e.Type().IsRegular() {
+			files = append(files, e.Name())
+		}
+	}
+	for _, f := range files {
+		if err := a.AddHostFile(path.Join(base, f), filepath.Join(dir, filepath.FromSlash(f)), 0o644); err != nil {
+			return fmt.Errorf("kernel modules: %w", err)
+		}
 	}
 	return nil
 }

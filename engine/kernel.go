@@ -3,6 +3,7 @@ package engine
 import (
 	"bufio"
 	"fmt"
+	"io/fs"
 	"os"
 	"path"
 	"path/filepath"
@@ -146,6 +147,10 @@ var bootNeeds = []need{
 	{"CONFIG_EPOLL", "the agent (the Go runtime)"},
 }
 
+// bootWants are options a boot uses when the kernel has them; set to m,
+// their module is loaded at boot.
+var bootWants = []string{"CONFIG_PVPANIC_PCI"}
+
 // bootCheck is what checkBoot found: what the kernel lacks for this boot
 // (each "OPTION (for WHAT)"), the modules the agent must load before it
 // mounts anything, and a note when nothing could be checked.
@@ -182,9 +187,97 @@ func checkBoot(k *guestKernel, extra []need) bootCheck {
 			c.Modules = append(c.Modules, mod)
 		}
 	}
+	// What helps without being needed: pvpanic tells QEMU of a panic.
+	for _, opt := range bootWants {
+		if k.Config[opt] == "m" && k.hasModule(moduleOf[opt]) && !slices.Contains(c.Modules, moduleOf[opt]) {
+			c.Modules = append(c.Modules, moduleOf[opt])
+		}
+	}
 	// The event channel is the second UART: the kernel must register two.
 	if v, err := strconv.Atoi(k.Config["CONFIG_SERIAL_8250_RUNTIME_UARTS"]); err == nil && v < 2 {
 		c.Missing = append(c.Missing, fmt.Sprintf("CONFIG_SERIAL_8250_RUNTIME_UARTS>=2 (is %d; for the agent's event channel on ttyS1)", v))
 	}
 	return c
+}
+
+// initramfsModulesMax bounds the module tree an initramfs carries whole:
+// a distribution kernel's (about 100 MB for Debian's cloud kernel) would
+// take that much of the guest's memory, so the initramfs then carries
+// only the modules a boot and its suites name, with their dependencies.
+const initramfsModulesMax = 32 << 20
+
+// treeSize is the size of the regular files under dir.
+func treeSize(dir string) int64 {
+	var n int64
+	filepath.WalkDir(dir, func(_ string, d fs.DirEntry, err error) error {
+		if err == nil && d.Type().IsRegular() {
+			if fi, err := d.Info(); err == nil {
+				n += fi.Size()
+			}
+		}
+		return nil
+	})
+	return n
+}
+
+// moduleClosure returns the files (relative to the tree, as modules.dep
+// names them) of the named modules and of every module they depend on;
+// names the tree does not have, or has built in, give none.
+func (k *guestKernel) moduleClosure(names []string) []string {
+	deps := map[string][]string{}
+	f, err := os.Open(filepath.Join(k.Modules, "modules.dep"))
+	if err != nil {
+		return nil
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		file, rest, ok := strings.Cut(sc.Text(), ":")
+		if ok {
+			deps[normModule(file)] = append([]string{strings.TrimSpace(file)}, strings.Fields(rest)...)
+		}
+	}
+	seen := map[string]bool{}
+	var out []string
+	for _, n := range names {
+		for _, file := range deps[normModule(n)] {
+			if !seen[file] {
+				seen[file] = true
+				out = append(out, file)
+			}
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// carryPlan decides what of k's module tree an initramfs carries: all of
+// it (files nil), or, for a tree bigger than initramfsModulesMax, the
+// modules names lists with their dependencies; then, when the boot's
+// shared root (sharedDir, "" for none) holds the tree (the host's /
+// holds the cache), shared is the tree's path in it, for the agent to
+// bind whole. note says what was decided, "" when the tree is carried
+// whole.
+func carryPlan(k *guestKernel, names []string, sharedDir string) (files []string, shared, note string) {
+	if k.Modules == "" {
+		return nil, "", ""
+	}
+	size := treeSize(k.Modules)
+	if size <= initramfsModulesMax {
+		return nil, "", ""
+	}
+	files = k.moduleClosure(names)
+	if files == nil {
+		files = []string{}
+	}
+	where := "the others cannot be loaded"
+	if sharedDir != "" {
+		if rel, err := filepath.Rel(sharedDir, k.Modules); err == nil && rel != ".." && !strings.HasPrefix(rel, "../") {
+			shared = path.Join("/", filepath.ToSlash(rel))
+			where = "the shared root has the whole tree, from the host"
+		}
+	}
+	note = fmt.Sprintf("the kernel's modules (%d MB) are too many for the initramfs: it carries the %d files of the modules the boot and the suites name, with their dependencies; %s", size>>20, len(files), where)
+	return files, shared, note
 }

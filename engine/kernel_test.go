@@ -82,3 +82,35 @@ func TestSharedRootOnADistroKernel(t *testing.T) {
 		t.Errorf("9p forced: %v; want 9pnet_virtio named", err)
 	}
 }
+
+// TestCarryPlan: a small tree goes whole into the initramfs; a big one
+// (a distribution kernel's) only with the modules named and their
+// dependencies, and whole from a shared root that holds it.
+func TestCarryPlan(t *testing.T) {
+	dir := distroModules(t)
+	for _, f := range []string{"kernel/fs/fuse/virtiofs.ko", "kernel/fs/fuse/fuse.ko", "kernel/fs/overlayfs/overlay.ko"} {
+		os.MkdirAll(filepath.Join(dir, filepath.Dir(f)), 0o755)
+		os.WriteFile(filepath.Join(dir, f), []byte("\x7fELF"), 0o644)
+	}
+	k := &guestKernel{Modules: dir}
+	if files, shared, note := carryPlan(k, []string{"virtiofs"}, "/"); files != nil || shared != "" || note != "" {
+		t.Errorf("small tree: %q %q %q; want it whole", files, shared, note)
+	}
+	// Past the limit (a sparse file: no disk used).
+	big, err := os.Create(filepath.Join(dir, "kernel", "big.ko"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	big.Truncate(initramfsModulesMax + 1)
+	big.Close()
+	files, shared, note := carryPlan(k, []string{"virtiofs", "overlay", "nosuch"}, "/")
+	if want := []string{"kernel/fs/fuse/fuse.ko", "kernel/fs/fuse/virtiofs.ko", "kernel/fs/overlayfs/overlay.ko"}; !slices.Equal(files, want) {
+		t.Errorf("big tree: files %q, want %q", files, want)
+	}
+	if shared != dir || !strings.Contains(note, "too many for the initramfs") || !strings.Contains(note, "the shared root has the whole tree") {
+		t.Errorf("big tree, host root: shared %q note %q", shared, note)
+	}
+	if _, shared, note := carryPlan(k, nil, "/srv/rootfs"); shared != "" || !strings.Contains(note, "the others cannot be loaded") {
+		t.Errorf("big tree, another root: shared %q note %q", shared, note)
+	}
+}

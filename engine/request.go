@@ -11,6 +11,9 @@ func SourceOf(s matrices.Source) builder.Source {
 	if s.Git != nil {
 		b.GitRepo, b.GitRef = s.Git.Repo, s.Git.Ref
 	}
+	if p := s.Prebuilt; p != nil {
+		b.Image, b.Modules, b.Config, b.Deb, b.Package = p.Image, p.Modules, p.Config, p.Deb, p.Package
+	}
 	return b
 }
 

@@ -45,6 +45,9 @@ func checkManifest(m *proto.Manifest) error {
 	if m.Modules != nil && (m.Modules.Release == "" || strings.Contains(m.Modules.Release, "/")) {
 		errs = append(errs, fmt.Errorf("modules: bad release %q", m.Modules.Release))
 	}
+	if m.Modules != nil && m.Modules.Shared != "" && (m.Root == nil || !path.IsAbs(m.Modules.Shared) || path.Clean(m.Modules.Shared) != m.Modules.Shared) {
+		errs = append(errs, fmt.Errorf("modules: shared tree %q needs a shared root and a clean absolute path", m.Modules.Shared))
+	}
 	if m.Heartbeat < 0 {
 		errs = append(errs, errors.New("negative heartbeat interval"))
 	}

@@ -286,7 +286,11 @@ func prepareRoot(sink Sink, manifest string) (root, rootErr string) {
 		// The kernel's modules are in the initramfs: a shared root's
 		// modprobe (the host's kmod) finds them at the same path.
 		d := path.Join(proto.ModulesDir, m.Modules.Release)
-		ops.binds = append(ops.binds, bind{d, d})
+		from := d
+		if m.Modules.Shared != "" {
+			from = filepath.Join(proto.RootDir, "lower", m.Modules.Shared)
+		}
+		ops.binds = append(ops.binds, bind{from, d})
 	}
 	root, warnings, err := setupRoot(m.Root, proto.RootDir, ops)
 	for _, w := range warnings {

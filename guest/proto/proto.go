@@ -77,6 +77,12 @@ type Modules struct {
 	// modules (virtio_pci, virtiofs, 9p, overlay). One that cannot be
 	// loaded is logged, and the mount that needs it then says why.
 	Boot []string `json:"boot,omitempty"`
+	// Shared, when set, is where the whole tree is inside the shared
+	// root (Manifest.Root: a distribution kernel's modules, too many for
+	// the initramfs, which then holds only those Boot and the suites
+	// need): it is bound at ModulesDir/Release in the root instead of the
+	// initramfs's copy.
+	Shared string `json:"shared,omitempty"`
 }
 
 // Root transports (Root.Transport).
