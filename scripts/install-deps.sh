@@ -13,6 +13,7 @@ pkgs=(
 	chromium # the report's browser test (headless)
 	qemu-system-common # /usr/lib/qemu/virtiofsd: vm.rootfs host over virtiofs
 	python3 # a host program the e2e runs in the shared root
+	stress-ng # the stressng guest suite runs the host's stress-ng in the shared root
 )
 missing=()
 for p in "${pkgs[@]}"; do
