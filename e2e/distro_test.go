@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/kvmtest/kvmtest/guest/proto"
 	"github.com/kvmtest/kvmtest/results"
 )
 
@@ -88,11 +89,11 @@ func TestDistroKernel(t *testing.T) {
 	if v1.Status != results.StatusSkipped || !strings.Contains(v1.Reason, "patch series cannot apply to a prebuilt kernel") {
 		t.Errorf("patched cell: %s (%s), want skipped: a series cannot apply", v1.Status, v1.Reason)
 	}
-	host := findTestOutput(t, base, "host-uname")
+	host := suiteOutput(t, out, base, "host-uname")
 	if !strings.Contains(host, release+"\n") || !strings.Contains(host, "virtiofs \n") || !strings.Contains(host, "overlay") {
 		t.Errorf("host-uname output %q: want the release, virtiofs loaded, an overlay root", host)
 	}
-	if blk := findTestOutput(t, base, "blk"); !strings.Contains(blk, "virtio_blk loaded") {
+	if blk := suiteOutput(t, out, base, "blk"); !strings.Contains(blk, "virtio_blk loaded") {
 		t.Errorf("blk output %q: want virtio_blk loaded by the agent", blk)
 	}
 	if !strings.Contains(stdout, "shared root has the whole tree") {
@@ -113,14 +114,15 @@ func TestDistroKernel(t *testing.T) {
 	}
 }
 
-// findTestOutput is what a suite printed (its output lines, as one text).
-func findTestOutput(t *testing.T, c *results.Cell, suite string) string {
+// suiteOutput is what a suite of a cell printed (its output events, a
+// line each).
+func suiteOutput(t *testing.T, out string, c *results.Cell, suite string) string {
 	t.Helper()
-	for _, s := range c.Suites {
-		if s.Name == suite {
-			return s.Output
+	var b strings.Builder
+	for _, e := range readEvents(t, filepath.Join(out, "cells", c.ID, "events.jsonl")) {
+		if e.Kind == proto.KindOutput && e.Suite == suite {
+			b.WriteString(e.Output + "\n")
 		}
 	}
-	t.Errorf("cell %s has no suite %s", c.ID, suite)
-	return ""
+	return b.String()
 }

@@ -244,14 +244,16 @@ func TestEmbedded(t *testing.T) {
 	}
 	// Only the files that live outside matrices/ may be missing.
 	for _, e := range err.(ErrorList) {
-		if !strings.Contains(e.Msg, "guest/tests/vmsplice") && !strings.Contains(e.Msg, "linux-source-6.1") {
+		if !strings.Contains(e.Msg, "guest/tests/vmsplice") && !strings.Contains(e.Msg, "guest/tests/stressng") && !strings.Contains(e.Msg, "linux-source-6.1") {
 			t.Errorf("unexpected problem in the embedded default matrix: %v", e)
 		}
 	}
-	// With a guest suite beside it, it loads.
-	suite := filepath.Join(dir, "guest/tests/vmsplice")
-	os.MkdirAll(suite, 0o755)
-	os.WriteFile(filepath.Join(suite, "x_test.go"), []byte("package vmsplice\n"), 0o644)
+	// With the guest suites beside it, it loads.
+	for _, name := range []string{"vmsplice", "stressng"} {
+		suite := filepath.Join(dir, "guest/tests", name)
+		os.MkdirAll(suite, 0o755)
+		os.WriteFile(filepath.Join(suite, "x_test.go"), []byte("package "+name+"\n"), 0o644)
+	}
 	for _, f := range []string{"/usr/src/linux-source-6.12.tar.xz", "/usr/src/linux-source-6.1.tar.xz"} {
 		if _, err := os.Stat(f); err != nil {
 			t.Skip(err)

@@ -78,6 +78,11 @@ func NewCollector(plan []string) *Collector {
 var benchLine = regexp.MustCompile(`^Benchmark\S+\s+\d+\s+\d`)
 var benchConfig = regexp.MustCompile(`^(goos|goarch|pkg|cpu): `)
 
+// benchUnit is a benchfmt unit metadata line, such as "Unit
+// bogo-ops/s better=higher": it tells the report which way a unit
+// Go's defaults do not know is better.
+var benchUnit = regexp.MustCompile(`^Unit [^\s=]+( (better|assume)=[a-z]+)+$`)
+
 // maxAhead bounds the events held for lines not yet come.
 const maxAhead = 1000
 
@@ -318,7 +323,7 @@ func (c *Collector) benchOutput(suite, out string) {
 		c.partial[suite] = "" // not a benchmark line: do not grow without end
 	}
 	for _, line := range lines[:len(lines)-1] {
-		if benchLine.MatchString(line) || benchConfig.MatchString(line) {
+		if benchLine.MatchString(line) || benchConfig.MatchString(line) || benchUnit.MatchString(line) {
 			c.Bench[suite] = append(c.Bench[suite], line)
 		}
 	}

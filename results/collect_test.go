@@ -34,6 +34,7 @@ func TestCollector(t *testing.T) {
 		ev(proto.KindTest, "s", &proto.TestEvent{Action: "fail", Test: "TestA", Elapsed: 0.5}),
 		ev(proto.KindTest, "s", &proto.TestEvent{Action: "run", Test: "TestB"}),
 		ev(proto.KindTest, "s", &proto.TestEvent{Action: "pass", Test: "TestB"}),
+		ev(proto.KindTest, "s", &proto.TestEvent{Action: "output", Output: "Unit bogo-ops/s better=higher\nUnit x\nUnit y better=maybe; rm\n"}),
 		ev(proto.KindTest, "s", &proto.TestEvent{Action: "output", Output: "BenchmarkX-1   \t     200\t      5000 ns/op\n"}),
 		ev(proto.KindTest, "s", &proto.TestEvent{Action: "run", Test: "TestHang"}),
 		{Kind: proto.KindSuiteEnd, Suite: "s", Status: proto.StatusFail, ExitCode: &one, Elapsed: 2},
@@ -56,7 +57,7 @@ func TestCollector(t *testing.T) {
 	if s.Tests[2].Status != Fail {
 		t.Errorf("a test still running at suite end is %q, want fail", s.Tests[2].Status)
 	}
-	if b := c.Bench["s"]; len(b) != 1 || b[0] != "BenchmarkX-1   \t     200\t      5000 ns/op" {
+	if b := c.Bench["s"]; len(b) != 2 || b[0] != "Unit bogo-ops/s better=higher" || b[1] != "BenchmarkX-1   \t     200\t      5000 ns/op" {
 		t.Errorf("bench lines %q", b)
 	}
 }

@@ -3,6 +3,7 @@ package stressng
 import (
 	"bytes"
 	"embed"
+	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -41,6 +42,13 @@ const (
 func TestMain(m *testing.M) {
 	if filepath.Base(os.Args[0]) == fakeName {
 		os.Exit(fakeStressNG(os.Args[1:]))
+	}
+	flag.Parse()
+	if f := flag.Lookup("test.bench"); f != nil && f.Value.String() != "" {
+		// benchfmt unit metadata: Go's defaults know only ns/op, B/s
+		// and the like, and more bogo ops per second is better.
+		fmt.Println("Unit bogo-ops/s better=higher")
+		fmt.Println("Unit bogo-ops/cpu-s better=higher")
 	}
 	os.Exit(m.Run())
 }
