@@ -34,9 +34,9 @@ import (
 // KEY=VALUE with KEY a path under /proc/sys, or --cpu=N: do the write on
 // CPU N.
 func main() {
-	out, err := exec.Command("/sbin/modprobe", "-v", "lkdtm").CombinedOutput()
-	fmt.Printf("modprobe lkdtm: %s (error: %v)\n", strings.TrimSpace(string(out)), err)
-	if err != nil {
+	out, modErr := exec.Command("/sbin/modprobe", "-v", "lkdtm").CombinedOutput()
+	fmt.Printf("modprobe lkdtm: %s (error: %v)\n", strings.TrimSpace(string(out)), modErr)
+	if modErr != nil {
 		os.Exit(2)
 	}
 	for _, a := range os.Args[2:] {

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/kvmtest/kvmtest/guest/proto"
+	"github.com/kvmtest/kvmtest/internal/kimage"
 	"github.com/kvmtest/kvmtest/internal/tail"
 	"github.com/kvmtest/kvmtest/matrices"
 	"github.com/kvmtest/kvmtest/vmrunner"
@@ -97,6 +98,12 @@ func Boot(ctx context.Context, o BootOptions) (*BootResult, error) {
 	}
 	m := manifestFor("boot", suites, nil, slowdown)
 	k := loadGuestKernel(filepath.Base(o.Modules), o.Config, o.Modules)
+	if k.Config == nil {
+		// A kernel built with CONFIG_IKCONFIG carries its own.
+		if cfg, err := kimage.EmbeddedConfig(o.Kernel); err == nil {
+			k.Config, k.ConfigFrom = matrices.ParseKernelConfig(cfg), "the config embedded in "+o.Kernel
+		}
+	}
 	shares, shareTransport, err := bootRoot(o, k, &m)
 	if err != nil {
 		return nil, err

@@ -19,6 +19,7 @@ import (
 	"github.com/kvmtest/kvmtest/engine"
 	"github.com/kvmtest/kvmtest/guest/proto"
 	"github.com/kvmtest/kvmtest/internal/guesttext"
+	"github.com/kvmtest/kvmtest/internal/kimage"
 	"github.com/kvmtest/kvmtest/matrices"
 	"github.com/kvmtest/kvmtest/results"
 	"github.com/kvmtest/kvmtest/vmrunner"
@@ -157,6 +158,13 @@ func bootTarget(ctx context.Context, cache *builder.Cache, file string) (bootKer
 	vm := matrices.VM{MemoryMiB: 512, CPUs: 1, BootTimeout: 60 * time.Second}
 	if *bootCell == "" {
 		t := bootKernelFiles{kernel: *bootKernel, config: *bootConfig, modules: *bootModules}
+		info, err := kimage.Probe(t.kernel)
+		if err == nil && !info.Bootable() {
+			err = fmt.Errorf("%s is a %s %s image: kvmtest boots x86_64 bzImages", t.kernel, info.Arch, info.Format)
+		}
+		if err != nil {
+			return t, vm, fatalf(results.ExitBadInput, "boot: --kernel: %v", err)
+		}
 		config, modules := builder.KernelCompanions(t.kernel)
 		if t.config == "" {
 			t.config = config
@@ -175,6 +183,9 @@ func bootTarget(ctx context.Context, cache *builder.Cache, file string) (bootKer
 			fmt.Fprintf(os.Stderr, "kvmtest: checking the kernel against %s\n", t.config)
 		}
 		if t.modules != "" {
+			if rel := filepath.Base(t.modules); info.Release != "" && rel != info.Release {
+				return t, vm, fatalf(results.ExitBadInput, "boot: --modules %s are for %s, the image is %s", t.modules, rel, info.Release)
+			}
 			fmt.Fprintf(os.Stderr, "kvmtest: modules from %s\n", t.modules)
 		}
 		return t, vm, results.ExitOK
