@@ -343,3 +343,69 @@ func TestBootShell(t *testing.T) {
 		t.Errorf("shell: %v, want exit status 3 and the script's output from the guest", err)
 	}
 }
+
+// quickKernel builds (or finds cached) the quick matrix's kernel and
+// returns its artifact directory (bzImage, config).
+func quickKernel(t *testing.T, bin string) string {
+	t.Helper()
+	code, out := runKvmtest(t, bin, "build", "quick")
+	f := strings.Fields(out)
+	if code != 0 || len(f) < 3 {
+		t.Fatalf("kvmtest build quick: exit %d", code)
+	}
+	for _, w := range f {
+		if fi, err := os.Stat(filepath.Join(w, "bzImage")); err == nil && fi.Mode().IsRegular() {
+			return w
+		}
+	}
+	t.Fatalf("kvmtest build quick printed no artifact directory")
+	return ""
+}
+
+// TestBootChecks: what `kvmtest boot --kernel` checks before QEMU starts.
+// A file that is not a kernel image and modules of another release are
+// bad input (exit 2); a kernel without a known config boots anyway and
+// says so; a config that lacks what a shared root needs is refused,
+// naming it (exit 3), and nothing boots.
+func TestBootChecks(t *testing.T) {
+	requireE2E(t)
+	bin := kvmtestBinary(t)
+	art := quickKernel(t, bin)
+	image := filepath.Join(art, "bzImage")
+	mods := filepath.Join(t.TempDir(), "9.9.9")
+	os.MkdirAll(mods, 0o755)
+	cfg, err := os.ReadFile(filepath.Join(art, "config"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stripped []string
+	for _, l := range strings.Split(string(cfg), "\n") {
+		if !strings.HasPrefix(l, "CONFIG_VIRTIO_FS=") && !strings.HasPrefix(l, "CONFIG_9P_FS=") {
+			stripped = append(stripped, l)
+		}
+	}
+	noShare := filepath.Join(t.TempDir(), "config")
+	os.WriteFile(noShare, []byte(strings.Join(stripped, "\n")), 0o644)
+	for _, tc := range []struct {
+		name string
+		args []string
+		code int
+		want string
+	}{
+		{"not a kernel", []string{"--kernel", "/etc/passwd", "--", "/bin/true"}, 2, "is not a kernel image"},
+		{"modules of another release", []string{"--kernel", image, "--modules", mods, "--", "/bin/true"}, 2, "are for 9.9.9, the image is 6.12."},
+		{"no config", []string{"--kernel", image, "--", "/bin/busybox", "true"}, 0, "no config found for the kernel: its requirements are not checked, booting anyway"},
+		{"no share in the config", []string{"--kernel", image, "--config", noShare, "--rootfs", "host", "--", "/bin/true"}, 3,
+			"rootfs / needs CONFIG_VIRTIO_FS or CONFIG_9P_FS with CONFIG_NET_9P_VIRTIO (neither is set"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			code, out := runKvmtest(t, bin, append([]string{"boot"}, tc.args...)...)
+			if code != tc.code || !strings.Contains(out, tc.want) {
+				t.Errorf("exit %d, want %d with %q", code, tc.code, tc.want)
+			}
+			if tc.code != 0 && strings.Contains(out, "Linux version") {
+				t.Errorf("the kernel booted")
+			}
+		})
+	}
+}
