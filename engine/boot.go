@@ -226,7 +226,7 @@ func bootRoot(o BootOptions, k *guestKernel, m *proto.Manifest) ([]vmrunner.Shar
 	if why != "" {
 		logf("rootfs: %s over %s (%s)", dir, tr, why)
 	}
-	sr := sharedRoot{dir: dir, transport: tr, auto: want == "" || want == "auto"}
+	sr := sharedRoot{dir: dir, transport: tr, auto: shareAuto(want)}
 	tr, rootMods, err := sr.forCell(k)
 	if err != nil {
 		return nil, "", &BootRequirementError{err}

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"fmt"
+	"os"
 	"strings"
 
 	"github.com/kvmtest/kvmtest/guest/proto"
@@ -36,7 +37,17 @@ func resolveSharedRoot(o Options) (sharedRoot, error) {
 		return sharedRoot{}, fmt.Errorf("rootfs %s: %w", dir, err)
 	}
 	o.Progress.Logf("rootfs: %s shared read-only over %s%s", dir, tr, reasonSuffix(why))
-	return sharedRoot{dir: dir, transport: tr, auto: want == "" || want == "auto"}, nil
+	return sharedRoot{dir: dir, transport: tr, auto: shareAuto(want)}, nil
+}
+
+// shareAuto reports whether a shared root's transport is kvmtest's
+// choice: vm.share-transport auto (or unset) and no transport forced by
+// vmrunner.ShareTransportEnv, which is as binding as the matrix's.
+func shareAuto(want string) bool {
+	if e := os.Getenv(vmrunner.ShareTransportEnv); e != "" && e != "auto" {
+		return false
+	}
+	return want == "" || want == "auto"
 }
 
 func reasonSuffix(why string) string {
