@@ -87,7 +87,7 @@ func TestAptDebianKernel(t *testing.T) {
 	}
 	debSize := fileSize(debs[0])
 	t.Logf("imported %s in %.1fs: .deb %s (%.1f MB), artifact %s (%.1f MB, %d files)", a.Meta.Version, importTime.Seconds(),
-		filepath.Base(debs[0]), mb(debSize), a.Key, mb(dirSize(a.Dir)), len(a.Meta.Files))
+		filepath.Base(debs[0]), mb(debSize), a.Key, mb(DirSize(a.Dir)), len(a.Meta.Files))
 
 	if a.Meta.Version != release {
 		t.Errorf("release %q, want %q", a.Meta.Version, release)

@@ -207,23 +207,37 @@ func (b *Builder) Build(ctx context.Context, req Request) (*Artifact, error) {
 	if err != nil {
 		return nil, &BuildError{Phase: PhaseConfig, Err: err}
 	}
-	if a := b.lookup(ikey); a != nil {
-		fmt.Fprintf(logw, "kvmtest: cache hit: artifact %s (built %s in %.0fs); its build log follows\n\n",
-			a.Key, a.Meta.BuiltAt.Format(time.RFC3339), a.Meta.BuildSecs)
-		copyLog(logw, a.Log)
-		return a, nil
-	}
-	unlock, err := b.Cache.LockWaiting("input-"+ikey, "the build of "+req.Kernel+" (input key "+ikey+")", b.logf)
-	if err != nil {
-		return nil, &BuildError{Phase: PhaseSource, Err: err}
+	a, unlock, err := b.hitOrLock(req, ikey, "build", logw)
+	if a != nil || err != nil {
+		return a, err
 	}
 	defer unlock()
-	if a := b.lookup(ikey); a != nil { // built by someone else while we waited
+	return b.build(ctx, req, src, ikey, logw)
+}
+
+// hitOrLock returns the cached artifact of ikey, copying its log to logw;
+// or, when there is none, takes the input key's lock (waiting for
+// another process making it, which may leave the artifact behind: then
+// that is returned, unlocked) and returns its unlock: the caller makes
+// the artifact. what names the making ("build", "import") in messages.
+func (b *Builder) hitOrLock(req Request, ikey, what string, logw io.Writer) (*Artifact, func(), error) {
+	if a := b.lookup(ikey); a != nil {
+		fmt.Fprintf(logw, "kvmtest: cache hit: artifact %s (made %s in %.0fs); its %s log follows\n\n",
+			a.Key, a.Meta.BuiltAt.Format(time.RFC3339), a.Meta.BuildSecs, what)
+		copyLog(logw, a.Log)
+		return a, nil, nil
+	}
+	unlock, err := b.Cache.LockWaiting("input-"+ikey, "the "+what+" of "+req.Kernel+" (input key "+ikey+")", b.logf)
+	if err != nil {
+		return nil, nil, &BuildError{Phase: PhaseSource, Err: err}
+	}
+	if a := b.lookup(ikey); a != nil { // made by someone else while we waited
+		unlock()
 		fmt.Fprintf(logw, "kvmtest: cache hit after waiting: artifact %s\n", a.Key)
 		copyLog(logw, a.Log)
-		return a, nil
+		return a, nil, nil
 	}
-	return b.build(ctx, req, src, ikey, logw)
+	return nil, unlock, nil
 }
 
 // lookup returns the intact artifact recorded for an input key, or nil.

@@ -332,7 +332,7 @@ func (c *Cache) List() ([]ArtifactInfo, error) {
 		} else {
 			info.Meta = a.Meta
 		}
-		info.Size = dirSize(info.Dir)
+		info.Size = DirSize(info.Dir)
 		out = append(out, info)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].BuiltAt.After(out[j].BuiltAt) })
@@ -589,7 +589,9 @@ func syncDir(dir string) {
 	}
 }
 
-func dirSize(dir string) int64 {
+// DirSize is the size of the regular files under dir, what could be
+// read of it.
+func DirSize(dir string) int64 {
 	var n int64
 	filepath.WalkDir(dir, func(_ string, d fs.DirEntry, err error) error {
 		if err == nil && d.Type().IsRegular() {

@@ -69,27 +69,17 @@ func (b *Builder) importPrebuilt(ctx context.Context, req Request, logw io.Write
 	if err != nil {
 		return nil, &BuildError{Phase: PhaseSource, Err: err}
 	}
-	if a := b.lookup(ikey); a != nil {
-		fmt.Fprintf(logw, "kvmtest: cache hit: artifact %s (imported %s); its import log follows\n\n", a.Key, a.Meta.BuiltAt.Format(time.RFC3339))
-		copyLog(logw, a.Log)
-		return a, nil
-	}
-	unlock, err := b.Cache.LockWaiting("input-"+ikey, "the import of "+req.Kernel+" (input key "+ikey+")", b.logf)
-	if err != nil {
-		return nil, &BuildError{Phase: PhaseSource, Err: err}
+	a, unlock, err := b.hitOrLock(req, ikey, "import", logw)
+	if a != nil || err != nil {
+		return a, err
 	}
 	defer unlock()
-	if a := b.lookup(ikey); a != nil { // imported by someone else while we waited
-		fmt.Fprintf(logw, "kvmtest: cache hit after waiting: artifact %s\n", a.Key)
-		copyLog(logw, a.Log)
-		return a, nil
-	}
 	k, err := b.Cache.resolvePrebuilt(ctx, src, b.logf)
 	if err != nil {
 		return nil, &BuildError{Phase: PhaseSource, Err: err}
 	}
 	defer k.cleanup()
-	a, err := b.storePrebuilt(req, k, ikey, start, logw)
+	a, err = b.storePrebuilt(req, k, ikey, start, logw)
 	if err != nil {
 		return nil, &BuildError{Phase: PhaseSource, Err: err}
 	}

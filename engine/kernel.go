@@ -3,7 +3,6 @@ package engine
 import (
 	"bufio"
 	"fmt"
-	"io/fs"
 	"os"
 	"path"
 	"path/filepath"
@@ -11,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/kvmtest/kvmtest/builder"
 	"github.com/kvmtest/kvmtest/matrices"
 )
 
@@ -206,20 +206,6 @@ func checkBoot(k *guestKernel, extra []need) bootCheck {
 // only the modules a boot and its suites name, with their dependencies.
 const initramfsModulesMax = 32 << 20
 
-// treeSize is the size of the regular files under dir.
-func treeSize(dir string) int64 {
-	var n int64
-	filepath.WalkDir(dir, func(_ string, d fs.DirEntry, err error) error {
-		if err == nil && d.Type().IsRegular() {
-			if fi, err := d.Info(); err == nil {
-				n += fi.Size()
-			}
-		}
-		return nil
-	})
-	return n
-}
-
 // moduleClosure returns the files (relative to the tree, as modules.dep
 // names them) of the named modules and of every module they depend on;
 // names the tree does not have, or has built in, give none.
@@ -263,7 +249,7 @@ func carryPlan(k *guestKernel, names []string, sharedDir string) (files []string
 	if k.Modules == "" {
 		return nil, "", ""
 	}
-	size := treeSize(k.Modules)
+	size := builder.DirSize(k.Modules)
 	if size <= initramfsModulesMax {
 		return nil, "", ""
 	}
