@@ -292,6 +292,7 @@ func (s *runState) runCell(ctx context.Context, i int, mc matrices.Cell) {
 		sched: s.sched, rank: i, guest: s.guest, stopped: s.stopped, noteEnd: s.noteEnd}
 	r.run(ctx)
 	r.closeRecord()
+	r.writeTest2JSON()
 	s.noteEnd(c.ID, c.Status)
 	s.mu.Lock()
 	s.run.Cells[i] = c
@@ -359,6 +360,7 @@ type cellRun struct {
 
 	lostMu sync.Mutex
 	lost   []*RecordError // the files of the record that could not be written
+	had    string         // what the cell had been before its record lost a file
 }
 
 // buildPhase records the time spent in each builder phase (source
