@@ -245,6 +245,38 @@ func TestRunWritesNoReports(t *testing.T) {
 	}
 }
 
+// TestCellStartedWhenItsTurnCame: a cell's started is when its own work
+// began (its build turn came), not when the run did: builds are one at a
+// time, so each cell starts after the one before it ended its build.
+func TestCellStartedWhenItsTurnCame(t *testing.T) {
+	cache, err := builder.OpenCache(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := &matrices.Config{Name: "minimal", Base: "tinyconfig"}
+	var cells []matrices.Cell
+	for _, k := range []string{"a", "b", "c"} {
+		kern := &matrices.Kernel{Name: k, Version: "6.12", Source: matrices.Source{Tarball: filepath.Join(t.TempDir(), "missing-"+k+".tar.xz")}}
+		cells = append(cells, matrices.Cell{ID: k + "-base-minimal", Kernel: kern, Patchset: &matrices.Patchset{Name: "base"}, Config: cfg})
+	}
+	cells[1].Skip = "excluded"
+	m := &matrices.Matrix{Name: "t", VM: matrices.VM{Accel: "tcg", MemoryMiB: 256, CPUs: 1}}
+	run, err := Run(context.Background(), Options{Matrix: m, Cells: cells, Out: t.TempDir(), Jobs: 1, Cache: cache, Progress: quietProgress{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, skipped, c := run.Cells[0], run.Cells[1], run.Cells[2]
+	if a.Started.Before(run.Started) || a.Finished.Before(a.Started) {
+		t.Errorf("a: started %v, finished %v; run started %v", a.Started, a.Finished, run.Started)
+	}
+	if c.Started.Before(a.Finished) {
+		t.Errorf("c started %v, before a, built first, finished %v", c.Started, a.Finished)
+	}
+	if skipped.Status != results.StatusSkipped || skipped.Started.IsZero() || !skipped.Started.Equal(skipped.Finished) {
+		t.Errorf("a cell skipped by the matrix: %s, started %v, finished %v; want skipped, started when it ended", skipped.Status, skipped.Started, skipped.Finished)
+	}
+}
+
 // TestOutcomeStatus: how the machine ended decides the cell's status
 // before its results do; a machine that died is a crash once the agent
 // said hello.
