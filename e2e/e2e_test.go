@@ -6,11 +6,14 @@ package e2e
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/json"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"runtime"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -128,6 +131,14 @@ func TestQuickMatrix(t *testing.T) {
 	if !hello || !done || !failEv {
 		t.Errorf("events.jsonl: hello from 6.12 %v, done %v, fail event for TestVmspliceBufferIsStable %v; want all", hello, done, failEv)
 	}
+	// cells/ID/test2json.jsonl is plain test2json: the real gotestsum
+	// reads it, and counts what run.json says. The run's own stream is
+	// the cell's.
+	checkGotestsum(t, filepath.Join(cellDir, results.Test2JSONFile), c)
+	whole, err := os.ReadFile(filepath.Join(out, results.Test2JSONFile))
+	if err != nil || !bytes.Equal(whole, results.Test2JSON(c)) {
+		t.Errorf("%s: %v; want the cell's stream", results.Test2JSONFile, err)
+	}
 	for _, f := range []string{"build.log", "kernel.config", "console.log"} {
 		if fi, err := os.Stat(filepath.Join(cellDir, f)); err != nil || fi.Size() == 0 {
 			t.Errorf("cells/%s/%s missing or empty", c.ID, f)
@@ -149,6 +160,65 @@ func TestQuickMatrix(t *testing.T) {
 	}
 	if c2 := run2.Cells[0]; !c2.BuildCached || c2.ArtifactKey != c.ArtifactKey {
 		t.Errorf("second run: build cached %v key %s; want cached with key %s", c2.BuildCached, c2.ArtifactKey, c.ArtifactKey)
+	}
+}
+
+// gotestsumVersion is the gotestsum of go.mod (its testjson parser
+// reads the streams in unit tests).
+const gotestsumVersion = "v1.13.0"
+
+// checkGotestsum runs the real gotestsum on the test2json stream at path
+// and checks its count of tests, skips and failures against cell c of
+// run.json: every test of every suite and every console finding is a
+// test; a failure the matrix expects and a skip are skipped; a result
+// not as expected and a finding are failures, and so is a suite that
+// failed though none of its tests did.
+func checkGotestsum(t *testing.T, path string, c *results.Cell) {
+	t.Helper()
+	bin := t.TempDir()
+	install := exec.Command("go", "install", "gotest.tools/gotestsum@"+gotestsumVersion)
+	install.Dir = t.TempDir()
+	install.Env = append(os.Environ(), "GOBIN="+bin)
+	if out, err := install.CombinedOutput(); err != nil {
+		t.Fatalf("go install gotestsum: %v\n%s", err, out)
+	}
+	cmd := exec.Command(filepath.Join(bin, "gotestsum"), "--format", "standard-verbose", "--raw-command", "--", "cat", path)
+	cmd.Env = append(os.Environ(), "NO_COLOR=1")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("gotestsum on %s: %v\n%s", path, err, out)
+	}
+	m := regexp.MustCompile(`(?m)^DONE (\d+) tests?(?:, (\d+) skipped)?(?:, (\d+) failures?)?(?:, (\d+) errors?)? in `).FindSubmatch(out)
+	if m == nil {
+		t.Fatalf("gotestsum printed no DONE line:\n%s", out)
+	}
+	count := func(b []byte) int { n, _ := strconv.Atoi(string(b)); return n }
+	tests, skipped, failed, errs := count(m[1]), count(m[2]), count(m[3]), count(m[4])
+	wantTests, wantSkipped, wantFailed := len(c.Findings), 0, len(c.Findings)
+	for _, s := range c.Suites {
+		unexpected := 0
+		for _, tt := range s.Tests {
+			wantTests++
+			switch {
+			case !tt.AsExpected:
+				unexpected++
+			case tt.Status != results.Pass:
+				wantSkipped++
+			}
+		}
+		wantFailed += unexpected
+		if !s.AsExpected && unexpected == 0 {
+			wantFailed++
+		}
+	}
+	if tests != wantTests || skipped != wantSkipped || failed != wantFailed || errs != 0 {
+		t.Errorf("gotestsum counts %d tests, %d skipped, %d failed, %d errors; run.json has %d, %d, %d, 0\n%s",
+			tests, skipped, failed, errs, wantTests, wantSkipped, wantFailed, out)
+	}
+	for _, s := range c.Suites {
+		if pkg := results.Test2JSONPackage(c.ID, s.Name); !bytes.Contains(out, []byte(pkg)) {
+			t.Errorf("gotestsum does not list %s:\n%s", pkg, out)
+		}
 	}
 }
 

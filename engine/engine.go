@@ -292,6 +292,7 @@ func (s *runState) runCell(ctx context.Context, i int, mc matrices.Cell) {
 		sched: s.sched, rank: i, guest: s.guest, stopped: s.stopped, noteEnd: s.noteEnd}
 	r.run(ctx)
 	r.closeRecord()
+	r.writeTest2JSON()
 	s.noteEnd(c.ID, c.Status)
 	s.mu.Lock()
 	s.run.Cells[i] = c
@@ -359,6 +360,7 @@ type cellRun struct {
 
 	lostMu sync.Mutex
 	lost   []*RecordError // the files of the record that could not be written
+	had    string         // what the cell had been before its record lost a file
 }
 
 // buildPhase records the time spent in each builder phase (source
@@ -390,8 +392,16 @@ func (r *cellRun) run(ctx context.Context) {
 	defer passTurn()
 	c, mc := r.c, r.mc
 	*c = results.Cell{ID: mc.ID, Kernel: mc.Kernel.Name, Patchset: mc.Patchset.Name, Config: mc.Config.Name,
-		Baseline: baselineID(r.o.Matrix, mc), Started: time.Now().UTC(), Timings: map[string]float64{}}
-	defer func() { c.Finished = time.Now().UTC() }()
+		Baseline: baselineID(r.o.Matrix, mc), Timings: map[string]float64{}}
+	// Started is when the cell's own work began: its build turn came
+	// (buildInTurn); a cell that ended before (skipped by the matrix,
+	// interrupted while it waited) started when it ended.
+	defer func() {
+		c.Finished = time.Now().UTC()
+		if c.Started.IsZero() {
+			c.Started = c.Finished
+		}
+	}()
 	r.dir = filepath.Join(r.o.Out, "cells", mc.ID)
 	if err := os.MkdirAll(r.dir, 0o755); err != nil {
 		r.fail(results.StatusBootFailed, err.Error())
@@ -505,6 +515,9 @@ func (r *cellRun) buildInTurn(ctx context.Context) (*builder.Artifact, *cellGues
 		r.fail(results.StatusInterrupted, "interrupted before the build")
 		return nil, nil, nil, false
 	}
+	// The cell's work begins: builds are one at a time, in matrix order,
+	// so until now it only waited for the cells before it.
+	c.Started = time.Now().UTC()
 	if ctx.Err() != nil {
 		r.fail(results.StatusInterrupted, "interrupted before the build")
 		return nil, nil, nil, false

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -232,10 +233,47 @@ func TestRunWritesNoReports(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(out, "cells", "a-base-minimal", "build.log")); err != nil {
 		t.Errorf("the cell's build log: %v", err)
 	}
-	for _, f := range []string{"report.md", "report.html", "junit.xml"} {
+	for _, f := range []string{"report.md", "report.html", "junit.xml", "test2json.jsonl"} {
 		if _, err := os.Stat(filepath.Join(out, f)); !os.IsNotExist(err) {
 			t.Errorf("%s: %v; want none (the caller writes the reports)", f, err)
 		}
+	}
+	// The cell's test2json stream is part of its record.
+	stream, err := os.ReadFile(filepath.Join(out, "cells", "a-base-minimal", results.Test2JSONFile))
+	if err != nil || !bytes.Equal(stream, results.Test2JSON(run.Cells[0])) {
+		t.Errorf("cells/a-base-minimal/test2json.jsonl: %v\n%s", err, stream)
+	}
+}
+
+// TestCellStartedWhenItsTurnCame: a cell's started is when its own work
+// began (its build turn came), not when the run did: builds are one at a
+// time, so each cell starts after the one before it ended its build.
+func TestCellStartedWhenItsTurnCame(t *testing.T) {
+	cache, err := builder.OpenCache(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := &matrices.Config{Name: "minimal", Base: "tinyconfig"}
+	var cells []matrices.Cell
+	for _, k := range []string{"a", "b", "c"} {
+		kern := &matrices.Kernel{Name: k, Version: "6.12", Source: matrices.Source{Tarball: filepath.Join(t.TempDir(), "missing-"+k+".tar.xz")}}
+		cells = append(cells, matrices.Cell{ID: k + "-base-minimal", Kernel: kern, Patchset: &matrices.Patchset{Name: "base"}, Config: cfg})
+	}
+	cells[1].Skip = "excluded"
+	m := &matrices.Matrix{Name: "t", VM: matrices.VM{Accel: "tcg", MemoryMiB: 256, CPUs: 1}}
+	run, err := Run(context.Background(), Options{Matrix: m, Cells: cells, Out: t.TempDir(), Jobs: 1, Cache: cache, Progress: quietProgress{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, skipped, c := run.Cells[0], run.Cells[1], run.Cells[2]
+	if a.Started.Before(run.Started) || a.Finished.Before(a.Started) {
+		t.Errorf("a: started %v, finished %v; run started %v", a.Started, a.Finished, run.Started)
+	}
+	if c.Started.Before(a.Finished) {
+		t.Errorf("c started %v, before a, built first, finished %v", c.Started, a.Finished)
+	}
+	if skipped.Status != results.StatusSkipped || skipped.Started.IsZero() || !skipped.Started.Equal(skipped.Finished) {
+		t.Errorf("a cell skipped by the matrix: %s, started %v, finished %v; want skipped, started when it ended", skipped.Status, skipped.Started, skipped.Finished)
 	}
 }
 
@@ -404,12 +442,16 @@ func TestCellRecordIncomplete(t *testing.T) {
 			r, out := recordCell(t, tt.full...)
 			streamAndRecord(t, r)
 			r.closeRecord()
+			r.writeTest2JSON()
 			c := r.c
+			if stream, err := os.ReadFile(filepath.Join(r.dir, results.Test2JSONFile)); err != nil || !bytes.Equal(stream, results.Test2JSON(c)) {
+				t.Errorf("test2json.jsonl: %v; want the stream of the cell as recorded (%s)\n%s", err, c.Status, stream)
+			}
 			if len(tt.full) == 0 {
 				if c.Status != results.StatusPassed || len(c.Incomplete) != 0 {
 					t.Errorf("status %s, incomplete %v; want passed, none", c.Status, c.Incomplete)
 				}
-				for _, f := range []string{"console.log", "events.jsonl", "bench.txt", "diagnostics.txt", "qemu.log"} {
+				for _, f := range []string{"console.log", "events.jsonl", "bench.txt", "diagnostics.txt", "qemu.log", results.Test2JSONFile} {
 					if fi, err := os.Stat(filepath.Join(r.dir, f)); err != nil || fi.Size() == 0 {
 						t.Errorf("%s: %v", f, err)
 					}
@@ -437,6 +479,36 @@ func TestCellRecordIncomplete(t *testing.T) {
 				t.Errorf("reason %q does not say what the cell had", c.Reason)
 			}
 		})
+	}
+}
+
+// TestTest2JSONUnwritable: a cell whose test2json stream cannot be
+// written (a directory is in its way) is boot-failed, the stream listed
+// in Incomplete with the files lost before it, the reason saying what
+// the cell had been before the first loss.
+func TestTest2JSONUnwritable(t *testing.T) {
+	for _, full := range [][]string{nil, {"events.jsonl"}} {
+		r, out := recordCell(t, full...)
+		os.MkdirAll(filepath.Join(r.dir, results.Test2JSONFile, "x"), 0o755)
+		streamAndRecord(t, r)
+		r.closeRecord()
+		r.writeTest2JSON()
+		c := r.c
+		want := append([]string(nil), full...)
+		want = append(want, results.Test2JSONFile)
+		for i := range want {
+			want[i] = "cells/c1/" + want[i]
+		}
+		if c.Status != results.StatusBootFailed || !slices.Equal(c.Incomplete, want) {
+			t.Errorf("lost %v: status %s, incomplete %v; want boot-failed, %v", full, c.Status, c.Incomplete, want)
+		}
+		path := filepath.Join(out, "cells", "c1", results.Test2JSONFile)
+		if !strings.Contains(c.Reason, path+": rename: file exists") && !strings.Contains(c.Reason, path+": rename: is a directory") {
+			t.Errorf("reason %q does not name %s once with why", c.Reason, path)
+		}
+		if strings.Count(c.Reason, path) != 1 || !strings.HasSuffix(c.Reason, "; the cell had passed") || strings.Count(c.Reason, "the cell had") != 1 {
+			t.Errorf("reason %q: want each file once, and that the cell had passed", c.Reason)
+		}
 	}
 }
 

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/kvmtest/kvmtest/internal/atomicfile"
 	"github.com/kvmtest/kvmtest/results"
 )
 
@@ -135,7 +136,10 @@ func (r *cellRun) addLost(e *RecordError) {
 // closeRecord, once the cell ended, makes a cell whose record lost a
 // file an infrastructure failure: boot-failed, the files listed in
 // Incomplete (relative to the run's directory), the reason naming them
-// and saying what the cell had been.
+// and saying what the cell had been. It may be called again after more
+// files were lost (the test2json stream, written after it): the record
+// then lists them all, and still says what the cell had been before the
+// first loss.
 func (r *cellRun) closeRecord() {
 	r.lostMu.Lock()
 	lost := r.lost
@@ -144,6 +148,13 @@ func (r *cellRun) closeRecord() {
 		return
 	}
 	c := r.c
+	if r.had == "" {
+		r.had = c.Status
+		if c.Reason != "" {
+			r.had += ": " + firstLine(c.Reason)
+		}
+	}
+	c.Incomplete = nil
 	var why []string
 	for _, l := range lost {
 		rel, err := filepath.Rel(r.o.Out, l.Path)
@@ -153,11 +164,26 @@ func (r *cellRun) closeRecord() {
 		c.Incomplete = append(c.Incomplete, rel)
 		why = append(why, l.Error())
 	}
-	had := c.Status
-	if c.Reason != "" {
-		had += ": " + firstLine(c.Reason)
+	r.fail(results.StatusBootFailed, fmt.Sprintf("the cell's record is incomplete: %s; the cell had %s", strings.Join(why, "; "), r.had))
+}
+
+// writeTest2JSON writes the cell's test2json stream
+// (cells/ID/test2json.jsonl, results.Test2JSON) atomically, from its
+// final record; a failure is a lost part of the record (closeRecord
+// again).
+func (r *cellRun) writeTest2JSON() {
+	if r.dir == "" {
+		return // the cell has no directory: nothing of it was written
 	}
-	r.fail(results.StatusBootFailed, fmt.Sprintf("the cell's record is incomplete: %s; the cell had %s", strings.Join(why, "; "), had))
+	path := filepath.Join(r.dir, results.Test2JSONFile)
+	if err := atomicfile.WriteFile(path, results.Test2JSON(r.c), 0o644); err != nil {
+		// atomicfile names the path; the record says it once.
+		if inner := errors.Unwrap(err); inner != nil {
+			err = inner
+		}
+		r.lose(path, err)
+		r.closeRecord()
+	}
 }
 
 // OutInUseError says that a results directory already holds a run: a

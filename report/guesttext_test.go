@@ -2,6 +2,7 @@ package report
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -119,6 +120,24 @@ func TestReportsSanitiseGuestText(t *testing.T) {
 				}
 			}
 		}
+	}
+	// test2json.jsonl, as its readers see it once decoded.
+	var decoded strings.Builder
+	stream := render(t, func(b *bytes.Buffer) error { return results.WriteTest2JSON(b, run.Cells) })
+	for _, line := range bytes.Split(bytes.TrimSuffix(stream, []byte("\n")), []byte("\n")) {
+		var e map[string]any
+		if err := json.Unmarshal(line, &e); err != nil {
+			t.Fatalf("test2json.jsonl: %v: %s", err, line)
+		}
+		for _, k := range []string{"Package", "Test", "Output", "ImportPath"} {
+			if v, ok := e[k].(string); ok {
+				decoded.WriteString(v + "\n")
+			}
+		}
+	}
+	assertNoHostile(t, "test2json.jsonl", decoded.String())
+	if want := guesttext.Line("Hostile" + hostile + "TestNonblock"); !strings.Contains(decoded.String(), want) {
+		t.Errorf("test2json.jsonl lacks the readable test name %q", want)
 	}
 	junit := string(render(t, func(b *bytes.Buffer) error { return JUnit(b, dir, run) }))
 	assertNoHostile(t, "junit.xml", junit)

@@ -11,7 +11,12 @@ import (
 )
 
 // JUnit XML (junit.xml): one <testsuite> per cell and suite, named
-// CELL/SUITE, each test a <testcase> with classname CELL/SUITE.
+// CELL/SUITE, each test a <testcase> with classname CELL.SUITE, the dots
+// of each replaced by underscores (junitClassname): Jenkins splits a
+// classname at its last dot into package and class, so that the tests of
+// 6.12-base-minimal's vmsplice suite are in package 6_12-base-minimal,
+// class vmsplice. The document is valid against the JUnit schema of
+// Jenkins' xUnit plugin (report/testdata/xsd).
 //
 //   - A test that failed (or timed out) when the matrix expects it to pass
 //     is a <failure> whose message is the line that says why and whose body
@@ -31,14 +36,15 @@ import (
 //     testcase per finding with its excerpt.
 
 type junitSuites struct {
-	XMLName  xml.Name     `xml:"testsuites"`
-	Name     string       `xml:"name,attr"`
-	Tests    int          `xml:"tests,attr"`
-	Failures int          `xml:"failures,attr"`
-	Errors   int          `xml:"errors,attr"`
-	Skipped  int          `xml:"skipped,attr"`
-	Time     string       `xml:"time,attr"`
-	Suites   []junitSuite `xml:"testsuite"`
+	XMLName  xml.Name `xml:"testsuites"`
+	Name     string   `xml:"name,attr"`
+	Tests    int      `xml:"tests,attr"`
+	Failures int      `xml:"failures,attr"`
+	Errors   int      `xml:"errors,attr"`
+	// No skipped: Jenkins' schema has none on <testsuites> (each
+	// <testsuite> counts its own).
+	Time   string       `xml:"time,attr"`
+	Suites []junitSuite `xml:"testsuite"`
 }
 
 type junitSuite struct {
@@ -107,7 +113,6 @@ func JUnit(w io.Writer, dir string, run *results.Run) error {
 		doc.Tests += s.Tests
 		doc.Failures += s.Failures
 		doc.Errors += s.Errors
-		doc.Skipped += s.Skipped
 	}
 	if _, err := io.WriteString(w, xml.Header); err != nil {
 		return err
@@ -121,8 +126,21 @@ func JUnit(w io.Writer, dir string, run *results.Run) error {
 	return err
 }
 
+// junitClassname is the classname of the tests of a cell's suite (the
+// cell's own for suite ""): CELL.SUITE with the dots of each replaced by
+// underscores, so that readers that split a classname at its last dot
+// (Jenkins: package and class) see the cell and the suite; the
+// testsuite's name and the "cell" property keep the cell's id as it is.
+func junitClassname(cell, suite string) string {
+	undot := func(s string) string { return strings.ReplaceAll(s, ".", "_") }
+	if suite == "" {
+		suite = "cell"
+	}
+	return undot(cell) + "." + undot(suite)
+}
+
 func cellSuites(dir string, c *results.Cell) []junitSuite {
-	props := []junitProperty{{"kernel", c.Kernel}, {"patchset", c.Patchset}, {"config", c.Config}, {"status", c.Status}}
+	props := []junitProperty{{"cell", c.ID}, {"kernel", c.Kernel}, {"patchset", c.Patchset}, {"config", c.Config}, {"status", c.Status}}
 	for _, p := range []junitProperty{{"baseline", c.Baseline}, {"artifact_key", c.ArtifactKey},
 		{"kernel_release", c.KernelRelease}, {"accel", c.Accel}} {
 		if p.Value != "" {
@@ -135,7 +153,7 @@ func cellSuites(dir string, c *results.Cell) []junitSuite {
 		stamp = c.Started.UTC().Format("2006-01-02T15:04:05")
 	}
 	one := func(name string, tc junitCase, t float64) []junitSuite {
-		tc.Name, tc.Classname, tc.Time = name, c.ID, secs(t)
+		tc.Name, tc.Classname, tc.Time = name, junitClassname(c.ID, ""), secs(t)
 		return []junitSuite{{Name: c.ID, Time: secs(t), Timestamp: stamp, Properties: props, Cases: []junitCase{tc}}}
 	}
 	switch c.Status {
@@ -182,11 +200,12 @@ func cellSuites(dir string, c *results.Cell) []junitSuite {
 	for _, s := range c.Suites {
 		sname := guesttext.Line(s.Name)
 		name := c.ID + "/" + sname
+		class := junitClassname(c.ID, sname)
 		js := junitSuite{Name: name, Time: secs(s.Elapsed), Timestamp: stamp, Properties: props}
 		console := consoleFor(s)
 		unexpectedTests := 0
 		for _, t := range s.Tests {
-			tc := testCase(name, t, console)
+			tc := testCase(class, t, console)
 			if !t.AsExpected {
 				unexpectedTests++
 			}
@@ -195,7 +214,7 @@ func cellSuites(dir string, c *results.Cell) []junitSuite {
 		if len(s.Tests) == 0 || (!s.AsExpected && unexpectedTests == 0) {
 			// The suite as a whole: a program without test events, or one
 			// that failed though every test was as expected.
-			tc := junitCase{Name: sname, Classname: name, Time: secs(s.Elapsed)}
+			tc := junitCase{Name: sname, Classname: class, Time: secs(s.Elapsed)}
 			if len(s.Tests) > 0 {
 				tc.Name = "(suite " + sname + ")"
 			}
@@ -225,7 +244,7 @@ func cellSuites(dir string, c *results.Cell) []junitSuite {
 			}
 			msg := guesttext.Line(f.Title)
 			js.Cases = append(js.Cases, junitCase{
-				Name: fmt.Sprintf("console finding %d: %s", i+1, truncate(msg, 120)), Classname: c.ID + "/console", Time: secs(0),
+				Name: fmt.Sprintf("console finding %d: %s", i+1, truncate(msg, 120)), Classname: junitClassname(c.ID, "console"), Time: secs(0),
 				Failure: &junitMsg{Type: typ, Message: msg, Body: fmt.Sprintf("console.log line %d\n%s", f.Line, tailExcerpt(f.Excerpt))},
 			})
 		}

@@ -20,10 +20,13 @@ const (
 	MarkdownFile = "report.md"
 	HTMLFile     = "report.html"
 	JUnitFile    = "junit.xml"
+	// Test2JSONFile is the run's test2json stream: the cells' streams
+	// (cells/ID/test2json.jsonl) in matrix order (results.Test2JSON).
+	Test2JSONFile = results.Test2JSONFile
 )
 
-// WriteAll writes DIR/report.md, DIR/report.html and DIR/junit.xml for the
-// run stored in dir, and when GITHUB_ACTIONS is "true" appends the report
+// WriteAll writes DIR/report.md, DIR/report.html, DIR/junit.xml and
+// DIR/test2json.jsonl for the run stored in dir, and when GITHUB_ACTIONS is "true" appends the report
 // to $GITHUB_STEP_SUMMARY and prints ::error annotations to standard
 // output. m may be nil: each cell's recorded Baseline then says what it is
 // compared with.
@@ -47,6 +50,7 @@ func WriteFiles(dir string, r *Report, run *results.Run) error {
 		{MarkdownFile, r.Markdown},
 		{HTMLFile, r.HTML},
 		{JUnitFile, func(w io.Writer) error { return JUnit(w, dir, run) }},
+		{Test2JSONFile, func(w io.Writer) error { return results.WriteTest2JSON(w, run.Cells) }},
 	} {
 		var b bytes.Buffer
 		if err := f.write(&b); err != nil {

@@ -335,10 +335,18 @@ func TestWriteAllOnGitHubActions(t *testing.T) {
 	if werr != nil {
 		t.Fatal(werr)
 	}
-	for _, f := range []string{MarkdownFile, HTMLFile, JUnitFile} {
+	for _, f := range []string{MarkdownFile, HTMLFile, JUnitFile, Test2JSONFile} {
 		if fi, err := os.Stat(filepath.Join(dir, f)); err != nil || fi.Size() == 0 {
 			t.Errorf("%s: %v", f, err)
 		}
+	}
+	// The run's test2json stream is its cells', in order.
+	var cells []byte
+	for _, c := range run.Cells {
+		cells = append(cells, results.Test2JSON(c)...)
+	}
+	if b, _ := os.ReadFile(filepath.Join(dir, Test2JSONFile)); !bytes.Equal(b, cells) {
+		t.Errorf("%s is not the cells' streams in order:\n%s", Test2JSONFile, b)
 	}
 	md, _ := os.ReadFile(filepath.Join(dir, MarkdownFile))
 	if s, _ := os.ReadFile(summary); !bytes.Equal(bytes.TrimSuffix(s, []byte("\n")), md) {

@@ -22,9 +22,9 @@ Merge joins the run directories of the shares of one matrix (kvmtest run
 --shard I/N on several runners, or the indices of a Kubernetes Indexed Job)
 into one run under --out, as if it had run in one place: run.json with
 every cell in matrix order, cells/ID/ copied from each share, and the
-reports (report.md, report.html, junit.xml) written for the whole, so that
-each patchset is compared with its baseline even when they ran on
-different runners. On GitHub Actions it also writes the step summary and
+reports (report.md, report.html, junit.xml, test2json.jsonl) written for
+the whole, so that each patchset is compared with its baseline even when
+they ran on different runners. On GitHub Actions it also writes the step summary and
 the ::error annotations.
 
 It refuses shares of different matrices (their digests differ), a cell

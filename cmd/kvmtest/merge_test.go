@@ -75,7 +75,7 @@ func TestMergeEqualsUnshardedRun(t *testing.T) {
 	if code := mainExit(args); code != whole.ExitCode() {
 		t.Errorf("merge exit %d, want the run's verdict %d", code, whole.ExitCode())
 	}
-	for _, f := range []string{"run.json", report.MarkdownFile, report.HTMLFile, report.JUnitFile,
+	for _, f := range []string{"run.json", report.MarkdownFile, report.HTMLFile, report.JUnitFile, report.Test2JSONFile,
 		"cells/6.12-vmsplice-copy-minimal/bench.txt", "cells/6.12-base-debug/console.log"} {
 		want, err1 := os.ReadFile(filepath.Join(ref, f))
 		got, err2 := os.ReadFile(filepath.Join(out, f))

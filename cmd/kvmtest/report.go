@@ -19,9 +19,10 @@ var reportCmd = &Command{
 	Flags:     flag.NewFlagSet("report", flag.ContinueOnError),
 	Long: `
 Report reads DIR/run.json (and the cells' bench.txt and console.log),
-rewrites DIR/report.md, DIR/report.html and DIR/junit.xml, and prints the
-report in the chosen format to standard output: md (the default), html,
-json (the report's content, see docs/results.md) or junit.
+rewrites DIR/report.md, DIR/report.html, DIR/junit.xml and
+DIR/test2json.jsonl, and prints the report in the chosen format to
+standard output: md (the default), html, json (the report's content, see
+docs/results.md) or junit.
 
 The report compares each patchset with the matrix's baseline, per kernel
 and config: tests whose status changed (a regression is a test failing
