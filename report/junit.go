@@ -15,8 +15,8 @@ import (
 // of each replaced by underscores (junitClassname): Jenkins splits a
 // classname at its last dot into package and class, so that the tests of
 // 6.12-base-minimal's vmsplice suite are in package 6_12-base-minimal,
-// class vmsplice. The document is valid against the JUnit schema of
-// Jenkins' xUnit plugin (report/testdata/xsd).
+// class vmsplice. The document is valid against what Jenkins' xUnit
+// plugin reads (report/testdata/junit-jenkins.xsd).
 //
 //   - A test that failed (or timed out) when the matrix expects it to pass
 //     is a <failure> whose message is the line that says why and whose body
