@@ -448,7 +448,10 @@ func firstLine(s string) string {
 
 // printSummary prints the one-screen summary of a run. Every string from
 // run.json goes through guesttext.Line: names, statuses and reasons come
-// from the guest.
+// from the guest. A reason, a suite's message or a build's first error
+// that spans several lines (a config's options that did not survive
+// olddefconfig with their unmet dependencies, a compiler's errors) is
+// shown by its first lines (see printLines).
 func printSummary(w io.Writer, run *results.Run, out string) {
 	l := guesttext.Line
 	fmt.Fprintf(w, "\nkvmtest: %s, %d cell(s), accelerator %s\n", l(run.Matrix.Name), len(run.Cells), l(run.Host.Accel))
@@ -488,6 +491,9 @@ func printSummary(w io.Writer, run *results.Run, out string) {
 				mark = "NOT as expected"
 			}
 			fmt.Fprintf(w, "      suite %-18s %-7s %d passed, %d failed, %d skipped; %s\n", l(s.Name), l(s.Status), pass, fail, skip, mark)
+			if !s.AsExpected && s.Message != "" {
+				printLines(w, "        ", s.Message)
+			}
 			expectedFails := 0
 			for _, t := range s.Tests {
 				switch {
@@ -506,13 +512,44 @@ func printSummary(w io.Writer, run *results.Run, out string) {
 			}
 		}
 		if c.Status != results.StatusPassed && c.Reason != "" {
-			fmt.Fprintf(w, "      %s\n", l(firstLine(c.Reason)))
+			printLines(w, "      ", c.Reason)
 		}
 		if c.FirstError != "" {
-			fmt.Fprintf(w, "      first error: %s\n", l(c.FirstError))
+			printLines(w, "      ", "first error: "+c.FirstError)
 		}
 	}
 	fmt.Fprintf(w, "results: %s/run.json\n", l(out))
+}
+
+// Caps of printLines.
+const (
+	summaryLines     = 8   // lines of one text
+	summaryLineRunes = 400 // characters of one line
+)
+
+// printLines prints text (guest text, or quoting it), one or more lines,
+// each after indent: its first summaryLines lines, each cut at
+// summaryLineRunes characters, then how many more lines run.json has.
+// The text is split at its newlines, then each line is made one line by
+// guesttext.Line: a CR or an escape sequence cannot start or rewrite a
+// line, and each line of the text starts with indent, so none reads as a
+// cell's line of the summary.
+func printLines(w io.Writer, indent, text string) {
+	lines := strings.Split(strings.TrimRight(text, "\r\n"), "\n")
+	more := 0
+	if len(lines) > summaryLines {
+		lines, more = lines[:summaryLines], len(lines)-summaryLines
+	}
+	for _, line := range lines {
+		line = guesttext.Line(strings.TrimSuffix(line, "\r"))
+		if utf8.RuneCountInString(line) > summaryLineRunes {
+			line = string([]rune(line)[:summaryLineRunes]) + "…"
+		}
+		fmt.Fprintf(w, "%s%s\n", indent, line)
+	}
+	if more > 0 {
+		fmt.Fprintf(w, "%s… %d more line(s) in run.json\n", indent, more)
+	}
 }
 
 // prefixWriter passes complete lines to the progress output, each with a
