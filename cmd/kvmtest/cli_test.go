@@ -2,6 +2,7 @@ package main
 
 import (
 	"os"
+	"os/exec"
 	"path/filepath"
 	"runtime"
 	"runtime/debug"
@@ -11,6 +12,15 @@ import (
 	"github.com/kvmtest/kvmtest/engine"
 	"github.com/kvmtest/kvmtest/results"
 )
+
+// TestMain makes the test binary kvmtest itself when KVMTEST_TEST_MAIN=1,
+// for the tests that run it as a program (the completion scripts').
+func TestMain(m *testing.M) {
+	if os.Getenv("KVMTEST_TEST_MAIN") == "1" {
+		os.Exit(mainExit(os.Args[1:]))
+	}
+	os.Exit(m.Run())
+}
 
 // outputOf runs mainExit(args) and returns its exit status and what it
 // wrote to stdout and to stderr.
@@ -61,6 +71,7 @@ func TestHelp(t *testing.T) {
 		want string
 	}{
 		{[]string{"help", "nosuch"}, "kvmtest help nosuch: unknown help topic. Run 'kvmtest help'.\n"},
+		{[]string{"help", "__complete"}, "kvmtest help __complete: unknown help topic. Run 'kvmtest help'.\n"},
 		{[]string{"help", "run", "build"}, "Too many arguments given."},
 		{[]string{"nosuch"}, "kvmtest nosuch: unknown command\nRun 'kvmtest help' for usage.\n"},
 		{[]string{"run", "--nosuch"}, "flag provided but not defined: -nosuch\nusage: kvmtest run [MATRIX|NAME]"},
@@ -106,5 +117,181 @@ func TestVersion(t *testing.T) {
 	readBuildInfo = func() (*debug.BuildInfo, bool) { return &debug.BuildInfo{Main: debug.Module{Version: "(devel)"}}, true }
 	if _, out, _ := outputOf(t, "version"); !strings.Contains(out, "revision: unknown (built without VCS information") || strings.Contains(out, "module:") {
 		t.Errorf("version without VCS information:\n%s", out)
+	}
+}
+
+// completionMatrix writes a matrix of two cells (6.12-base-minimal,
+// 6.12-fix-minimal) into a new directory, with the cache there too, and
+// returns the directory.
+func completionMatrix(t *testing.T) string {
+	dir := t.TempDir()
+	t.Setenv("KVMTEST_CACHE", filepath.Join(dir, "cache"))
+	if err := os.Mkdir(filepath.Join(dir, "linux"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	m := `kernels: [{name: "6.12", version: "6.12", source: {path: linux}}]
+patchsets: [{name: base}, {name: fix}]
+configs: [{name: minimal, base: tinyconfig}]
+`
+	if err := os.WriteFile(filepath.Join(dir, "m.yaml"), []byte(m), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+// TestComplete: what __complete offers for a command line: commands,
+// flags, enumerated flag values (from the usage lines), the cell ids of
+// the matrix on the line, the shipped matrices and file names.
+func TestComplete(t *testing.T) {
+	dir := completionMatrix(t)
+	m := filepath.Join(dir, "m.yaml")
+	for _, tc := range []struct {
+		line  []string
+		want  string
+		files bool
+	}{
+		{[]string{""}, "--help --version bisect boot build cache compare completion doctor help merge plan report run triage validate version", false},
+		{[]string{"r"}, "report run", false},
+		{[]string{"help", "ve"}, "version", false},
+		{[]string{"run", "--pro"}, "--progress", false},
+		{[]string{"run", "--progress", ""}, "auto plain tty", false},
+		{[]string{"build", "--progress=t"}, "--progress=tty", false},
+		{[]string{"run", "--accel", "k"}, "kvm", false},
+		{[]string{"boot", "--accel", ""}, "auto kvm tcg", false},
+		{[]string{"plan", "--format", ""}, "github json text", false},
+		{[]string{"report", "--format="}, "--format=html --format=json --format=junit --format=md", false},
+		{[]string{"cache", ""}, "gc ls path", false},
+		{[]string{"completion", ""}, "bash fish zsh", false},
+		{[]string{"run", ""}, "default quick vmsplice", true},
+		{[]string{"run", "q"}, "quick", true},
+		{[]string{"run", m, ""}, "", false},
+		{[]string{"validate", m, ""}, "default quick vmsplice", true},
+		{[]string{"run", m, "--cell", ""}, "6.12-base-minimal 6.12-fix-minimal", false},
+		{[]string{"run", "--quiet", m, "--cell", "6.12-f"}, "6.12-fix-minimal", false},
+		{[]string{"build", m, "--cell=6.12-b"}, "--cell=6.12-base-minimal", false},
+		{[]string{"boot", "--matrix", m, "--cell", ""}, "6.12-base-minimal 6.12-fix-minimal", false},
+		{[]string{"run", "--out", ""}, "", true},
+		{[]string{"compare", "a", ""}, "", true},
+		{[]string{"compare", "a", "b", ""}, "", false},
+		{[]string{"boot", "--cell", "x", "--", ""}, "", true},
+		{[]string{"doctor", ""}, "", false},
+		{[]string{"nosuch", ""}, "", false},
+		{[]string{"__complete", ""}, "", false},
+	} {
+		got, files := complete(tc.line)
+		if strings.Join(got, " ") != tc.want || files != tc.files {
+			t.Errorf("complete(%q) = %q, files %v; want %q, files %v", tc.line, got, files, tc.want, tc.files)
+		}
+	}
+	code, out, _ := outputOf(t, "__complete", "run", "--progress", "")
+	if code != results.ExitOK || out != "auto\nplain\ntty\n" {
+		t.Errorf("__complete run --progress '': exit %d, %q", code, out)
+	}
+	if _, out, _ := outputOf(t, "__complete", "run", "q"); out != "quick\n:files\n" {
+		t.Errorf("__complete run q: %q", out)
+	}
+}
+
+// TestCompletionScripts: kvmtest completion prints each shell's script
+// (each parses in its shell when that shell is installed), refuses
+// another shell, and bash's script, driven as bash drives it (COMP_LINE,
+// COMP_POINT, COMP_WORDS split at "="), completes from this kvmtest.
+func TestCompletionScripts(t *testing.T) {
+	for _, sh := range []string{"bash", "zsh", "fish"} {
+		code, out, _ := outputOf(t, "completion", sh)
+		if code != results.ExitOK || !strings.Contains(out, "__complete") {
+			t.Errorf("completion %s: exit %d\n%s", sh, code, out)
+			continue
+		}
+		bin, err := exec.LookPath(sh)
+		if err != nil {
+			t.Logf("no %s here: its script is not parsed", sh)
+			continue
+		}
+		cmd := exec.Command(bin, "-n")
+		if sh == "fish" {
+			cmd = exec.Command(bin, "--no-execute")
+		}
+		cmd.Stdin = strings.NewReader(out)
+		if msg, err := cmd.CombinedOutput(); err != nil {
+			t.Errorf("%s -n: %v\n%s", sh, err, msg)
+		}
+	}
+	if code, _, errOut := outputOf(t, "completion", "tcsh"); code != results.ExitBadInput || !strings.Contains(errOut, "bash, zsh, fish") {
+		t.Errorf("completion tcsh: exit %d, %q", code, errOut)
+	}
+
+	dir := completionMatrix(t)
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	wrapper := "#!/bin/sh\nKVMTEST_TEST_MAIN=1 exec '" + exe + "' \"$@\"\n"
+	if err := os.WriteFile(filepath.Join(dir, "kvmtest"), []byte(wrapper), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	script := `source <(kvmtest completion bash) || exit 1
+# comp LINE WORDS...: complete at the end of LINE, bash having split it into WORDS.
+comp() {
+	COMP_LINE=$1 COMP_POINT=${#1}
+	shift
+	COMP_WORDS=("$@") COMP_CWORD=$(($# - 1))
+	COMPREPLY=()
+	_kvmtest
+	echo "[${COMPREPLY[*]}]"
+}
+comp 'kvmtest ru' kvmtest ru
+comp 'kvmtest run --progress ' kvmtest run --progress ''
+comp 'kvmtest run m.yaml --cell ' kvmtest run m.yaml --cell ''
+comp 'kvmtest run m.yaml --cell=6.12-f' kvmtest run m.yaml --cell = 6.12-f
+comp 'kvmtest run m.y' kvmtest run m.y
+comp 'kvmtest report --out=li' kvmtest report --out = li
+`
+	shell(t, dir, "bash", []string{"--norc", "--noprofile", "-c", script},
+		"[run]\n[auto plain tty]\n[6.12-base-minimal 6.12-fix-minimal]\n[6.12-fix-minimal]\n[m.yaml]\n[linux]\n")
+
+	// zsh's completion functions stand in for compadd and _files.
+	script = `compdef() { :; }
+source <(kvmtest completion zsh) || exit 1
+compadd() { [[ $1 == -- ]] && shift; print -r -- "[$*]"; }
+_files() { print -r -- "[files]"; }
+comp() { words=("$@"); CURRENT=$#; _kvmtest; }
+comp kvmtest ru
+comp kvmtest run --progress ''
+comp kvmtest run m.yaml --cell ''
+comp kvmtest run m.yaml --cell=6.12-f
+comp kvmtest run m.
+`
+	shell(t, dir, "zsh", []string{"-f", "-c", script},
+		"[run]\n[auto plain tty]\n[6.12-base-minimal 6.12-fix-minimal]\n[--cell=6.12-fix-minimal]\n[files]\n")
+
+	script = `kvmtest completion fish | source; or exit 1
+for line in "kvmtest ru" "kvmtest run --progress " "kvmtest run m.yaml --cell " "kvmtest run m.yaml --cell=6.12-f" "kvmtest run m." "kvmtest report --out li"
+	echo "["(complete -C "$line")"]"
+end
+`
+	shell(t, dir, "fish", []string{"--no-config", "-c", script},
+		"[run]\n[auto] [plain] [tty]\n[6.12-base-minimal] [6.12-fix-minimal]\n[--cell=6.12-fix-minimal]\n[m.yaml]\n[linux/]\n")
+}
+
+// shell runs the shell sh (skipping when it is not installed) with args
+// in dir, the kvmtest wrapper in dir first on PATH, and checks its output.
+func shell(t *testing.T, dir, sh string, args []string, want string) {
+	t.Helper()
+	bin, err := exec.LookPath(sh)
+	if err != nil {
+		t.Logf("no %s here: its completion is not tested", sh)
+		return
+	}
+	cmd := exec.Command(bin, args...)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "PATH="+dir+string(os.PathListSeparator)+os.Getenv("PATH"), "HOME="+dir)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Errorf("%s: %v\n%s", sh, err, out)
+		return
+	}
+	if string(out) != want {
+		t.Errorf("%s completion:\n got %q\nwant %q", sh, out, want)
 	}
 }

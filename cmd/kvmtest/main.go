@@ -21,6 +21,7 @@
 //	triage     classify crashes in saved console logs
 //	validate   check matrix files without building anything
 //	version    print kvmtest's version, Go version and VCS revision
+//	completion print a shell completion script (bash, zsh or fish)
 //
 // Run `kvmtest help COMMAND` for a command's usage, flags and exit status.
 // `kvmtest --version` is `kvmtest version`.
@@ -119,6 +120,9 @@ func mainExit(args []string) int {
 	if !ok {
 		fmt.Fprintf(os.Stderr, "kvmtest %s: unknown command\nRun 'kvmtest help' for usage.\n", guesttext.Line(name))
 		return results.ExitBadInput
+	}
+	if c == completeCmd {
+		return c.Run(c, args[1:]) // the words of a command line, flags among them
 	}
 	if err := c.Flags.Parse(interspersed(c.Flags, args[1:])); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
