@@ -8,7 +8,9 @@ import (
 // Plot is a horizontal bar chart of benchmark deltas (head against base,
 // in percent), drawn as inline SVG in report.html: one bar per benchmark
 // and unit of every compared pair, a whisker for the range the confidence
-// intervals allow, grey when the difference is not significant.
+// intervals allow, grey when the difference is not significant, the
+// value right of the bar and of its whisker. Width and Height are the
+// viewBox's: the page scales the plot to its own width.
 type Plot struct {
 	Width, Height int
 	Left, Right   int // the chart area's x range
@@ -40,11 +42,16 @@ type Bar struct {
 	Clipped  bool
 }
 
+// The plot's geometry, in the units of its viewBox: report.html draws it
+// as wide as the page (down to a minimum, then it scrolls), so these are
+// proportions, not pixels.
 const (
-	plotWidth  = 900
-	plotLabelW = 380
-	plotRowH   = 22
-	plotTop    = 24
+	plotWidth    = 900
+	plotLabelW   = 380 // the benchmarks' names, right-aligned before the chart area
+	plotRight    = 100 // room right of the chart area for a value beyond its edge
+	plotRowH     = 22
+	plotTop      = 24
+	plotValueGap = 5 // from the end of a bar or its whisker to its value
 )
 
 // newPlot lays out the deltas of every benchmark compared in r; nil when
@@ -98,7 +105,7 @@ func newPlot(r *Report) *Plot {
 		return nil
 	}
 	scale := niceCeil(math.Min(maxAbs*1.1, 200))
-	p := &Plot{Width: plotWidth, Left: plotLabelW, Right: plotWidth - 100, Top: plotTop, Scale: scale}
+	p := &Plot{Width: plotWidth, Left: plotLabelW, Right: plotWidth - plotRight, Top: plotTop, Scale: scale}
 	p.Zero = (p.Left + p.Right) / 2
 	half := float64(p.Right-p.Zero) / scale
 	x := func(pct float64) int {
@@ -117,14 +124,17 @@ func newPlot(r *Report) *Plot {
 		b.Clipped = math.Abs(it.pct) > scale
 		if xe >= p.Zero {
 			b.X, b.W = p.Zero, max(xe-p.Zero, 1)
-			b.DeltaX = xe + 4
 		} else {
 			b.X, b.W = xe, p.Zero-xe
-			b.DeltaX = p.Zero + 4
 		}
+		// The value goes right of whatever is drawn on its row right of
+		// zero: the bar, and the whisker when it reaches further.
+		right := b.X + b.W
 		if it.whisker {
 			b.Whisker, b.WLo, b.WHi = true, x(it.lo), x(it.hi)
+			right = max(right, b.WLo, b.WHi)
 		}
+		b.DeltaX = right + plotValueGap
 		p.Bars = append(p.Bars, b)
 	}
 	p.Bottom = p.Top + len(items)*plotRowH

@@ -23,7 +23,7 @@ import (
 
 var bisectCmd = &Command{
 	Name:      "bisect",
-	UsageLine: "bisect [MATRIX] --cell ID [--good REF] [--bad REF] [--test REGEX] [--suite NAMES] [--runs N] [--fixed] [--series] [--out DIR]",
+	UsageLine: "bisect [MATRIX] --cell ID [--good REF] [--bad REF] [--test REGEX] [--suite NAMES] [--runs N] [--fixed] [--series] [--out DIR] [--verbose] [--progress auto|plain|tty]",
 	Short:     "find the commit or the patch of a series that changed a result",
 	Flags:     flag.NewFlagSet("bisect", flag.ContinueOnError),
 	Long: `
@@ -62,18 +62,22 @@ change, or untestable states hide which of several is first; 2 bad input;
 }
 
 var (
-	bisectCell    = bisectCmd.Flags.String("cell", "", "the cell to bisect (its id; a glob must match exactly one)")
-	bisectGood    = bisectCmd.Flags.String("good", "", "the good end: a git ref, or for a patch series a count, base or a patch file name (default base)")
-	bisectBad     = bisectCmd.Flags.String("bad", "", "the bad end: a git ref (default the kernel's ref), or for a patch series a count, all or a patch file name (default all)")
-	bisectTest    = bisectCmd.Flags.String("test", "", "judge states by the tests matching this regular expression (on SUITE/TEST and on TEST)")
-	bisectRuns    = bisectCmd.Flags.Int("runs", 1, "run each state this many times; any bad run makes it bad")
-	bisectFixed   = bisectCmd.Flags.Bool("fixed", false, "find the first state where the result became good (the good end fails)")
-	bisectSeries  = bisectCmd.Flags.Bool("series", false, "bisect the cell's patch series even when its kernel is from git")
-	bisectOut     = bisectCmd.Flags.String("out", "", "results directory (default ./kvmtest-results/bisect-TIMESTAMP)")
-	bisectAccel   = bisectCmd.Flags.String("accel", "", "accelerator: auto, kvm or tcg (default: the matrix's vm.accel)")
-	bisectVerbose = bisectCmd.Flags.Bool("verbose", false, "also print each state's run progress")
-	bisectSuites  = bisectCmd.Flags.String("suite", "", "run only these suites (comma-separated names; default all of the matrix's)")
+	bisectCell     = bisectCmd.Flags.String("cell", "", "the cell to bisect (its id; a glob must match exactly one)")
+	bisectGood     = bisectCmd.Flags.String("good", "", "the good end: a git ref, or for a patch series a count, base or a patch file name (default base)")
+	bisectBad      = bisectCmd.Flags.String("bad", "", "the bad end: a git ref (default the kernel's ref), or for a patch series a count, all or a patch file name (default all)")
+	bisectTest     = bisectCmd.Flags.String("test", "", "judge states by the tests matching this regular expression (on SUITE/TEST and on TEST)")
+	bisectRuns     = bisectCmd.Flags.Int("runs", 1, "run each state this many times; any bad run makes it bad")
+	bisectFixed    = bisectCmd.Flags.Bool("fixed", false, "find the first state where the result became good (the good end fails)")
+	bisectSeries   = bisectCmd.Flags.Bool("series", false, "bisect the cell's patch series even when its kernel is from git")
+	bisectOut      = bisectCmd.Flags.String("out", "", "results directory (default ./kvmtest-results/bisect-TIMESTAMP)")
+	bisectAccel    = bisectCmd.Flags.String("accel", "", "accelerator: auto, kvm or tcg (default: the matrix's vm.accel)")
+	bisectVerbose  = bisectCmd.Flags.Bool("verbose", false, "also print each state's run progress")
+	bisectSuites   = bisectCmd.Flags.String("suite", "", "run only these suites (comma-separated names; default all of the matrix's)")
+	bisectProgress = progressFlag(bisectCmd.Flags)
 )
+
+// bisectStopLive stops the live display of the state being run.
+var bisectStopLive = func() {}
 
 func init() {
 	bisectCmd.Run = runBisect
@@ -88,6 +92,7 @@ func runBisect(cmd *Command, args []string) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
 	defer stop()
 	rec, err := engine.Bisect(ctx, o)
+	bisectStopLive()
 	var inputErr *engine.BisectInputError
 	switch {
 	case errors.As(err, &inputErr):
@@ -146,9 +151,23 @@ func bisectOptions(args []string) (engine.BisectOptions, int) {
 	}
 	o.Matrix, o.Cell, o.Good, o.Bad, o.Runs, o.Fixed, o.Series = m, cell, *bisectGood, *bisectBad, *bisectRuns, *bisectFixed, *bisectSeries
 	o.Out, o.Accel, o.Cache, o.SourceDir = out, *bisectAccel, cache, srcDir
-	o.NewProgress = func() engine.Progress { return newProgress(os.Stderr, !*bisectVerbose) }
+	// Under --verbose each state's run shows its progress as kvmtest
+	// run's (live on a terminal, see --progress), until the next state's;
+	// the bisection's own lines go above it.
+	var cur *progress
+	o.NewProgress = func() engine.Progress {
+		bisectStopLive()
+		cur = newProgress(os.Stderr, !*bisectVerbose, *bisectProgress)
+		bisectStopLive = cur.live(1)
+		return cur
+	}
 	o.Logf = func(f string, a ...any) {
-		fmt.Fprintf(os.Stderr, "kvmtest: %s\n", guesttext.Line(fmt.Sprintf(f, a...)))
+		line := "kvmtest: " + guesttext.Line(fmt.Sprintf(f, a...))
+		if cur != nil {
+			cur.Println(nil, line)
+		} else {
+			fmt.Fprintln(os.Stderr, line)
+		}
 	}
 	o.Reports = report.WriteAll
 	return o, results.ExitOK

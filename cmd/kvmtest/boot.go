@@ -205,7 +205,7 @@ func bootTarget(ctx context.Context, cache *builder.Cache, file string) (bootKer
 	if err != nil {
 		return bootKernelFiles{}, vm, fatalf(results.ExitInfra, "%s: %v", c.ID, err)
 	}
-	b := &builder.Builder{Cache: cache, Logf: newProgress(os.Stderr, false).Logf}
+	b := &builder.Builder{Cache: cache, Logf: newProgress(os.Stderr, false, progressPlain).Logf}
 	a, err := b.Build(ctx, req)
 	if err != nil {
 		return bootKernelFiles{}, vm, fatalf(results.ExitInfra, "%s: %v", c.ID, err)

@@ -20,8 +20,11 @@
 //	run        build, boot and test every cell of a matrix
 //	triage     classify crashes in saved console logs
 //	validate   check matrix files without building anything
+//	version    print kvmtest's version, Go version and VCS revision
+//	completion print a shell completion script (bash, zsh or fish)
 //
 // Run `kvmtest help COMMAND` for a command's usage, flags and exit status.
+// `kvmtest --version` is `kvmtest version`.
 package main
 
 import (
@@ -47,6 +50,9 @@ type Command struct {
 	Flags     *flag.FlagSet
 	// Run executes the command and returns the process exit code.
 	Run func(cmd *Command, args []string) int
+	// Hidden commands (the completion scripts' __complete) are left out
+	// of the command list and of completion.
+	Hidden bool
 }
 
 var commands = map[string]*Command{}
@@ -55,10 +61,14 @@ func register(c *Command) {
 	if c.Flags == nil {
 		c.Flags = flag.NewFlagSet(c.Name, flag.ContinueOnError)
 	}
-	c.Flags.Usage = func() { usageOf(c, os.Stderr) }
+	// mainExit prints the usage: the whole help on stdout when it is
+	// asked for (-h, --help), a pointer to it on stderr after a flag
+	// error (which the flag package prints).
+	c.Flags.Usage = func() {}
 	commands[c.Name] = c
 }
 
+// usageOf prints c's whole help: usage line, description and flags.
 func usageOf(c *Command, w io.Writer) {
 	fmt.Fprintf(w, "usage: kvmtest %s\n\n%s\n", c.UsageLine, strings.TrimSpace(c.Long))
 	var hasFlags bool
@@ -67,55 +77,83 @@ func usageOf(c *Command, w io.Writer) {
 		fmt.Fprintf(w, "\nFlags:\n")
 		c.Flags.SetOutput(w)
 		c.Flags.PrintDefaults()
+		c.Flags.SetOutput(nil) // flag errors go to os.Stderr
 	}
 }
 
 func mainUsage(w io.Writer) {
 	fmt.Fprintf(w, "kvmtest builds kernels, boots them under QEMU and tests them.\n\nUsage:\n\n\tkvmtest <command> [arguments]\n\nCommands:\n\n")
 	names := make([]string, 0, len(commands))
-	for n := range commands {
-		names = append(names, n)
+	for n, c := range commands {
+		if !c.Hidden {
+			names = append(names, n)
+		}
 	}
 	sort.Strings(names)
 	for _, n := range names {
 		fmt.Fprintf(w, "\t%-10s %s\n", n, commands[n].Short)
 	}
-	fmt.Fprintf(w, "\nUse \"kvmtest help <command>\" for more about a command.\n")
+	fmt.Fprintf(w, "\nUse \"kvmtest help <command>\" for more about a command, \"kvmtest --version\" for the version.\n")
 }
 
 func main() {
 	os.Exit(mainExit(os.Args[1:]))
 }
 
+// mainExit runs the command line args (without the program name) and
+// returns the exit status. Help that is asked for (kvmtest help [COMMAND],
+// -h, --help, COMMAND -h) goes to stdout with status 0, as go's; usage
+// after a mistake goes to stderr with status 2.
 func mainExit(args []string) int {
 	if len(args) == 0 {
 		mainUsage(os.Stderr)
 		return results.ExitBadInput
 	}
 	name := args[0]
-	if name == "help" || name == "-h" || name == "--help" {
-		if len(args) > 1 {
-			if c, ok := commands[args[1]]; ok {
-				usageOf(c, os.Stdout)
-				return results.ExitOK
-			}
-		}
-		mainUsage(os.Stdout)
-		return results.ExitOK
+	switch name {
+	case "help", "-h", "-help", "--help":
+		return helpExit(args[1:])
+	case "--version", "-version":
+		name = "version"
 	}
 	c, ok := commands[name]
 	if !ok {
-		fmt.Fprintf(os.Stderr, "kvmtest: unknown command %q\n", name)
-		mainUsage(os.Stderr)
+		fmt.Fprintf(os.Stderr, "kvmtest %s: unknown command\nRun 'kvmtest help' for usage.\n", guesttext.Line(name))
 		return results.ExitBadInput
+	}
+	if c == completeCmd {
+		return c.Run(c, args[1:]) // the words of a command line, flags among them
 	}
 	if err := c.Flags.Parse(interspersed(c.Flags, args[1:])); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
+			usageOf(c, os.Stdout)
 			return results.ExitOK
 		}
+		fmt.Fprintf(os.Stderr, "usage: kvmtest %s\nRun 'kvmtest help %s' for details.\n", c.UsageLine, c.Name)
 		return results.ExitBadInput
 	}
 	return c.Run(c, c.Flags.Args())
+}
+
+// helpExit is `kvmtest help [TOPIC]`: the command list, or a command's
+// help, on stdout; an unknown topic is an error (status 2), as `go help
+// nosuch` is.
+func helpExit(args []string) int {
+	switch {
+	case len(args) == 0:
+		mainUsage(os.Stdout)
+		return results.ExitOK
+	case len(args) > 1:
+		fmt.Fprintf(os.Stderr, "usage: kvmtest help COMMAND\n\nToo many arguments given.\n")
+		return results.ExitBadInput
+	}
+	c, ok := commands[args[0]]
+	if !ok || c.Hidden {
+		fmt.Fprintf(os.Stderr, "kvmtest help %s: unknown help topic. Run 'kvmtest help'.\n", guesttext.Line(args[0]))
+		return results.ExitBadInput
+	}
+	usageOf(c, os.Stdout)
+	return results.ExitOK
 }
 
 // interspersed moves flags after positional arguments to the front, so

@@ -2,112 +2,323 @@ package main
 
 import (
 	"bytes"
+	"flag"
 	"fmt"
 	"io"
 	"os"
+	"os/signal"
+	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 	"unicode/utf8"
 
-	"golang.org/x/sys/unix"
+	"golang.org/x/term"
 
 	"github.com/kvmtest/kvmtest/internal/guesttext"
 	"github.com/kvmtest/kvmtest/results"
 )
 
-// progress reports what a run does. When its writer is not a terminal
-// (CI logs, pipes) it prints one timestamped line per phase change and
-// nothing else: no control characters. On a terminal it keeps, below the
-// log lines, one live line per running cell (its phase and elapsed time)
-// and an overall bar, redrawn in place.
+// progressMode is how progress shows itself (--progress, as docker
+// buildx's).
+type progressMode string
+
+const (
+	// progressAuto: the live display when the output is a terminal and
+	// TERM is not dumb, plain lines otherwise.
+	progressAuto progressMode = "auto"
+	// progressPlain: timestamped lines only, never an escape sequence.
+	progressPlain progressMode = "plain"
+	// progressTTY: the live display even when the output is not a
+	// terminal (a log viewer that understands cursor movement).
+	progressTTY progressMode = "tty"
+)
+
+func (m *progressMode) String() string { return string(*m) }
+
+func (m *progressMode) Set(s string) error {
+	switch progressMode(s) {
+	case progressAuto, progressPlain, progressTTY:
+		*m = progressMode(s)
+		return nil
+	}
+	return fmt.Errorf("want auto, plain or tty")
+}
+
+// progressFlag defines --progress on fs.
+func progressFlag(fs *flag.FlagSet) *progressMode {
+	m := progressAuto
+	fs.Var(&m, "progress", "progress display: auto (live lines on a terminal, plain lines when not one or when TERM=dumb), plain (timestamped lines, no escape sequences) or tty (live lines even when not a terminal); NO_COLOR turns colour off")
+	return &m
+}
+
+// progress reports what a run does. In plain mode (--progress=plain, or
+// auto when its writer is not a terminal or TERM is dumb: CI logs, pipes)
+// it prints one timestamped line per phase change and nothing else: no
+// control characters. Live (--progress=tty, or auto on a terminal) it
+// keeps, below the log lines, one line per running cell (its elapsed time
+// and phase) and an overall bar, each cut to the terminal's width (read
+// at every redraw, and redrawn at once on SIGWINCH) so that none wraps,
+// and redrawn in place; a finished cell's status is coloured unless
+// NO_COLOR is set.
 //
 // Every message and phase goes through guesttext.Line before progress adds
-// its own escapes (the redraw's): guest text in them (suite and test names
-// in a phase or a cell's reason, console lines under --verbose) can
-// neither drive the terminal nor start a line of its own.
+// its own escapes (the redraw's and the colours): guest text in them
+// (suite and test names in a phase or a cell's reason, console lines under
+// --verbose) can neither drive the terminal nor start a line of its own.
 type progress struct {
 	mu    sync.Mutex
 	w     io.Writer
 	quiet bool
-	tty   bool
+	mode  progressMode
+	// size returns the terminal's size; nil when w is not a terminal.
+	size  func() (width, height int, ok bool)
+	tty   bool // the live display is on
+	color bool // and colours finished cells' statuses
 	start time.Time
 	since map[string]time.Time
 	phase map[string]string // running cells: current phase
 	order []string          // running cells, in start order
 	done  int
 	total int
-	drawn int // live lines currently on screen
+	// drawn holds the display width of each live line on screen, top to
+	// bottom: what the next redraw erases.
+	drawn []int
 	stop  chan struct{}
+	ended chan struct{}
 }
 
-func newProgress(w io.Writer, quiet bool) *progress {
-	return &progress{w: w, quiet: quiet, start: time.Now(), since: map[string]time.Time{}, phase: map[string]string{}}
+func newProgress(w io.Writer, quiet bool, mode progressMode) *progress {
+	if mode == "" {
+		mode = progressAuto
+	}
+	return &progress{w: w, quiet: quiet, mode: mode, size: terminalSize(w), start: time.Now(),
+		since: map[string]time.Time{}, phase: map[string]string{}}
 }
 
-// live turns on the in-place display for a run of total cells when w is a
-// terminal. It returns a function that stops it.
+// sizer is a writer that is a terminal and knows its size (a fake
+// terminal in tests; an *os.File is asked with golang.org/x/term).
+type sizer interface {
+	Size() (width, height int)
+}
+
+// terminalSize returns how to read the size of the terminal w is, nil
+// when w is not a terminal.
+func terminalSize(w io.Writer) func() (int, int, bool) {
+	switch t := w.(type) {
+	case *os.File:
+		fd := int(t.Fd())
+		if !term.IsTerminal(fd) {
+			return nil
+		}
+		return func() (int, int, bool) {
+			w, h, err := term.GetSize(fd)
+			return w, h, err == nil && w > 0
+		}
+	case sizer:
+		return func() (int, int, bool) {
+			w, h := t.Size()
+			return w, h, w > 0
+		}
+	}
+	return nil
+}
+
+// wantLive reports whether the live display is for this progress, and
+// whether it may colour.
+func (p *progress) wantLive() (live, color bool) {
+	dumb := os.Getenv("TERM") == "dumb"
+	switch p.mode {
+	case progressPlain:
+		return false, false
+	case progressAuto:
+		if p.size == nil || dumb {
+			return false, false
+		}
+	}
+	return true, !dumb && os.Getenv("NO_COLOR") == ""
+}
+
+// live turns on the in-place display for a run of total cells (see
+// progress). It returns a function that stops it, erasing the live
+// lines (once, however often it is called).
 func (p *progress) live(total int) func() {
-	f, ok := p.w.(*os.File)
-	if p.quiet || !ok || !isTerminal(f) {
+	live, color := p.wantLive()
+	if p.quiet || !live {
 		return func() {}
 	}
 	p.mu.Lock()
-	p.tty, p.total, p.stop = true, total, make(chan struct{})
+	p.tty, p.color, p.total = true, color, total
+	p.stop, p.ended = make(chan struct{}), make(chan struct{})
 	p.mu.Unlock()
+	winch := make(chan os.Signal, 1)
+	signal.Notify(winch, syscall.SIGWINCH)
 	go func() {
+		defer close(p.ended)
+		defer signal.Stop(winch)
 		t := time.NewTicker(time.Second)
 		defer t.Stop()
 		for {
 			select {
 			case <-t.C:
-				p.mu.Lock()
-				p.redraw()
-				p.mu.Unlock()
+			case <-winch:
 			case <-p.stop:
 				return
 			}
+			p.mu.Lock()
+			p.paint()
+			p.mu.Unlock()
 		}
 	}()
+	var once sync.Once
 	return func() {
-		close(p.stop)
-		p.mu.Lock()
-		p.clear()
-		p.tty = false
-		p.mu.Unlock()
+		once.Do(func() {
+			close(p.stop)
+			<-p.ended
+			p.mu.Lock()
+			defer p.mu.Unlock()
+			var b bytes.Buffer
+			width, _ := p.dims()
+			p.erase(&b, width)
+			p.w.Write(b.Bytes())
+			p.tty, p.color = false, false
+		})
 	}
 }
 
-func isTerminal(f *os.File) bool {
-	_, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
-	return err == nil
+// dims returns the width and height of the terminal: its size when it
+// is one, else $COLUMNS (or 80) wide and of unknown height (0).
+func (p *progress) dims() (width, height int) {
+	if p.size != nil {
+		if w, h, ok := p.size(); ok {
+			return w, h
+		}
+	}
+	if c, err := strconv.Atoi(os.Getenv("COLUMNS")); err == nil && c > 0 {
+		return c, 0
+	}
+	return 80, 0
 }
 
-// clear erases the live lines (caller holds mu).
-func (p *progress) clear() {
-	for ; p.drawn > 0; p.drawn-- {
-		fmt.Fprint(p.w, "\x1b[1A\x1b[2K")
+// erase appends to b what erases the live lines on screen (caller holds
+// mu): the cursor back up to the first of them, and the screen below
+// erased. A line drawn on a wider terminal than width takes more than
+// one row once a terminal that rewraps on resize has rewrapped it.
+func (p *progress) erase(b *bytes.Buffer, width int) {
+	rows := 0
+	for _, w := range p.drawn {
+		rows += max(1, (w+width-1)/width)
+	}
+	p.drawn = p.drawn[:0]
+	if rows > 0 {
+		fmt.Fprintf(b, "\r\x1b[%dA\x1b[J", rows)
 	}
 }
 
-// redraw repaints the live lines (caller holds mu).
-func (p *progress) redraw() {
-	if !p.tty {
-		return
+// paint writes, in one write, the log lines and, when the display is
+// live, the live lines erased before them and drawn again after them
+// (caller holds mu).
+func (p *progress) paint(log ...string) {
+	var b bytes.Buffer
+	width, height := p.dims()
+	if p.tty {
+		p.erase(&b, width)
 	}
-	p.clear()
+	for _, l := range log {
+		b.WriteString(l)
+		b.WriteByte('\n')
+	}
+	if p.tty {
+		for _, l := range p.liveLines(width, height) {
+			b.WriteString(l)
+			b.WriteByte('\n')
+			p.drawn = append(p.drawn, displayWidth(l))
+		}
+	}
+	if b.Len() > 0 {
+		p.w.Write(b.Bytes())
+	}
+}
+
+// liveLines lays out the live lines for a terminal width columns wide
+// and height rows high (0: unknown), none wider than width: a line per
+// running cell (as many as fit, then how many more), then the overall
+// bar.
+func (p *progress) liveLines(width, height int) []string {
+	idW := 0
 	for _, id := range p.order {
-		fmt.Fprintf(p.w, "  %-30s %-20s %s\n", guesttext.Line(id), p.phase[id], time.Since(p.since[id]).Round(time.Second))
-		p.drawn++
+		idW = max(idW, displayWidth(id))
 	}
-	const width = 30
-	filled := 0
-	if p.total > 0 {
-		filled = width * p.done / p.total
+	idW = min(idW, 30)
+	shown, more := len(p.order), 0
+	if height > 0 && shown+1 > height-1 { // the last row holds the cursor
+		shown = max(0, height-3)
+		more = len(p.order) - shown
 	}
-	fmt.Fprintf(p.w, "  [%s%s] %d/%d cells, %s\n", strings.Repeat("#", filled), strings.Repeat("-", width-filled),
-		p.done, p.total, time.Since(p.start).Round(time.Second))
-	p.drawn++
+	var lines []string
+	for _, id := range p.order[:shown] {
+		el := time.Since(p.since[id]).Round(time.Second)
+		lines = append(lines, truncate(fmt.Sprintf("  %s %6s  %s", pad(id, idW), el, p.phase[id]), width))
+	}
+	if more > 0 {
+		lines = append(lines, truncate(fmt.Sprintf("  … and %d more running", more), width))
+	}
+	suffix := fmt.Sprintf("%d/%d cells, %s", p.done, p.total, time.Since(p.start).Round(time.Second))
+	bar := "  " + suffix
+	if bw := min(30, width-len(suffix)-5); bw >= 5 {
+		filled := 0
+		if p.total > 0 {
+			filled = bw * p.done / p.total
+		}
+		bar = fmt.Sprintf("  [%s%s] %s", strings.Repeat("#", filled), strings.Repeat("-", bw-filled), suffix)
+	}
+	return append(lines, truncate(bar, width))
+}
+
+// displayWidth is how many columns s (text made safe by guesttext.Line:
+// no controls) takes on a terminal, erring on the wide side: a character
+// of the East Asian wide and fullwidth blocks and the emoji takes two.
+func displayWidth(s string) int {
+	n := 0
+	for _, r := range s {
+		n += runeWidth(r)
+	}
+	return n
+}
+
+func runeWidth(r rune) int {
+	switch {
+	case r >= 0x1100 && r <= 0x115f, r >= 0x2e80 && r <= 0xa4cf, r >= 0xac00 && r <= 0xd7a3,
+		r >= 0xf900 && r <= 0xfaff, r >= 0xfe30 && r <= 0xfe4f, r >= 0xff00 && r <= 0xff60,
+		r >= 0xffe0 && r <= 0xffe6, r >= 0x1f300 && r <= 0x1faff, r >= 0x20000 && r <= 0x3fffd:
+		return 2
+	}
+	return 1
+}
+
+// truncate cuts s to at most width columns, ending it with "…" when cut.
+func truncate(s string, width int) string {
+	if displayWidth(s) <= width {
+		return s
+	}
+	if width < 1 {
+		return ""
+	}
+	n := 0
+	for i, r := range s {
+		if n+runeWidth(r) > width-1 {
+			return s[:i] + "…"
+		}
+		n += runeWidth(r)
+	}
+	return s
+}
+
+// pad cuts or pads s to exactly width columns.
+func pad(s string, width int) string {
+	s = truncate(s, width)
+	return s + strings.Repeat(" ", max(0, width-displayWidth(s)))
 }
 
 // printf prints one timestamped log line: the message made one line by
@@ -119,15 +330,37 @@ func (p *progress) printf(format string, args ...any) {
 	msg := guesttext.Line(fmt.Sprintf(format, args...))
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.clear()
-	fmt.Fprintf(p.w, "%s %s\n", time.Now().Format("15:04:05"), msg)
-	p.redraw()
+	p.paint(time.Now().Format("15:04:05") + " " + msg)
+}
+
+// Println prints line (which the caller made safe) as it is, above the
+// live lines when they are on: for commands that print lines of their
+// own to w (stdout, or the progress's writer when w is nil) while a
+// display is live.
+func (p *progress) Println(w io.Writer, line string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if w == nil || w == p.w {
+		p.paint(line)
+		return
+	}
+	if !p.tty {
+		fmt.Fprintln(w, line)
+		return
+	}
+	var b bytes.Buffer
+	width, _ := p.dims()
+	p.erase(&b, width)
+	p.w.Write(b.Bytes())
+	fmt.Fprintln(w, line)
+	p.paint()
 }
 
 // Phase records the phase of a cell (a guest's suite name, in "suite
 // NAME") and shows it: on the live line, or as a log line.
 func (p *progress) Phase(cell, phase string) {
 	p.mu.Lock()
+	cell = guesttext.Line(cell)
 	if _, ok := p.since[cell]; !ok {
 		p.since[cell] = time.Now()
 		p.order = append(p.order, cell)
@@ -137,7 +370,7 @@ func (p *progress) Phase(cell, phase string) {
 	el := time.Since(p.since[cell]).Round(time.Second)
 	tty := p.tty
 	if tty {
-		p.redraw()
+		p.paint()
 	}
 	p.mu.Unlock()
 	if !tty {
@@ -148,24 +381,64 @@ func (p *progress) Phase(cell, phase string) {
 // Logf prints a log line (see printf).
 func (p *progress) Logf(format string, args ...any) { p.printf(format, args...) }
 
-// CellDone prints a finished cell's status and the first line of its
-// reason (which names the guest's suites and tests).
+// CellDone prints a finished cell's status (coloured on a live display
+// unless NO_COLOR is set) and the first line of its reason (which names
+// the guest's suites and tests).
 func (p *progress) CellDone(c *results.Cell) {
+	id, status, rest := guesttext.Line(c.ID), guesttext.Line(c.Status), ""
+	if c.Reason != "" {
+		rest = guesttext.Line(": " + firstLine(c.Reason))
+	}
 	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.finish(id)
+	if p.quiet {
+		if p.tty {
+			p.paint()
+		}
+		return
+	}
+	if p.tty && p.color {
+		status = statusColor(c.Status) + status + "\x1b[0m"
+	}
+	p.paint(fmt.Sprintf("%s %-28s %s%s", time.Now().Format("15:04:05"), id, status, rest))
+}
+
+// Done counts the cell id finished, with no line of its own (the
+// command prints what became of it).
+func (p *progress) Done(id string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.finish(guesttext.Line(id))
+	if p.tty {
+		p.paint()
+	}
+}
+
+// finish counts the cell id (made safe) finished and drops its live
+// line (caller holds mu).
+func (p *progress) finish(id string) {
 	p.done++
-	delete(p.phase, c.ID)
-	for i, id := range p.order {
-		if id == c.ID {
+	delete(p.phase, id)
+	for i, o := range p.order {
+		if o == id {
 			p.order = append(p.order[:i], p.order[i+1:]...)
 			break
 		}
 	}
-	p.mu.Unlock()
-	msg := c.Status
-	if c.Reason != "" {
-		msg += ": " + firstLine(c.Reason)
+}
+
+// statusColor is the SGR sequence that colours a cell status: green when
+// it passed or was skipped, red when the kernel or its tests failed,
+// yellow when the machinery did (as report.html).
+func statusColor(status string) string {
+	switch status {
+	case results.StatusPassed, results.StatusSkipped:
+		return "\x1b[32m"
+	case results.StatusFailed, results.StatusCrashed, results.StatusTimedOut:
+		return "\x1b[1;31m"
 	}
-	p.printf("%-28s %s", c.ID, msg)
+	return "\x1b[1;33m"
 }
 
 func firstLine(s string) string {
@@ -175,7 +448,10 @@ func firstLine(s string) string {
 
 // printSummary prints the one-screen summary of a run. Every string from
 // run.json goes through guesttext.Line: names, statuses and reasons come
-// from the guest.
+// from the guest. A reason, a suite's message or a build's first error
+// that spans several lines (a config's options that did not survive
+// olddefconfig with their unmet dependencies, a compiler's errors) is
+// shown by its first lines (see printLines).
 func printSummary(w io.Writer, run *results.Run, out string) {
 	l := guesttext.Line
 	fmt.Fprintf(w, "\nkvmtest: %s, %d cell(s), accelerator %s\n", l(run.Matrix.Name), len(run.Cells), l(run.Host.Accel))
@@ -215,6 +491,9 @@ func printSummary(w io.Writer, run *results.Run, out string) {
 				mark = "NOT as expected"
 			}
 			fmt.Fprintf(w, "      suite %-18s %-7s %d passed, %d failed, %d skipped; %s\n", l(s.Name), l(s.Status), pass, fail, skip, mark)
+			if !s.AsExpected && s.Message != "" {
+				printLines(w, "        ", s.Message)
+			}
 			expectedFails := 0
 			for _, t := range s.Tests {
 				switch {
@@ -233,13 +512,44 @@ func printSummary(w io.Writer, run *results.Run, out string) {
 			}
 		}
 		if c.Status != results.StatusPassed && c.Reason != "" {
-			fmt.Fprintf(w, "      %s\n", l(firstLine(c.Reason)))
+			printLines(w, "      ", c.Reason)
 		}
 		if c.FirstError != "" {
-			fmt.Fprintf(w, "      first error: %s\n", l(c.FirstError))
+			printLines(w, "      ", "first error: "+c.FirstError)
 		}
 	}
 	fmt.Fprintf(w, "results: %s/run.json\n", l(out))
+}
+
+// Caps of printLines.
+const (
+	summaryLines     = 8   // lines of one text
+	summaryLineRunes = 400 // characters of one line
+)
+
+// printLines prints text (guest text, or quoting it), one or more lines,
+// each after indent: its first summaryLines lines, each cut at
+// summaryLineRunes characters, then how many more lines run.json has.
+// The text is split at its newlines, then each line is made one line by
+// guesttext.Line: a CR or an escape sequence cannot start or rewrite a
+// line, and each line of the text starts with indent, so none reads as a
+// cell's line of the summary.
+func printLines(w io.Writer, indent, text string) {
+	lines := strings.Split(strings.TrimRight(text, "\r\n"), "\n")
+	more := 0
+	if len(lines) > summaryLines {
+		lines, more = lines[:summaryLines], len(lines)-summaryLines
+	}
+	for _, line := range lines {
+		line = guesttext.Line(strings.TrimSuffix(line, "\r"))
+		if utf8.RuneCountInString(line) > summaryLineRunes {
+			line = string([]rune(line)[:summaryLineRunes]) + "…"
+		}
+		fmt.Fprintf(w, "%s%s\n", indent, line)
+	}
+	if more > 0 {
+		fmt.Fprintf(w, "%s… %d more line(s) in run.json\n", indent, more)
+	}
 }
 
 // prefixWriter passes complete lines to the progress output, each with a

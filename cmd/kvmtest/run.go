@@ -20,7 +20,7 @@ import (
 
 var runCmd = &Command{
 	Name:      "run",
-	UsageLine: "run [MATRIX|NAME] [--out DIR] [--jobs N] [--cell GLOB] [--shard I/N] [--accel auto|kvm|tcg] [--resume DIR] [--keep-going=false] [--quiet]",
+	UsageLine: "run [MATRIX|NAME] [--out DIR] [--jobs N] [--cell GLOB] [--shard I/N] [--accel auto|kvm|tcg] [--resume DIR] [--keep-going=false] [--quiet] [--progress auto|plain|tty]",
 	Short:     "build, boot and test every cell of a matrix",
 	Flags:     flag.NewFlagSet("run", flag.ContinueOnError),
 	Long: `
@@ -45,21 +45,33 @@ Exit status: 0 every result as expected, 1 tests failed or a kernel
 crashed, 2 bad input, 3 infrastructure failure (a cell could not be built
 or booted, or a result could not be written: the message names the file,
 and run.json lists the cell's incomplete files), 130 interrupted (results
-so far are written; --resume DIR continues).`,
+so far are written; --resume DIR continues).
+
+Progress goes to stderr: on a terminal, a live line per running cell and
+an overall bar, cut to the terminal's width and redrawn in place (and at
+once when the terminal is resized), above them a timestamped line per
+event; elsewhere (a pipe, a CI log), or when TERM=dumb, only the
+timestamped lines, with no escape sequence. --progress=plain asks for
+the plain lines on a terminal too, --progress=tty for the live display
+anywhere; NO_COLOR set (to anything) turns the colours off. The summary
+goes to stdout; a reason of several lines (a config option that did not
+survive olddefconfig with its unmet dependencies, a compiler's errors)
+is shown by its first 8 lines, the rest is in run.json.`,
 }
 
 var (
-	runOut     = runCmd.Flags.String("out", "", "results directory (default ./kvmtest-results/TIMESTAMP)")
-	runJobs    = runCmd.Flags.Int("jobs", 0, "at most N VMs at once, within the host's vCPU and memory budget (default: as many as cores and memory allow; kernel builds run one at a time, each on every core, overlapping other cells' boots)")
-	runCell    = runCmd.Flags.String("cell", "", "run only cells whose id matches this glob (e.g. '6.12-*')")
-	runShard   = runCmd.Flags.String("shard", "", "run one deterministic share I/N of the cells (1 <= I <= N)")
-	runAccel   = runCmd.Flags.String("accel", "", "accelerator: auto, kvm or tcg (default: the matrix's vm.accel)")
-	runResume  = runCmd.Flags.String("resume", "", "continue the interrupted (or --keep-going=false stopped) run in DIR: finished cells are kept")
-	runQuiet   = runCmd.Flags.Bool("quiet", false, "print only the summary")
-	runVerbose = runCmd.Flags.Bool("verbose", false, "also stream the console of running cells (to stderr, each line prefixed with its cell)")
-	runList    = runCmd.Flags.Bool("list", false, "list the shipped matrices and exit")
-	runKeep    = runCmd.Flags.Bool("keep-initramfs", false, "keep every cell's initramfs.cpio (failed cells always keep theirs)")
-	runKeepGo  = runCmd.Flags.Bool("keep-going", true, "run every cell whatever the others do (the default); --keep-going=false skips the cells not yet started once one ends not as expected")
+	runOut      = runCmd.Flags.String("out", "", "results directory (default ./kvmtest-results/TIMESTAMP)")
+	runJobs     = runCmd.Flags.Int("jobs", 0, "at most N VMs at once, within the host's vCPU and memory budget (default: as many as cores and memory allow; kernel builds run one at a time, each on every core, overlapping other cells' boots)")
+	runCell     = runCmd.Flags.String("cell", "", "run only cells whose id matches this glob (e.g. '6.12-*')")
+	runShard    = runCmd.Flags.String("shard", "", "run one deterministic share I/N of the cells (1 <= I <= N)")
+	runAccel    = runCmd.Flags.String("accel", "", "accelerator: auto, kvm or tcg (default: the matrix's vm.accel)")
+	runResume   = runCmd.Flags.String("resume", "", "continue the interrupted (or --keep-going=false stopped) run in DIR: finished cells are kept")
+	runQuiet    = runCmd.Flags.Bool("quiet", false, "print only the summary")
+	runVerbose  = runCmd.Flags.Bool("verbose", false, "also stream the console of running cells (to stderr, each line prefixed with its cell)")
+	runList     = runCmd.Flags.Bool("list", false, "list the shipped matrices and exit")
+	runKeep     = runCmd.Flags.Bool("keep-initramfs", false, "keep every cell's initramfs.cpio (failed cells always keep theirs)")
+	runKeepGo   = runCmd.Flags.Bool("keep-going", true, "run every cell whatever the others do (the default); --keep-going=false skips the cells not yet started once one ends not as expected")
+	runProgress = progressFlag(runCmd.Flags)
 )
 
 func init() {
@@ -126,7 +138,7 @@ func runRun(cmd *Command, args []string) int {
 	if code := checkGuest(ctx, os.Stderr, cache, m); code != results.ExitOK {
 		return code
 	}
-	p := newProgress(os.Stderr, *runQuiet)
+	p := newProgress(os.Stderr, *runQuiet, *runProgress)
 	p.Logf("matrix %s (%s): %d cell(s), results in %s", m.Name, file, len(cells), out)
 	opts := engine.Options{
 		Matrix: m, Cells: cells, Out: out, Jobs: *runJobs, Accel: *runAccel,

@@ -84,7 +84,7 @@ func runValidate(cmd *Command, args []string) int {
 func checkSeries(cache *builder.Cache, m *matrices.Matrix) bool {
 	ok := true
 	done := map[string]bool{}
-	b := &builder.Builder{Cache: cache, Logf: newProgress(os.Stderr, false).Logf}
+	b := &builder.Builder{Cache: cache, Logf: newProgress(os.Stderr, false, progressPlain).Logf}
 	for _, c := range m.Cells() {
 		key := c.Kernel.Name + "\x00" + c.Patchset.Name
 		if c.Skip != "" || c.Patchset.Series == "" || done[key] {
