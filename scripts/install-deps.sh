@@ -14,6 +14,7 @@ pkgs=(
 	qemu-system-common # /usr/lib/qemu/virtiofsd: vm.rootfs host over virtiofs
 	python3 # a host program the e2e runs in the shared root
 	stress-ng # the stressng guest suite runs the host's stress-ng in the shared root
+	shellcheck # the CI examples' test runs it on the GitHub workflow's scripts (docs/ci)
 )
 missing=()
 for p in "${pkgs[@]}"; do

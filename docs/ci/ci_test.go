@@ -1,6 +1,7 @@
 // Package ci holds the tests of the CI examples in this directory: the
+// GitHub Actions workflow is linted with actionlint (and shellcheck), the
 // Kubernetes manifests are decoded strictly into the Kubernetes API's own
-// types, and the shell scripts inside them are run against a stand-in
+// types, and the shell scripts inside both are run against a stand-in
 // kvmtest (and kubectl), so that the examples cannot rot. The heavy
 // modules these tests use stay out of the kvmtest binary
 // (TestBinaryLinksNoTestOnlyModule).
