@@ -15,6 +15,7 @@ pkgs=(
 	python3 # a host program the e2e runs in the shared root
 	stress-ng # the stressng guest suite runs the host's stress-ng in the shared root
 	libxml2-utils # xmllint: report's tests validate junit.xml against Jenkins' schema
+	shellcheck # the CI examples' test runs it on the GitHub workflow's scripts (docs/ci)
 )
 missing=()
 for p in "${pkgs[@]}"; do
