@@ -85,3 +85,45 @@ func TestPrintLinesCaps(t *testing.T) {
 		t.Errorf("printLines of 9 lines = %q, want %q", b.String(), want)
 	}
 }
+
+// TestSummaryScales: a cell of 30 suites of 100 tests each (upstream Go
+// test packages) gives a summary of a few lines: no line for a suite
+// that is as expected, a line for each suite not as expected, and at most
+// summaryTests tests not as expected per cell, then how many more
+// report.md lists.
+func TestSummaryScales(t *testing.T) {
+	c := &results.Cell{ID: "6.12-base-minimal", Status: results.StatusFailed, ArtifactKey: "k", BuildCached: true}
+	for i := range 30 {
+		s := &results.Suite{Name: fmt.Sprintf("pkg%02d", i), Status: results.Pass, AsExpected: true}
+		for j := range 100 {
+			s.Tests = append(s.Tests, &results.Test{Name: fmt.Sprintf("Test%03d", j), Status: results.Pass, AsExpected: true})
+		}
+		if i%10 == 3 { // three suites with 8 unexpected failures each
+			s.Status, s.AsExpected = results.Fail, false
+			for j := range 8 {
+				s.Tests[j].Status, s.Tests[j].AsExpected = results.Fail, false
+			}
+		}
+		c.Suites = append(c.Suites, s)
+	}
+	run := &results.Run{Matrix: results.Matrix{Name: "m"}, Cells: []*results.Cell{c}}
+	var b bytes.Buffer
+	printSummary(&b, run, "out")
+	out := b.String()
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if len(lines) > 20 {
+		t.Errorf("the summary of 3000 tests has %d lines:\n%s", len(lines), out)
+	}
+	if strings.Contains(out, "suite pkg00") {
+		t.Errorf("a suite as expected has a line:\n%s", out)
+	}
+	for _, want := range []string{"suite pkg03", "suite pkg13", "suite pkg23",
+		"2976 passed, 24 failed, 0 skipped", "… 14 more test(s) not as expected in report.md"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("the summary lacks %q:\n%s", want, out)
+		}
+	}
+	if n := strings.Count(out, ": fail, expected pass"); n != summaryTests {
+		t.Errorf("%d unexpected tests listed, want %d:\n%s", n, summaryTests, out)
+	}
+}
