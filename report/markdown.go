@@ -124,6 +124,8 @@ func (r *Report) Markdown(w io.Writer) error {
 		b.WriteString("\n")
 	}
 
+	mdSkips(&b, r.Skips)
+
 	if len(r.Unmatched) > 0 {
 		b.WriteString("## Cells in only one run\n\n")
 		for _, u := range r.Unmatched {
@@ -426,4 +428,46 @@ func longestRun(s string, c byte) int {
 		}
 	}
 	return best
+}
+
+// mdSkips writes what each suite skipped and why: a whole suite with its
+// reason, tests grouped by identical reason, each group naming its first
+// tests.
+func mdSkips(b *strings.Builder, skips []SuiteSkips) {
+	if len(skips) == 0 {
+		return
+	}
+	b.WriteString("## Skipped\n\n")
+	for _, s := range skips {
+		fmt.Fprintf(b, "- %s", mdCode(s.Cell+"/"+s.Suite))
+		switch {
+		case s.Whole && s.Reason != "":
+			fmt.Fprintf(b, ": the whole suite skipped: %s", mdCode(firstLine(s.Reason)))
+		case s.Whole:
+			b.WriteString(": the whole suite skipped (no reason given)")
+		}
+		if s.Tests > 0 {
+			sep := ":"
+			if s.Whole {
+				sep = ";"
+			}
+			fmt.Fprintf(b, "%s %d test(s) skipped", sep, s.Tests)
+		}
+		b.WriteString("\n")
+		for _, g := range s.Groups {
+			names := make([]string, len(g.Tests))
+			for i, t := range g.Tests {
+				names[i] = mdCode(t)
+			}
+			fmt.Fprintf(b, "  - %s: %s", mdCode(g.Reason), strings.Join(names, ", "))
+			if g.More > 0 {
+				fmt.Fprintf(b, " and %d more", g.More)
+			}
+			b.WriteString("\n")
+		}
+		if s.MoreGroups > 0 {
+			fmt.Fprintf(b, "  - and %d more reason(s): see junit.xml or run.json\n", s.MoreGroups)
+		}
+	}
+	b.WriteString("\n")
 }

@@ -50,6 +50,9 @@ type Report struct {
 	Infra []CellSummary `json:"infrastructure_failures"`
 	// Unexpected lists, per cell, what was not as the matrix expects.
 	Unexpected []CellFailures `json:"unexpected"`
+	// Skips lists, per cell and suite, what was skipped and why (capped,
+	// grouped by reason).
+	Skips []SuiteSkips `json:"skips,omitempty"`
 	// Groups are the comparisons: one per patchset against the baseline,
 	// or one for a comparison of two runs.
 	Groups []*Group `json:"comparisons"`
@@ -295,6 +298,7 @@ func Build(dir string, run *results.Run, m *matrices.Matrix) *Report {
 		if f := failuresOf(dir, c); f != nil {
 			r.Unexpected = append(r.Unexpected, *f)
 		}
+		r.Skips = append(r.Skips, skipsOf(c)...)
 	}
 	groups := map[string]*Group{}
 	for _, c := range run.Cells {
@@ -367,6 +371,7 @@ func Compare(dirA string, a *results.Run, dirB string, b *results.Run) *Report {
 		if f := failuresOf(dirB, c); f != nil {
 			r.Unexpected = append(r.Unexpected, *f)
 		}
+		r.Skips = append(r.Skips, skipsOf(c)...)
 		if ac != nil {
 			p := comparePair(side{dirA, ac}, side{dirB, c})
 			p.Title = c.ID

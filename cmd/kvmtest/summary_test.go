@@ -127,3 +127,19 @@ func TestSummaryScales(t *testing.T) {
 		t.Errorf("%d unexpected tests listed, want %d:\n%s", n, summaryTests, out)
 	}
 }
+
+// TestSummarySkippedSuite: a suite skipped as a whole has its line in the
+// summary, with the reason it gave; a suite that passed has none.
+func TestSummarySkippedSuite(t *testing.T) {
+	run := &results.Run{Matrix: results.Matrix{Name: "m"}, Cells: []*results.Cell{{ID: "6.12-base-minimal", Status: results.StatusPassed,
+		Suites: []*results.Suite{
+			{Name: "ebpf", Status: results.Skip, AsExpected: true, Message: "skipped: kernel lacks CONFIG_BPF_SYSCALL"},
+			{Name: "ok", Status: results.Pass, AsExpected: true},
+		}}}}
+	var b bytes.Buffer
+	printSummary(&b, run, "out")
+	want := "      suite ebpf               skip    0 passed, 0 failed, 0 skipped; as expected\n        skipped: kernel lacks CONFIG_BPF_SYSCALL\n"
+	if !strings.Contains(b.String(), want) || strings.Contains(b.String(), "suite ok") {
+		t.Errorf("summary:\n%s\nwant the skipped suite with its reason, no line for the suite that passed", b.String())
+	}
+}
