@@ -107,6 +107,17 @@ func (r *Report) Markdown(w io.Writer) error {
 				fmt.Fprintf(&b, ": %s", mdCode(it.Message))
 			}
 			b.WriteString("\n")
+			if len(it.NotRun) > 0 {
+				names := make([]string, len(it.NotRun))
+				for i, n := range it.NotRun {
+					names[i] = mdCode(n)
+				}
+				fmt.Fprintf(&b, "  - not run (never reported): %s", strings.Join(names, ", "))
+				if it.NotRunMore > 0 {
+					fmt.Fprintf(&b, " and %d more", it.NotRunMore)
+				}
+				b.WriteString("\n")
+			}
 			if it.Output != "" && !it.InComparison {
 				mdDetails(&b, "  ", "output", it.Output)
 			}
@@ -294,7 +305,7 @@ func short(digest string) string {
 }
 
 func testCounts(c CellSummary) string {
-	if c.Passed+c.Failed+c.Skipped+c.XFailed == 0 {
+	if c.Passed+c.Failed+c.Skipped+c.XFailed+c.NotRun == 0 {
 		return "-"
 	}
 	s := fmt.Sprintf("%d passed, %d failed", c.Passed, c.Failed)
@@ -303,6 +314,9 @@ func testCounts(c CellSummary) string {
 	}
 	if c.XFailed > 0 {
 		s += fmt.Sprintf(", %d expected failures", c.XFailed)
+	}
+	if c.NotRun > 0 {
+		s += fmt.Sprintf(", %d not run", c.NotRun)
 	}
 	return s
 }

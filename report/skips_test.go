@@ -63,3 +63,40 @@ func TestSkipReasons(t *testing.T) {
 		}
 	}
 }
+
+// TestCrashedBinaryInReport: report.md and report.html say a suite's test
+// binary crashed, in which test, and list the tests it never ran to their
+// end as not run (counted so in the cells table), not as failures.
+func TestCrashedBinaryInReport(t *testing.T) {
+	s := &results.Suite{Name: "strings", Status: results.Fail, Message: "exit status 2; test2json reported no package result",
+		Crash: &results.Crash{Message: "panic: boom", Test: "TestX", NotRun: []string{"TestP1", "TestP2"}}}
+	for _, n := range []string{"TestOK", "TestX", "TestP1", "TestP2"} {
+		st := results.Fail
+		if n == "TestOK" {
+			st = results.Pass
+		}
+		s.Tests = append(s.Tests, &results.Test{Name: n, Status: st, AsExpected: st == results.Pass})
+	}
+	run := &results.Run{Matrix: results.Matrix{Name: "m"}, Cells: []*results.Cell{
+		{ID: "6.12-base-minimal", Kernel: "6.12", Patchset: "base", Config: "minimal", Status: results.StatusFailed, Suites: []*results.Suite{s}},
+	}}
+	r := Build("", run, nil)
+	var md, html bytes.Buffer
+	r.Markdown(&md)
+	r.HTML(&html)
+	for _, want := range []string{
+		"1 passed, 1 failed, 2 not run",
+		"- `strings`: crashed, expected pass: `the test binary crashed: panic: boom in TestX`\n  - not run (never reported): `TestP1`, `TestP2`\n",
+		"- `strings/TestX`: fail, expected pass",
+	} {
+		if !strings.Contains(md.String(), want) {
+			t.Errorf("report.md lacks %q:\n%s", want, md.String())
+		}
+	}
+	if strings.Contains(md.String(), "`strings/TestP1`: fail") {
+		t.Errorf("report.md lists a test that never reported as failed:\n%s", md.String())
+	}
+	if !strings.Contains(html.String(), "the test binary crashed: panic: boom in TestX") || !strings.Contains(html.String(), "not run (never reported): <code>TestP1</code>") {
+		t.Errorf("report.html does not say the binary crashed")
+	}
+}

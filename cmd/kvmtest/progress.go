@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -17,6 +18,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/kvmtest/kvmtest/internal/guesttext"
+	"github.com/kvmtest/kvmtest/report"
 	"github.com/kvmtest/kvmtest/results"
 )
 
@@ -494,11 +496,21 @@ func printSummary(w io.Writer, run *results.Run, out string) {
 const summaryTests = 10
 
 // tally counts tests by what the summary says of them.
-type tally struct{ pass, fail, skip, xfail int }
+type tally struct{ pass, fail, skip, xfail, notRun int }
 
-func (t *tally) add(tests []*results.Test) {
-	for _, x := range tests {
+// add counts suite s's tests; those its crashed test binary never ran to
+// their end are not run, not failed.
+func (t *tally) add(s *results.Suite) {
+	notRun := map[string]bool{}
+	if s.Crash != nil {
+		for _, n := range s.Crash.NotRun {
+			notRun[n] = true
+		}
+	}
+	for _, x := range s.Tests {
 		switch {
+		case notRun[x.Name]:
+			t.notRun++
 		case x.Status == results.Pass:
 			t.pass++
 		case x.Status == results.Skip:
@@ -517,14 +529,17 @@ func (t *tally) add(tests []*results.Test) {
 func cellTestCounts(c *results.Cell) string {
 	var t tally
 	for _, s := range c.Suites {
-		t.add(s.Tests)
+		t.add(s)
 	}
-	if t.pass+t.fail+t.skip == 0 {
+	if t.pass+t.fail+t.skip+t.notRun == 0 {
 		return ""
 	}
 	s := fmt.Sprintf("%d passed, %d failed", t.pass, t.fail)
 	if t.xfail > 0 {
 		s += fmt.Sprintf(" (%d as expected)", t.xfail)
+	}
+	if t.notRun > 0 {
+		s += fmt.Sprintf(", %d not run", t.notRun)
 	}
 	return s + fmt.Sprintf(", %d skipped", t.skip)
 }
@@ -545,17 +560,27 @@ func printSuites(w io.Writer, c *results.Cell) {
 			continue
 		}
 		var t tally
-		t.add(s.Tests)
+		t.add(s)
 		mark := "as expected"
 		if !s.AsExpected {
 			mark = "NOT as expected"
 		}
-		fmt.Fprintf(w, "      suite %-18s %-7s %d passed, %d failed, %d skipped; %s\n", l(s.Name), l(s.Status), t.pass, t.fail, t.skip, mark)
+		notRun := ""
+		if t.notRun > 0 {
+			notRun = fmt.Sprintf(", %d not run", t.notRun)
+		}
+		fmt.Fprintf(w, "      suite %-18s %-7s %d passed, %d failed%s, %d skipped; %s\n", l(s.Name), l(s.Status), t.pass, t.fail, notRun, t.skip, mark)
+		if s.Crash != nil {
+			printLines(w, "        ", report.CrashText(s.Crash))
+			if n := len(s.Crash.NotRun); n > 0 {
+				fmt.Fprintf(w, "        %d test(s) never reported, not run: %s\n", n, l(listSome(s.Crash.NotRun, 5)))
+			}
+		}
 		if (!s.AsExpected || s.Status == results.Skip) && s.Message != "" {
 			printLines(w, "        ", s.Message)
 		}
 		for _, x := range s.Tests {
-			if x.AsExpected {
+			if x.AsExpected || (s.Crash != nil && slices.Contains(s.Crash.NotRun, x.Name)) {
 				continue
 			}
 			if listed == summaryTests {
@@ -643,4 +668,12 @@ func (w *prefixWriter) Write(b []byte) (int, error) {
 		w.buf = w.buf[next:]
 	}
 	return len(b), nil
+}
+
+// listSome is up to max of names, then how many more.
+func listSome(names []string, max int) string {
+	if len(names) <= max {
+		return strings.Join(names, ", ")
+	}
+	return strings.Join(names[:max], ", ") + fmt.Sprintf(" and %d more", len(names)-max)
 }

@@ -143,3 +143,35 @@ func TestSummarySkippedSuite(t *testing.T) {
 		t.Errorf("summary:\n%s\nwant the skipped suite with its reason, no line for the suite that passed", b.String())
 	}
 }
+
+// TestSummaryCrashedBinary: a suite whose Go test binary panicked says so
+// plainly, names the test running then, and counts the tests that never
+// reported as not run, not as failed.
+func TestSummaryCrashedBinary(t *testing.T) {
+	s := &results.Suite{Name: "strings", Status: results.Fail, Message: "exit status 2; test2json reported no package result",
+		Crash: &results.Crash{Message: "panic: runtime error: index out of range", Test: "TestX", NotRun: []string{"TestP1", "TestP2"}}}
+	for _, n := range []string{"TestOK", "TestX", "TestP1", "TestP2"} {
+		st := results.Fail
+		if n == "TestOK" {
+			st = results.Pass
+		}
+		s.Tests = append(s.Tests, &results.Test{Name: n, Status: st, AsExpected: st == results.Pass})
+	}
+	run := &results.Run{Matrix: results.Matrix{Name: "m"}, Cells: []*results.Cell{{ID: "6.12-base-minimal", Status: results.StatusFailed, Suites: []*results.Suite{s}}}}
+	var b bytes.Buffer
+	printSummary(&b, run, "out")
+	out := b.String()
+	for _, want := range []string{
+		"1 passed, 1 failed, 2 not run, 0 skipped; NOT as expected\n",
+		"        the test binary crashed: panic: runtime error: index out of range in TestX\n",
+		"        2 test(s) never reported, not run: TestP1, TestP2\n",
+		"        TestX: fail, expected pass\n",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("the summary lacks %q:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, "TestP1: fail") {
+		t.Errorf("a test that never reported is listed as failed:\n%s", out)
+	}
+}
