@@ -85,6 +85,9 @@ type Builder struct {
 	Logf func(format string, args ...any)
 	// Phase, when set, is told each phase as it starts (for progress display).
 	Phase func(kernel, phase string)
+	// Objects, when set, is told every 25 objects make reports ("  CC ",
+	// "  LD ", "  AR " lines) how many it built so far (ObjectCounter).
+	Objects func(kernel string, n int)
 
 	toolsOnce sync.Once
 	tools     string
@@ -279,7 +282,12 @@ func (b *Builder) build(ctx context.Context, req Request, src *prepared, ikey st
 	}
 	defer lf.Close()
 	logTail := tail.New(256 << 10)
-	out := io.MultiWriter(lf, logw, logTail)
+	objects := &ObjectCounter{Every: 25, Report: func(n int) {
+		if b.Objects != nil {
+			b.Objects(req.Kernel, n)
+		}
+	}}
+	out := io.MultiWriter(lf, logw, logTail, objects)
 
 	sl, err := b.openSlot(ctx, skey, src, out)
 	if err != nil {
@@ -370,6 +378,7 @@ func (b *Builder) build(ctx context.Context, req Request, src *prepared, ikey st
 		},
 		BuiltAt:   time.Now().UTC(),
 		BuildSecs: secs,
+		Objects:   objects.Count(),
 	}
 	a, err := b.Cache.StoreArtifact(meta, files)
 	if err != nil {

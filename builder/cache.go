@@ -114,6 +114,8 @@ type Meta struct {
 	Files     map[string]string `json:"files"`   // file name (slash-separated, relative to the artifact) -> hex sha256
 	BuiltAt   time.Time         `json:"built_at"`
 	BuildSecs float64           `json:"build_secs"`
+	// Objects is how many objects make reported building (ObjectCounter).
+	Objects int `json:"objects,omitempty"`
 }
 
 // ErrCorrupt reports an artifact whose files do not match their recorded digests.

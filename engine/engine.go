@@ -194,7 +194,7 @@ type runState struct {
 
 func newRunState(ctx context.Context, o Options, run *results.Run, accel string) *runState {
 	s := &runState{o: o, run: run, accel: accel, guest: lazyGuest(ctx, o)}
-	s.b = &builder.Builder{Cache: o.Cache, Logf: o.Progress.Logf, Phase: s.builderPhase}
+	s.b = &builder.Builder{Cache: o.Cache, Logf: o.Progress.Logf, Phase: s.builderPhase, Objects: s.builderObjects}
 	s.turns = make([]chan struct{}, len(o.Cells)+1)
 	for i := range s.turns {
 		s.turns[i] = make(chan struct{})
@@ -238,6 +238,17 @@ func (s *runState) builderPhase(_, phase string) {
 	s.buildingMu.Unlock()
 	if r != nil {
 		r.buildPhase(phase)
+	}
+}
+
+// builderObjects shows the building cell's count of objects built on
+// its live line.
+func (s *runState) builderObjects(_ string, n int) {
+	s.buildingMu.Lock()
+	r := s.building
+	s.buildingMu.Unlock()
+	if r != nil {
+		r.o.Progress.Phase(r.mc.ID, fmt.Sprintf("build: %d objects", n))
 	}
 }
 

@@ -107,6 +107,17 @@ func (r *Report) Markdown(w io.Writer) error {
 				fmt.Fprintf(&b, ": %s", mdCode(it.Message))
 			}
 			b.WriteString("\n")
+			if len(it.NotRun) > 0 {
+				names := make([]string, len(it.NotRun))
+				for i, n := range it.NotRun {
+					names[i] = mdCode(n)
+				}
+				fmt.Fprintf(&b, "  - not run (never reported): %s", strings.Join(names, ", "))
+				if it.NotRunMore > 0 {
+					fmt.Fprintf(&b, " and %d more", it.NotRunMore)
+				}
+				b.WriteString("\n")
+			}
 			if it.Output != "" && !it.InComparison {
 				mdDetails(&b, "  ", "output", it.Output)
 			}
@@ -123,6 +134,8 @@ func (r *Report) Markdown(w io.Writer) error {
 		}
 		b.WriteString("\n")
 	}
+
+	mdSkips(&b, r.Skips)
 
 	if len(r.Unmatched) > 0 {
 		b.WriteString("## Cells in only one run\n\n")
@@ -292,7 +305,7 @@ func short(digest string) string {
 }
 
 func testCounts(c CellSummary) string {
-	if c.Passed+c.Failed+c.Skipped+c.XFailed == 0 {
+	if c.Passed+c.Failed+c.Skipped+c.XFailed+c.NotRun == 0 {
 		return "-"
 	}
 	s := fmt.Sprintf("%d passed, %d failed", c.Passed, c.Failed)
@@ -301,6 +314,9 @@ func testCounts(c CellSummary) string {
 	}
 	if c.XFailed > 0 {
 		s += fmt.Sprintf(", %d expected failures", c.XFailed)
+	}
+	if c.NotRun > 0 {
+		s += fmt.Sprintf(", %d not run", c.NotRun)
 	}
 	return s
 }
@@ -426,4 +442,46 @@ func longestRun(s string, c byte) int {
 		}
 	}
 	return best
+}
+
+// mdSkips writes what each suite skipped and why: a whole suite with its
+// reason, tests grouped by identical reason, each group naming its first
+// tests.
+func mdSkips(b *strings.Builder, skips []SuiteSkips) {
+	if len(skips) == 0 {
+		return
+	}
+	b.WriteString("## Skipped\n\n")
+	for _, s := range skips {
+		fmt.Fprintf(b, "- %s", mdCode(s.Cell+"/"+s.Suite))
+		switch {
+		case s.Whole && s.Reason != "":
+			fmt.Fprintf(b, ": the whole suite skipped: %s", mdCode(firstLine(s.Reason)))
+		case s.Whole:
+			b.WriteString(": the whole suite skipped (no reason given)")
+		}
+		if s.Tests > 0 {
+			sep := ":"
+			if s.Whole {
+				sep = ";"
+			}
+			fmt.Fprintf(b, "%s %d test(s) skipped", sep, s.Tests)
+		}
+		b.WriteString("\n")
+		for _, g := range s.Groups {
+			names := make([]string, len(g.Tests))
+			for i, t := range g.Tests {
+				names[i] = mdCode(t)
+			}
+			fmt.Fprintf(b, "  - %s: %s", mdCode(g.Reason), strings.Join(names, ", "))
+			if g.More > 0 {
+				fmt.Fprintf(b, " and %d more", g.More)
+			}
+			b.WriteString("\n")
+		}
+		if s.MoreGroups > 0 {
+			fmt.Fprintf(b, "  - and %d more reason(s): see junit.xml or run.json\n", s.MoreGroups)
+		}
+	}
+	b.WriteString("\n")
 }

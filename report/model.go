@@ -50,6 +50,9 @@ type Report struct {
 	Infra []CellSummary `json:"infrastructure_failures"`
 	// Unexpected lists, per cell, what was not as the matrix expects.
 	Unexpected []CellFailures `json:"unexpected"`
+	// Skips lists, per cell and suite, what was skipped and why (capped,
+	// grouped by reason).
+	Skips []SuiteSkips `json:"skips,omitempty"`
 	// Groups are the comparisons: one per patchset against the baseline,
 	// or one for a comparison of two runs.
 	Groups []*Group `json:"comparisons"`
@@ -106,6 +109,7 @@ type CellSummary struct {
 	Failed     int     `json:"failed"`
 	Skipped    int     `json:"skipped"`
 	XFailed    int     `json:"expected_failures"`
+	NotRun     int     `json:"not_run,omitempty"` // tests a crashed test binary never ran to their end
 	Unexpected int     `json:"unexpected"`
 	Findings   int     `json:"findings"`
 	Build      string  `json:"build"` // built, cached or -
@@ -135,6 +139,11 @@ type Failure struct {
 	Expected string `json:"expected"`
 	Message  string `json:"message,omitempty"`
 	Output   string `json:"output,omitempty"`
+	// NotRun names, for a suite whose test binary crashed, the tests
+	// that never reported an end (at most maxNotRun), NotRunMore how
+	// many more.
+	NotRun     []string `json:"not_run,omitempty"`
+	NotRunMore int      `json:"not_run_more,omitempty"`
 	// InComparison is set when a comparison already shows this test's
 	// output (the per-cell list then does not repeat it).
 	InComparison bool `json:"in_comparison,omitempty"`
@@ -295,6 +304,7 @@ func Build(dir string, run *results.Run, m *matrices.Matrix) *Report {
 		if f := failuresOf(dir, c); f != nil {
 			r.Unexpected = append(r.Unexpected, *f)
 		}
+		r.Skips = append(r.Skips, skipsOf(c)...)
 	}
 	groups := map[string]*Group{}
 	for _, c := range run.Cells {
@@ -367,6 +377,7 @@ func Compare(dirA string, a *results.Run, dirB string, b *results.Run) *Report {
 		if f := failuresOf(dirB, c); f != nil {
 			r.Unexpected = append(r.Unexpected, *f)
 		}
+		r.Skips = append(r.Skips, skipsOf(c)...)
 		if ac != nil {
 			p := comparePair(side{dirA, ac}, side{dirB, c})
 			p.Title = c.ID
@@ -464,8 +475,11 @@ func summarize(dir string, c *results.Cell) CellSummary {
 		}
 	}
 	for _, s := range c.Suites {
+		notRun := notRunSet(s)
 		for _, t := range s.Tests {
 			switch {
+			case notRun[t.Name]:
+				cs.NotRun++
 			case t.Status == results.Pass:
 				cs.Passed++
 			case t.Status == results.Skip:
@@ -499,8 +513,12 @@ func failuresOf(dir string, c *results.Cell) *CellFailures {
 	}
 	for _, s := range c.Suites {
 		n := len(f.Items)
+		notRun := notRunSet(s)
+		if s.Crash != nil {
+			f.Items = append(f.Items, crashFailure(s))
+		}
 		for _, t := range s.Tests {
-			if t.AsExpected {
+			if t.AsExpected || notRun[t.Name] {
 				continue
 			}
 			f.Items = append(f.Items, Failure{Suite: guesttext.Line(s.Name), Test: guesttext.Line(t.Name), Status: t.Status,
@@ -737,4 +755,44 @@ func (r *Report) verdict() string {
 		return head + ": everything as expected"
 	}
 	return head + ": " + strings.Join(parts, ", ")
+}
+
+// maxNotRun caps the tests a report names as not run after a crash.
+const maxNotRun = 20
+
+// notRunSet is the tests of s that its crashed test binary never ran to
+// their end.
+func notRunSet(s *results.Suite) map[string]bool {
+	if s.Crash == nil {
+		return nil
+	}
+	m := map[string]bool{}
+	for _, n := range s.Crash.NotRun {
+		m[n] = true
+	}
+	return m
+}
+
+// CrashText says plainly how a suite's test binary crashed: "the test
+// binary crashed: panic: … in TestX" (guest text made one line).
+func CrashText(cr *results.Crash) string {
+	s := "the test binary crashed: " + guesttext.Line(cr.Message)
+	if cr.Test != "" {
+		s += " in " + guesttext.Line(cr.Test)
+	}
+	return s
+}
+
+// crashFailure is the item of the unexpected results that says suite s's
+// test binary crashed, and which tests it never ran to their end.
+func crashFailure(s *results.Suite) Failure {
+	f := Failure{Suite: guesttext.Line(s.Name), Status: "crashed", Expected: expectedOf(s.Expected), Message: CrashText(s.Crash)}
+	for _, n := range s.Crash.NotRun {
+		if len(f.NotRun) == maxNotRun {
+			f.NotRunMore++
+			continue
+		}
+		f.NotRun = append(f.NotRun, guesttext.Line(n))
+	}
+	return f
 }

@@ -42,6 +42,7 @@ type Collector struct {
 	suite   map[string]*Suite
 	test    map[string]map[string]*Test
 	partial map[string]string // per suite: output line not yet ended
+	panics  map[string]string // per suite: the first crash line of its own output
 }
 
 // held is an event numbered ahead of the stream, and the suite that ran
@@ -72,7 +73,7 @@ const ClassForgedEvent = "forged-event"
 // the names of the manifest's suites, in its order.
 func NewCollector(plan []string) *Collector {
 	return &Collector{Bench: map[string][]string{}, suite: map[string]*Suite{}, test: map[string]map[string]*Test{},
-		partial: map[string]string{}, plan: plan, ahead: map[uint64]held{}}
+		partial: map[string]string{}, panics: map[string]string{}, plan: plan, ahead: map[uint64]held{}}
 }
 
 var benchLine = regexp.MustCompile(`^Benchmark\S+\s+\d+\s+\d`)
@@ -240,6 +241,7 @@ func (c *Collector) apply(e proto.Event) {
 		c.ended = ""
 	case proto.KindOutput:
 		c.benchOutput(e.Suite, e.Output)
+		c.notePanic(e.Suite, e.Output)
 	case proto.KindTest:
 		if e.Test != nil {
 			c.addTest(e.Suite, e.Test)
@@ -255,6 +257,7 @@ func (c *Collector) endSuite(e proto.Event) {
 	s.ExitCode = e.ExitCode
 	s.Elapsed = e.Elapsed
 	s.Message = e.Message
+	s.Crash = c.crash(s)
 	// A test still "running" when its suite ended never finished,
 	// except benchmarks: test2json reports no verdict for each, the
 	// suite's own verdict covers them.
@@ -301,6 +304,67 @@ func (c *Collector) Finish() []Finding {
 	return out
 }
 
+// noPackageResult is the agent's word for a Go test binary that ended
+// without test2json's package result (guest/agent).
+const noPackageResult = "test2json reported no package result"
+
+// crashLine is a line saying a Go test binary crashed: a panic, or go
+// test's FAIL line for a package that could not run.
+var crashLine = regexp.MustCompile(`^(panic: |fatal error: |FAIL\s+\S+\s+\[(build|setup) failed\])`)
+
+// firstCrashLine is the first line of out that crashLine matches, "".
+func firstCrashLine(out string) string {
+	for _, l := range strings.Split(out, "\n") {
+		if l = strings.TrimRight(l, "\r"); crashLine.MatchString(l) {
+			if len(l) > 1000 {
+				l = strings.ToValidUTF8(l[:1000], "") + "…"
+			}
+			return l
+		}
+	}
+	return ""
+}
+
+// crash says whether suite s's program crashed before it reported (a
+// panic line in its output or a test's, or no package result from a Go
+// test binary), and which test ran then; nil when it did not. It is
+// called at the suite's end, before the tests left running are failed.
+func (c *Collector) crash(s *Suite) *Crash {
+	if s.Status == Pass || s.Status == Skip {
+		return nil
+	}
+	cr := &Crash{Message: c.panics[s.Name]}
+	for _, t := range s.Tests {
+		if l := firstCrashLine(t.Output); l != "" && cr.Test == "" {
+			cr.Test = t.Name
+			if cr.Message == "" {
+				cr.Message = l
+			}
+		}
+	}
+	var running []string
+	for _, t := range s.Tests {
+		if t.Status == "" || t.Status == "run" {
+			running = append(running, t.Name)
+		}
+	}
+	if cr.Message == "" {
+		if !strings.Contains(s.Message, noPackageResult) {
+			return nil
+		}
+		cr.Message = "the test binary ended without a result (" + noPackageResult + ")"
+	}
+	if cr.Test == "" && len(running) > 0 {
+		cr.Test = running[len(running)-1]
+	}
+	for _, n := range running {
+		if n != cr.Test && !strings.HasPrefix(cr.Test, n+"/") {
+			cr.NotRun = append(cr.NotRun, n)
+		}
+	}
+	return cr
+}
+
 func (c *Collector) getSuite(name string) *Suite {
 	if s, ok := c.suite[name]; ok {
 		return s
@@ -335,6 +399,9 @@ func (c *Collector) addTest(suite string, te *proto.TestEvent) {
 		c.benchOutput(suite, te.Output)
 	}
 	if te.Test == "" {
+		if te.Action == "output" {
+			c.notePanic(suite, te.Output)
+		}
 		return // package-level events: the suite-end event carries the verdict
 	}
 	t, ok := c.test[suite][te.Test]
@@ -354,6 +421,16 @@ func (c *Collector) addTest(suite string, te *proto.TestEvent) {
 		if len(t.Output)+len(te.Output) <= maxTestOutput {
 			t.Output += te.Output
 		}
+	}
+}
+
+// notePanic keeps the first crash line of a suite's own output.
+func (c *Collector) notePanic(suite, out string) {
+	if c.panics[suite] != "" {
+		return
+	}
+	if l := firstCrashLine(out); l != "" {
+		c.panics[suite] = l
 	}
 }
 

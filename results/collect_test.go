@@ -398,3 +398,54 @@ func TestCollectorPlanOrder(t *testing.T) {
 		})
 	}
 }
+
+// TestCollectorCrashedGoBinary: a Go test binary that panicked mid-way
+// (test2json reports no package result, the panic is in the output of
+// the test that ran) is a crash of its suite: the panic line, the test
+// running then, and the tests that started but never reported, as not
+// run. A binary that ended with no package result and no panic line is a
+// crash too, the last test started named; a suite that failed with every
+// test's end reported is not.
+func TestCollectorCrashedGoBinary(t *testing.T) {
+	two := 2
+	run := func(msg string, extra ...proto.Event) *Suite {
+		c := NewCollector([]string{"s"})
+		events := []proto.Event{
+			{Kind: proto.KindHello, Message: "6.12"},
+			ev(proto.KindSuiteStart, "s", nil),
+			ev(proto.KindTest, "s", &proto.TestEvent{Action: "run", Test: "TestOK"}),
+			ev(proto.KindTest, "s", &proto.TestEvent{Action: "pass", Test: "TestOK"}),
+			ev(proto.KindTest, "s", &proto.TestEvent{Action: "run", Test: "TestP1"}),
+			ev(proto.KindTest, "s", &proto.TestEvent{Action: "pause", Test: "TestP1"}),
+			ev(proto.KindTest, "s", &proto.TestEvent{Action: "run", Test: "TestP2"}),
+			ev(proto.KindTest, "s", &proto.TestEvent{Action: "run", Test: "TestX"}),
+		}
+		events = append(events, extra...)
+		events = append(events, proto.Event{Kind: proto.KindSuiteEnd, Suite: "s", Status: proto.StatusFail, ExitCode: &two, Message: msg}, proto.Event{Kind: proto.KindDone})
+		feed(c, events...)
+		return c.Suites[0]
+	}
+	s := run("exit status 2; test2json reported no package result",
+		ev(proto.KindTest, "s", &proto.TestEvent{Action: "output", Test: "TestX", Output: "panic: runtime error: index out of range [3] with length 3\n"}),
+		ev(proto.KindTest, "s", &proto.TestEvent{Action: "output", Test: "TestX", Output: "\ngoroutine 7 [running]:\n"}))
+	want := &Crash{Message: "panic: runtime error: index out of range [3] with length 3", Test: "TestX", NotRun: []string{"TestP1", "TestP2"}}
+	if s.Crash == nil || s.Crash.Message != want.Message || s.Crash.Test != want.Test || strings.Join(s.Crash.NotRun, ",") != "TestP1,TestP2" {
+		t.Errorf("crash = %+v, want %+v", s.Crash, want)
+	}
+	s = run("exit status 2; test2json reported no package result")
+	if s.Crash == nil || !strings.Contains(s.Crash.Message, "no package result") || s.Crash.Test != "TestX" || len(s.Crash.NotRun) != 2 {
+		t.Errorf("no package result: crash = %+v", s.Crash)
+	}
+	s = run("exit status 2; test2json reported no package result",
+		ev(proto.KindTest, "s", &proto.TestEvent{Action: "output", Output: "panic: boom in a goroutine\n"}))
+	if s.Crash == nil || s.Crash.Message != "panic: boom in a goroutine" || s.Crash.Test != "TestX" {
+		t.Errorf("a panic in the package's own output: crash = %+v", s.Crash)
+	}
+	s = run("exit status 1",
+		ev(proto.KindTest, "s", &proto.TestEvent{Action: "fail", Test: "TestX"}),
+		ev(proto.KindTest, "s", &proto.TestEvent{Action: "pass", Test: "TestP1"}),
+		ev(proto.KindTest, "s", &proto.TestEvent{Action: "pass", Test: "TestP2"}))
+	if s.Crash != nil {
+		t.Errorf("a suite whose tests all ended: crash = %+v", s.Crash)
+	}
+}

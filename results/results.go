@@ -112,6 +112,23 @@ type Suite struct {
 	AsExpected bool    `json:"as_expected"`
 	Taint      *uint64 `json:"taint,omitempty"`
 	Tests      []*Test `json:"tests,omitempty"`
+	// Crash is set when the suite's test program ended before it
+	// reported (a Go test binary that panicked mid-way).
+	Crash *Crash `json:"crash,omitempty"`
+}
+
+// Crash says how a suite's test program ended before reporting its
+// result: a Go test binary that panicked, or that ended with no package
+// result.
+type Crash struct {
+	// Message is the program's first "panic: " line (or its "FAIL …
+	// [… failed]" line), else why it is taken to have crashed.
+	Message string `json:"message"`
+	// Test is the test running when it crashed, "" when none is known.
+	Test string `json:"test,omitempty"`
+	// NotRun are the tests that started but never reported an end
+	// (their status is fail): they did not run to their end.
+	NotRun []string `json:"not_run,omitempty"`
 }
 
 // Test is one test (or benchmark) inside a suite.

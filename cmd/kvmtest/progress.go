@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -17,6 +18,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/kvmtest/kvmtest/internal/guesttext"
+	"github.com/kvmtest/kvmtest/report"
 	"github.com/kvmtest/kvmtest/results"
 )
 
@@ -446,12 +448,17 @@ func firstLine(s string) string {
 	return l
 }
 
-// printSummary prints the one-screen summary of a run. Every string from
-// run.json goes through guesttext.Line: names, statuses and reasons come
-// from the guest. A reason, a suite's message or a build's first error
-// that spans several lines (a config's options that did not survive
-// olddefconfig with their unmet dependencies, a compiler's errors) is
-// shown by its first lines (see printLines).
+// printSummary prints the summary of a run, sized for a terminal
+// whatever the number of tests: per cell one line (status, build, time,
+// test counts), then one line per suite only when the suite is notable
+// (not as expected, skipped as a whole, or its program crashed), and the
+// tests not as expected, at most summaryTests per cell, then how many
+// more report.md lists. Every string from run.json goes through
+// guesttext.Line: names, statuses and reasons come from the guest. A
+// reason, a suite's message or a build's first error that spans several
+// lines (a config's options that did not survive olddefconfig with their
+// unmet dependencies, a compiler's errors) is shown by its first lines
+// (see printLines).
 func printSummary(w io.Writer, run *results.Run, out string) {
 	l := guesttext.Line
 	fmt.Fprintf(w, "\nkvmtest: %s, %d cell(s), accelerator %s\n", l(run.Matrix.Name), len(run.Cells), l(run.Host.Accel))
@@ -467,49 +474,12 @@ func printSummary(w io.Writer, run *results.Run, out string) {
 		if v, ok := c.Timings["vm"]; ok {
 			fmt.Fprintf(w, "  vm %5.1fs", v)
 		}
+		if tc := cellTestCounts(c); tc != "" {
+			fmt.Fprintf(w, "  %s", tc)
+		}
 		fmt.Fprintln(w)
-		for _, s := range c.Suites {
-			if c.Status == results.StatusInterrupted {
-				break // partial results: the reason line says enough
-			}
-			pass, fail, skip, unexpected := 0, 0, 0, 0
-			for _, t := range s.Tests {
-				switch t.Status {
-				case results.Pass:
-					pass++
-				case results.Skip:
-					skip++
-				default:
-					fail++
-				}
-				if !t.AsExpected {
-					unexpected++
-				}
-			}
-			mark := "as expected"
-			if !s.AsExpected {
-				mark = "NOT as expected"
-			}
-			fmt.Fprintf(w, "      suite %-18s %-7s %d passed, %d failed, %d skipped; %s\n", l(s.Name), l(s.Status), pass, fail, skip, mark)
-			if !s.AsExpected && s.Message != "" {
-				printLines(w, "        ", s.Message)
-			}
-			expectedFails := 0
-			for _, t := range s.Tests {
-				switch {
-				case !t.AsExpected:
-					want := t.Expected
-					if want == "" {
-						want = results.Pass
-					}
-					fmt.Fprintf(w, "        %s: %s, expected %s\n", l(t.Name), l(t.Status), l(want))
-				case t.Expected != "" && t.Status != results.Pass:
-					expectedFails++
-				}
-			}
-			if expectedFails > 0 {
-				fmt.Fprintf(w, "        (%d failure(s) declared expected by the matrix)\n", expectedFails)
-			}
+		if c.Status != results.StatusInterrupted { // partial results: the reason line says enough
+			printSuites(w, c)
 		}
 		if c.Status != results.StatusPassed && c.Reason != "" {
 			printLines(w, "      ", c.Reason)
@@ -519,6 +489,118 @@ func printSummary(w io.Writer, run *results.Run, out string) {
 		}
 	}
 	fmt.Fprintf(w, "results: %s/run.json\n", l(out))
+}
+
+// summaryTests caps the tests not as expected the summary lists per cell
+// (report.md lists them all).
+const summaryTests = 10
+
+// tally counts tests by what the summary says of them.
+type tally struct{ pass, fail, skip, xfail, notRun int }
+
+// add counts suite s's tests; those its crashed test binary never ran to
+// their end are not run, not failed.
+func (t *tally) add(s *results.Suite) {
+	notRun := map[string]bool{}
+	if s.Crash != nil {
+		for _, n := range s.Crash.NotRun {
+			notRun[n] = true
+		}
+	}
+	for _, x := range s.Tests {
+		switch {
+		case notRun[x.Name]:
+			t.notRun++
+		case x.Status == results.Pass:
+			t.pass++
+		case x.Status == results.Skip:
+			t.skip++
+		default:
+			t.fail++
+			if x.AsExpected {
+				t.xfail++
+			}
+		}
+	}
+}
+
+// cellTestCounts is a cell's tests in one phrase ("312 passed, 4 failed,
+// 20 skipped"), "" when it has none.
+func cellTestCounts(c *results.Cell) string {
+	var t tally
+	for _, s := range c.Suites {
+		t.add(s)
+	}
+	if t.pass+t.fail+t.skip+t.notRun == 0 {
+		return ""
+	}
+	s := fmt.Sprintf("%d passed, %d failed", t.pass, t.fail)
+	if t.xfail > 0 {
+		s += fmt.Sprintf(" (%d as expected)", t.xfail)
+	}
+	if t.notRun > 0 {
+		s += fmt.Sprintf(", %d not run", t.notRun)
+	}
+	return s + fmt.Sprintf(", %d skipped", t.skip)
+}
+
+// notableSuite says whether the summary gives suite s a line of its own:
+// not as expected, or skipped as a whole.
+func notableSuite(s *results.Suite) bool {
+	return !s.AsExpected || s.Status == results.Skip
+}
+
+// printSuites prints the notable suites of cell c and its tests not as
+// expected, at most summaryTests of them.
+func printSuites(w io.Writer, c *results.Cell) {
+	l := guesttext.Line
+	listed, more := 0, 0
+	for _, s := range c.Suites {
+		if !notableSuite(s) {
+			continue
+		}
+		var t tally
+		t.add(s)
+		mark := "as expected"
+		if !s.AsExpected {
+			mark = "NOT as expected"
+		}
+		notRun := ""
+		if t.notRun > 0 {
+			notRun = fmt.Sprintf(", %d not run", t.notRun)
+		}
+		fmt.Fprintf(w, "      suite %-18s %-7s %d passed, %d failed%s, %d skipped; %s\n", l(s.Name), l(s.Status), t.pass, t.fail, notRun, t.skip, mark)
+		if s.Crash != nil {
+			printLines(w, "        ", report.CrashText(s.Crash))
+			if n := len(s.Crash.NotRun); n > 0 {
+				fmt.Fprintf(w, "        %d test(s) never reported, not run: %s\n", n, l(listSome(s.Crash.NotRun, 5)))
+			}
+		}
+		if (!s.AsExpected || s.Status == results.Skip) && s.Message != "" {
+			printLines(w, "        ", s.Message)
+		}
+		for _, x := range s.Tests {
+			if x.AsExpected || (s.Crash != nil && slices.Contains(s.Crash.NotRun, x.Name)) {
+				continue
+			}
+			if listed == summaryTests {
+				more++
+				continue
+			}
+			listed++
+			want := x.Expected
+			if want == "" {
+				want = results.Pass
+			}
+			fmt.Fprintf(w, "        %s: %s, expected %s\n", l(x.Name), l(x.Status), l(want))
+		}
+		if t.xfail > 0 {
+			fmt.Fprintf(w, "        (%d failure(s) declared expected by the matrix)\n", t.xfail)
+		}
+	}
+	if more > 0 {
+		fmt.Fprintf(w, "      … %d more test(s) not as expected in report.md\n", more)
+	}
 }
 
 // Caps of printLines.
@@ -586,4 +668,12 @@ func (w *prefixWriter) Write(b []byte) (int, error) {
 		w.buf = w.buf[next:]
 	}
 	return len(b), nil
+}
+
+// listSome is up to max of names, then how many more.
+func listSome(names []string, max int) string {
+	if len(names) <= max {
+		return strings.Join(names, ", ")
+	}
+	return strings.Join(names[:max], ", ") + fmt.Sprintf(" and %d more", len(names)-max)
 }
