@@ -32,6 +32,7 @@ func comparePair(base, head side) *Pair {
 	}
 	if p.NotCompared == "" {
 		p.Changes, p.Missed = compareSuites(b.Suites, h.Suites)
+		acrossKernels(p.Changes, b.Kernel, h.Kernel)
 		shown(p.Changes)
 		shown(p.Missed)
 		p.Findings = newFindings(b, h)
@@ -42,6 +43,23 @@ func comparePair(base, head side) *Pair {
 		p.Bench = compareBench(base, head)
 	}
 	return p
+}
+
+// acrossKernels words the changes of a pair whose cells run different
+// kernels (a baseline cell of another kernel) as differences: a test
+// that passes only on the older kernel is not a fix of the newer one's,
+// nor one that fails only on the newer a regression of a patch. The
+// change stays unexpected when head's result is.
+func acrossKernels(changes []Change, base, head string) {
+	if base == "" || head == "" || base == head {
+		return
+	}
+	for i := range changes {
+		switch c := &changes[i]; c.Kind {
+		case KindRegression, KindFix, KindChanged:
+			c.Kind, c.BaseKernel, c.HeadKernel = KindDiffers, base, head
+		}
+	}
 }
 
 // shown makes the suite and test names of changes (matched by the

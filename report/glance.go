@@ -22,11 +22,14 @@ type Glance struct {
 	// Fixes counts tests that failed in base and pass now; Expected the
 	// other changes the matrix declares; Missed the declared differences
 	// that did not happen.
-	Fixes    int `json:"fixes"`
-	Expected int `json:"expected"`
-	Missed   int `json:"missed_expected"`
-	Findings int `json:"new_findings"`
-	Taint    int `json:"taint"`
+	Fixes int `json:"fixes"`
+	// Differences counts tests whose status differs between the two
+	// cells' kernels (KindDiffers).
+	Differences int `json:"differences,omitempty"`
+	Expected    int `json:"expected"`
+	Missed      int `json:"missed_expected"`
+	Findings    int `json:"new_findings"`
+	Taint       int `json:"taint"`
 	// BenchMoved of BenchTotal benchmark rows changed significantly;
 	// Largest is the one that moved most, as "Name unit delta (test)".
 	BenchMoved int    `json:"bench_moved"`
@@ -57,6 +60,9 @@ func (g Glance) Text() string {
 	}
 	if g.Fixes > 0 {
 		parts = append(parts, plural(g.Fixes, "fix", "fixes"))
+	}
+	if g.Differences > 0 {
+		parts = append(parts, plural(g.Differences, "difference", "differences")+" between the kernels")
 	}
 	if g.Expected > 0 {
 		parts = append(parts, plural(g.Expected, "other change", "other changes")+" as expected")
@@ -113,6 +119,8 @@ func (r *Report) glances() []Glance {
 					g.Unexpected = append(g.Unexpected, c.Name())
 				case c.Kind == KindFix:
 					g.Fixes++
+				case c.Kind == KindDiffers:
+					g.Differences++
 				case c.Declared || c.Kind == KindExpected:
 					g.Expected++
 				}

@@ -83,6 +83,7 @@ type Counts struct {
 	Cells            int `json:"cells"`
 	Regressions      int `json:"regressions"`
 	Fixes            int `json:"fixes"`
+	Differences      int `json:"differences"` // between two kernels (KindDiffers)
 	UnexpectedPasses int `json:"unexpected_passes"`
 	MissedExpected   int `json:"missed_expected"` // expected differences that did not happen
 	OtherUnexpected  int `json:"other_unexpected"`
@@ -210,6 +211,10 @@ const (
 	KindChanged        = "changed"         // other transitions (pass→skip...)
 	KindNew            = "new"             // only in head
 	KindMissing        = "missing"         // only in base
+	// KindDiffers is a status that differs between two kernels (a
+	// baseline cell of another kernel): a difference, not a regression
+	// or a fix, whichever way it goes.
+	KindDiffers = "differs"
 )
 
 // Change is one test whose status differs between base and head.
@@ -227,6 +232,10 @@ type Change struct {
 	// Unexpected is set when head's result is not what the matrix expects.
 	Unexpected bool   `json:"unexpected"`
 	Output     string `json:"output,omitempty"` // head's output, for a regression
+	// BaseKernel and HeadKernel name the two kernels of a KindDiffers
+	// change.
+	BaseKernel string `json:"base_kernel,omitempty"`
+	HeadKernel string `json:"head_kernel,omitempty"`
 }
 
 // Name is SUITE/TEST, or SUITE for a whole suite.
@@ -242,6 +251,8 @@ func (c Change) Label() string {
 	switch c.Kind {
 	case KindRegression:
 		return "REGRESSION"
+	case KindDiffers:
+		return fmt.Sprintf("differs: %s on %s, %s on %s", orNone(c.Head), c.HeadKernel, orNone(c.Base), c.BaseKernel)
 	case KindUnexpectedPass:
 		return "unexpected pass"
 	case KindFix:
@@ -680,6 +691,9 @@ func (r *Report) count() {
 	for _, g := range r.Groups {
 		for _, p := range g.Pairs {
 			for _, ch := range p.Changes {
+				if ch.Kind == KindDiffers {
+					c.Differences++
+				}
 				switch {
 				case ch.Kind == KindRegression:
 					c.Regressions++
@@ -741,6 +755,7 @@ func (r *Report) verdict() string {
 	add(c.InfraFailures, "infrastructure failure", "infrastructure failures")
 	add(c.Interrupted, "cell interrupted", "cells interrupted")
 	add(c.Fixes, "fix", "fixes")
+	add(c.Differences, "difference between kernels", "differences between kernels")
 	add(c.BenchChanged, "significant benchmark change", "significant benchmark changes")
 	head := "PASS"
 	switch r.ExitCode {
@@ -795,4 +810,12 @@ func crashFailure(s *results.Suite) Failure {
 		f.NotRun = append(f.NotRun, guesttext.Line(n))
 	}
 	return f
+}
+
+// orNone is a status as a difference shows it: "absent" for none.
+func orNone(status string) string {
+	if status == "" {
+		return "absent"
+	}
+	return status
 }
