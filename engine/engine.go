@@ -61,6 +61,9 @@ type Options struct {
 	// kept as they are.
 	Previous *results.Run
 	Shard    string
+	// WholeCells, with Shard, lists the ids of the cells of every share
+	// in matrix order (results.Run.WholeCells).
+	WholeCells []string
 	// ConsoleTap, when set, returns a writer that also receives a cell's
 	// console as it streams (--verbose), or nil.
 	ConsoleTap func(cell string) io.Writer
@@ -99,12 +102,13 @@ func Run(ctx context.Context, o Options) (*results.Run, error) {
 		return nil, err
 	}
 	run := &results.Run{
-		Schema:  results.SchemaVersion,
-		Tool:    Version,
-		Matrix:  results.Matrix{Name: o.Matrix.Name, File: o.Matrix.File, Digest: o.Matrix.Digest},
-		Host:    hostInfo(),
-		Shard:   o.Shard,
-		Started: time.Now().UTC(),
+		Schema:     results.SchemaVersion,
+		Tool:       Version,
+		Matrix:     results.Matrix{Name: o.Matrix.Name, File: o.Matrix.File, Digest: o.Matrix.Digest},
+		Host:       hostInfo(),
+		Shard:      o.Shard,
+		WholeCells: o.WholeCells,
+		Started:    time.Now().UTC(),
 	}
 	accel, err := resolveAccel(o, &run.Host)
 	if err != nil {

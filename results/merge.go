@@ -14,10 +14,11 @@ import (
 //
 // The merged run has no Shard, starts when the first share started and
 // finishes when the last one finished; its tool and host are the first
-// run's. Cells keep the matrix order when every run names its share (the
-// shares interleave: share I of N holds the cells at positions I-1, I-1+N,
-// ... of the whole, see selectCells in cmd/kvmtest); otherwise they are
-// concatenated in argument order. A cell that one run recorded as
+// run's. Cells keep the matrix order when every run lists the whole run's
+// cells (WholeCells, the same in every share), or, for shares written
+// before that field, when every run names its share (those shares
+// interleaved: share I of N held the cells at positions I-1, I-1+N, ...);
+// otherwise they are concatenated in argument order. A cell that one run recorded as
 // interrupted and another finished is taken from the one that finished.
 func Merge(runs []*Run) (*Run, error) {
 	if len(runs) == 0 {
@@ -51,6 +52,7 @@ func Merge(runs []*Run) (*Run, error) {
 		run  int
 	}
 	interleave := shardsInterleave(runs)
+	whole := wholeOrder(runs)
 	byID := map[string]*placed{}
 	var order []*placed
 	seq := 0
@@ -58,8 +60,12 @@ func Merge(runs []*Run) (*Run, error) {
 		i, n, _ := ParseShard(r.Shard)
 		for j, c := range r.Cells {
 			key := seq
-			if interleave {
+			if pos, ok := whole[c.ID]; ok {
+				key = pos
+			} else if whole == nil && interleave {
 				key = j*n + i - 1
+			} else if whole != nil {
+				key = len(whole) + seq // not in the whole's list: after it
 			}
 			seq++
 			p := &placed{cell: c, key: key, run: ri}
@@ -82,6 +88,25 @@ func Merge(runs []*Run) (*Run, error) {
 		out.Cells = append(out.Cells, p.cell)
 	}
 	return out, nil
+}
+
+// wholeOrder maps each cell id to its position in the whole run when
+// every run lists the same WholeCells, else returns nil.
+func wholeOrder(runs []*Run) map[string]int {
+	first := runs[0].WholeCells
+	if len(first) == 0 {
+		return nil
+	}
+	for _, r := range runs[1:] {
+		if strings.Join(r.WholeCells, "\x00") != strings.Join(first, "\x00") {
+			return nil
+		}
+	}
+	pos := make(map[string]int, len(first))
+	for k, id := range first {
+		pos[id] = k
+	}
+	return pos
 }
 
 // shardsInterleave reports whether every run names a distinct share of the

@@ -16,8 +16,33 @@ func mkRun(digest, shard string, ids ...string) *Run {
 	return r
 }
 
-// shares splits a run the way `kvmtest run --shard I/N` selects cells.
+// shares splits a run as `kvmtest run --shard I/N` does: by build slot,
+// here blocks of consecutive cells (the last share first, so that no
+// position rule can guess the order), each share listing the whole.
 func shares(whole *Run, n int) []*Run {
+	var ids []string
+	for _, c := range whole.Cells {
+		ids = append(ids, c.ID)
+	}
+	var out []*Run
+	for i := 1; i <= n; i++ {
+		s := *whole
+		s.Shard = fmt.Sprintf("%d/%d", i, n)
+		s.WholeCells = ids
+		s.Cells = nil
+		for k, c := range whole.Cells {
+			if (len(whole.Cells)-1-k)*n/len(whole.Cells) == i-1 {
+				s.Cells = append(s.Cells, c)
+			}
+		}
+		out = append(out, &s)
+	}
+	return out
+}
+
+// interleavedShares splits a run as `--shard` did before shares listed
+// the whole: share I of N held positions I-1, I-1+N, ...
+func interleavedShares(whole *Run, n int) []*Run {
 	var out []*Run
 	for i := 1; i <= n; i++ {
 		s := *whole
@@ -31,6 +56,23 @@ func shares(whole *Run, n int) []*Run {
 		out = append(out, &s)
 	}
 	return out
+}
+
+func TestMergeOfInterleavedSharesIsTheWhole(t *testing.T) {
+	whole := mkRun("d", "", "a", "b", "c", "d", "e", "f", "g")
+	for n := 1; n <= 4; n++ {
+		parts := interleavedShares(whole, n)
+		for i, j := 0, len(parts)-1; i < j; i, j = i+1, j-1 {
+			parts[i], parts[j] = parts[j], parts[i]
+		}
+		got, err := Merge(parts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(ids(got), ids(whole)) {
+			t.Errorf("n=%d: merged %v, want %v", n, ids(got), ids(whole))
+		}
+	}
 }
 
 func TestMergeOfSharesIsTheWhole(t *testing.T) {

@@ -39,14 +39,18 @@ const (
 
 // Run is the whole record of one `kvmtest run`.
 type Run struct {
-	Schema   int       `json:"schema"`
-	Tool     string    `json:"tool"` // kvmtest version
-	Matrix   Matrix    `json:"matrix"`
-	Host     Host      `json:"host"`
-	Shard    string    `json:"shard,omitempty"` // "I/N" when sharded
-	Started  time.Time `json:"started"`
-	Finished time.Time `json:"finished,omitempty"`
-	Cells    []*Cell   `json:"cells"`
+	Schema int    `json:"schema"`
+	Tool   string `json:"tool"` // kvmtest version
+	Matrix Matrix `json:"matrix"`
+	Host   Host   `json:"host"`
+	Shard  string `json:"shard,omitempty"` // "I/N" when sharded
+	// WholeCells, in a share, lists the ids of the cells of the whole run
+	// (every share's) in matrix order: shares hold build slots, not
+	// interleaved positions, and Merge restores this order.
+	WholeCells []string  `json:"whole_cells,omitempty"`
+	Started    time.Time `json:"started"`
+	Finished   time.Time `json:"finished,omitempty"`
+	Cells      []*Cell   `json:"cells"`
 }
 
 // Matrix identifies the matrix that was run.

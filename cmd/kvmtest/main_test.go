@@ -40,10 +40,16 @@ func TestParseShard(t *testing.T) {
 	}
 }
 
+// TestShardsCoverEveryCellOnce: eleven cells of eleven build slots (one
+// config each) of equal cost: every cell in one shard, sizes even.
+// engine's shard tests check slots, costs and determinism.
 func TestShardsCoverEveryCellOnce(t *testing.T) {
 	var cells []matrices.Cell
+	k := &matrices.Kernel{Name: "k", Version: "6.12", Source: matrices.Source{Tarball: "/k.tar.xz"}}
+	p := &matrices.Patchset{Name: "base"}
 	for i := 0; i < 11; i++ {
-		cells = append(cells, matrices.Cell{ID: fmt.Sprintf("k-p%d-c", i)})
+		cf := &matrices.Config{Name: "c", Base: "tinyconfig", Options: []string{fmt.Sprintf("CONFIG_X%d=y", i)}}
+		cells = append(cells, matrices.Cell{ID: fmt.Sprintf("k-p%d-c", i), Kernel: k, Patchset: p, Config: cf})
 	}
 	for n := 1; n <= 5; n++ {
 		seen := map[string]int{}

@@ -71,7 +71,9 @@ func resolveMatrix(cache *builder.Cache, arg string) (file, srcDir string, err e
 	return "", "", fmt.Errorf("%s: no such matrix file, and no shipped matrix of that name (shipped: %s)", arg, strings.Join(names, ", "))
 }
 
-// selectCells filters cells by a glob on their id and takes one shard.
+// selectCells filters cells by a glob on their id and takes one shard:
+// shards keep each build slot's cells together and are balanced by
+// estimated cost (engine.CostModel.Shards).
 func selectCells(cells []matrices.Cell, glob, shard string) ([]matrices.Cell, error) {
 	var out []matrices.Cell
 	for _, c := range cells {
@@ -101,10 +103,8 @@ func selectCells(cells []matrices.Cell, glob, shard string) ([]matrices.Cell, er
 		return nil, err
 	}
 	var mine []matrices.Cell
-	for k, c := range out {
-		if k%n == i-1 {
-			mine = append(mine, c)
-		}
+	for _, k := range engine.DefaultCost.Shards(out, n)[i-1].Cells {
+		mine = append(mine, out[k])
 	}
 	return mine, nil
 }

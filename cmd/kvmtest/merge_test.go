@@ -14,24 +14,35 @@ import (
 const fixtureRun = "../../report/testdata/runs/vmsplice"
 
 // shareDirs writes the shares I/n of a run directory as `kvmtest run
-// --shard I/n` would have: each with its own cells and cells/ID/ files.
+// --shard I/n` would have: each with its own cells and cells/ID/ files,
+// a build slot's cells (kernel and config) together, the slots dealt out
+// last share first, each share listing the whole run's cells.
 func shareDirs(t *testing.T, src string, n int) []string {
 	t.Helper()
 	whole, err := results.Read(src)
 	if err != nil {
 		t.Fatal(err)
 	}
+	var ids []string
+	slot := map[string]int{}
+	for _, c := range whole.Cells {
+		ids = append(ids, c.ID)
+		if _, ok := slot[c.Kernel+"\x00"+c.Config]; !ok {
+			slot[c.Kernel+"\x00"+c.Config] = len(slot)
+		}
+	}
 	var dirs []string
 	for i := 1; i <= n; i++ {
 		dir := filepath.Join(t.TempDir(), fmt.Sprintf("shard%d", i))
 		share := *whole
 		share.Shard = fmt.Sprintf("%d/%d", i, n)
+		share.WholeCells = ids
 		share.Cells = nil
 		if err := os.MkdirAll(filepath.Join(dir, "cells"), 0o755); err != nil {
 			t.Fatal(err)
 		}
-		for k, c := range whole.Cells {
-			if k%n != i-1 {
+		for _, c := range whole.Cells {
+			if n-1-slot[c.Kernel+"\x00"+c.Config]%n != i-1 {
 				continue
 			}
 			share.Cells = append(share.Cells, c)

@@ -122,6 +122,13 @@ func runRun(cmd *Command, args []string) int {
 	if err != nil {
 		return fatalf(results.ExitBadInput, "%v", err)
 	}
+	var whole []string
+	if *runShard != "" {
+		all, _ := selectCells(m.Cells(), *runCell, "")
+		for _, c := range all {
+			whole = append(whole, c.ID)
+		}
+	}
 	if out == "" {
 		out = filepath.Join("kvmtest-results", time.Now().Format("20060102-150405"))
 	}
@@ -142,7 +149,7 @@ func runRun(cmd *Command, args []string) int {
 	p.Logf("matrix %s (%s): %d cell(s), results in %s", m.Name, file, len(cells), out)
 	opts := engine.Options{
 		Matrix: m, Cells: cells, Out: out, Jobs: *runJobs, Accel: *runAccel,
-		Cache: cache, SourceDir: srcDir, Progress: p, Previous: prev, Shard: *runShard, KeepInitramfs: *runKeep,
+		Cache: cache, SourceDir: srcDir, Progress: p, Previous: prev, Shard: *runShard, WholeCells: whole, KeepInitramfs: *runKeep,
 		StopAfterFailure: !*runKeepGo,
 	}
 	if *runVerbose {
