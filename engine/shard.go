@@ -47,6 +47,22 @@ var DefaultCost = CostModel{
 	Prebuilt:    5,
 }
 
+// String says the model's figures in one line.
+func (m CostModel) String() string {
+	var vs []string
+	for v := range m.Cold {
+		vs = append(vs, v)
+	}
+	sort.Strings(vs)
+	var b strings.Builder
+	b.WriteString("cold build")
+	for _, v := range vs {
+		fmt.Fprintf(&b, " %.0f s for %s,", m.Cold[v], v)
+	}
+	fmt.Fprintf(&b, " %.0f s for others; patched variant %.0f s; cell %.0f s", m.ColdOther, m.Incremental, m.Cell)
+	return b.String()
+}
+
 // cold is the cold build of a slot holding cell c's kernel and config.
 func (m CostModel) cold(c matrices.Cell) float64 {
 	if c.Kernel.Source.Prebuilt != nil {

@@ -69,6 +69,15 @@ func runPlan(cmd *Command, args []string) int {
 	if err != nil {
 		return fatalf(results.ExitBadInput, "%v", err)
 	}
+	var shards []shardCost
+	if *planShard != "" {
+		whole, _ := selectCells(m.Cells(), *planCellGlob, "")
+		_, n, _ := parseShard(*planShard)
+		for k, sh := range engine.DefaultCost.Shards(whole, n) {
+			shards = append(shards, shardCost{Shard: fmt.Sprintf("%d/%d", k+1, n), Cells: len(sh.Cells),
+				Builds: sh.Builds, ColdBuilds: sh.ColdBuilds, Cost: sh.Cost})
+		}
+	}
 	chosen := map[string]bool{}
 	for _, c := range selected {
 		chosen[c.ID] = true
@@ -104,9 +113,14 @@ func runPlan(cmd *Command, args []string) int {
 	case "json":
 		enc := json.NewEncoder(os.Stdout)
 		enc.SetIndent("", "  ")
-		enc.Encode(map[string]any{"matrix": m.Name, "file": m.File, "digest": m.Digest, "cells": out})
+		v := map[string]any{"matrix": m.Name, "file": m.File, "digest": m.Digest, "cells": out}
+		if shards != nil {
+			v["shards"] = shards
+		}
+		enc.Encode(v)
 	case "text":
 		printPlan(m, len(selected), suites, out)
+		printShards(*planShard, shards)
 	default:
 		return fatalf(results.ExitBadInput, "plan: --format %q: want text, json or github", *planFormat)
 	}
@@ -147,6 +161,35 @@ func printPlan(m *matrices.Matrix, selected int, suites []string, out []plannedC
 			}
 			fmt.Println()
 		}
+	}
+}
+
+// shardCost is one shard's estimate (engine.DefaultCost), for plan --shard.
+type shardCost struct {
+	Shard      string  `json:"shard"`
+	Cells      int     `json:"cells"`
+	Builds     int     `json:"builds"`
+	ColdBuilds int     `json:"cold_builds"`
+	Cost       float64 `json:"estimated_seconds"`
+}
+
+// printShards prints the estimated cost of every shard, marking this one.
+func printShards(this string, shards []shardCost) {
+	if len(shards) == 0 {
+		return
+	}
+	total := 0.0
+	for _, s := range shards {
+		total += s.Cost
+	}
+	fmt.Printf("shards (estimated: %s; total %.0f s, ideal share %.0f s):\n",
+		engine.DefaultCost, total, total/float64(len(shards)))
+	for _, s := range shards {
+		mark := " "
+		if s.Shard == this {
+			mark = "*"
+		}
+		fmt.Printf(" %s %-6s %2d cell(s), %d build(s) of which %d cold, %5.0f s\n", mark, s.Shard, s.Cells, s.Builds, s.ColdBuilds, s.Cost)
 	}
 }
 
