@@ -279,23 +279,10 @@ func (c *Cache) prebuiltInputKey(src Source) (string, error) {
 // treeStamp digests the path, names, sizes and modification times of a
 // tree's files: any change to a file changes it.
 func treeStamp(dir string) (string, error) {
-	var lines []string
-	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil || !d.Type().IsRegular() {
-			return err
-		}
-		fi, err := d.Info()
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(dir, p)
-		lines = append(lines, fmt.Sprintf("%s %d %d", rel, fi.Size(), fi.ModTime().UnixNano()))
-		return nil
-	})
+	lines, err := fileStamps(dir)
 	if err != nil {
 		return "", fmt.Errorf("modules %s: %w", dir, err)
 	}
-	sort.Strings(lines)
 	h := sha256.New()
 	fmt.Fprintf(h, "%s\n%s\n", dir, strings.Join(lines, "\n"))
 	return hex.EncodeToString(h.Sum(nil)), nil

@@ -234,13 +234,10 @@ func (c *Cache) memoDigest(path string) (string, error) {
 	return d, nil
 }
 
-// preparePath identifies a local tree by the names, sizes and modification
-// times of its files: editing any source file changes the digest.
-func preparePath(dir string) (*prepared, error) {
-	if !isKernelTree(dir) {
-		return nil, fmt.Errorf("kernel source %s: not a kernel tree (no Makefile, Kconfig or scripts/kconfig)", dir)
-	}
-	h := sha256.New()
+// fileStamps lists "PATH SIZE MTIME" for every regular file under dir
+// (paths relative to it, .git left out), sorted: what identifies a tree
+// whose files may change in place.
+func fileStamps(dir string) ([]string, error) {
 	var lines []string
 	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
@@ -260,10 +257,21 @@ func preparePath(dir string) (*prepared, error) {
 		lines = append(lines, fmt.Sprintf("%s %d %d", rel, fi.Size(), fi.ModTime().UnixNano()))
 		return nil
 	})
+	sort.Strings(lines)
+	return lines, err
+}
+
+// preparePath identifies a local tree by the names, sizes and modification
+// times of its files: editing any source file changes the digest.
+func preparePath(dir string) (*prepared, error) {
+	if !isKernelTree(dir) {
+		return nil, fmt.Errorf("kernel source %s: not a kernel tree (no Makefile, Kconfig or scripts/kconfig)", dir)
+	}
+	h := sha256.New()
+	lines, err := fileStamps(dir)
 	if err != nil {
 		return nil, fmt.Errorf("kernel source %s: %w", dir, err)
 	}
-	sort.Strings(lines)
 	fmt.Fprintf(h, "path %s\n", dir)
 	for _, l := range lines {
 		fmt.Fprintln(h, l)
