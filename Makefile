@@ -20,7 +20,7 @@ test-unit:
 
 # A short fuzz run of the matrix loader (no panic, no hang, bounded memory).
 fuzz:
-	$(GO) test ./matrices -run '^$$' -fuzz FuzzLoad -fuzztime 15s -parallel 1
+	$(GO) test ./matrices -run '^$$' -fuzz FuzzLoad -fuzztime 10000x -parallel 1
 
 # End to end: builds the real 6.12 kernel from Debian's tarball (cached in
 # ~/.cache/kvmtest), boots it in QEMU and runs the real guest suites.
