@@ -19,6 +19,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/kvmtest/kvmtest/internal/arch"
 	"github.com/kvmtest/kvmtest/internal/tail"
 )
 
@@ -32,15 +33,18 @@ type Request struct {
 	Source  Source     // where the source comes from
 	Patches []string   // patch files applied in order with patch -p1 (may be empty)
 	Config  ConfigSpec // how to make .config
-	Arch    string     // ARCH= for make; default x86_64
-	Log     io.Writer  // receives the build log as it is written (may be nil)
+	// Arch is the guest architecture (an internal/arch name: x86_64,
+	// arm64, riscv64); "" is x86_64. A foreign one is cross-built with
+	// Debian's cross toolchain (CROSS_COMPILE=), which is part of the key.
+	Arch string
+	Log  io.Writer // receives the build log as it is written (may be nil)
 }
 
 // Artifact is a built or imported kernel in the cache.
 type Artifact struct {
 	Key    string
 	Dir    string
-	Kernel string // path of bzImage
+	Kernel string // path of the bootable image (x86's bzImage, arm64's and riscv's Image)
 	Config string // path of the final .config; "" for a prebuilt kernel whose config is unknown
 	Log    string // path of the build log
 	// Modules is the kernel's installed modules tree, DIR/modules/RELEASE
@@ -89,9 +93,14 @@ type Builder struct {
 	// "  LD ", "  AR " lines) how many it built so far (ObjectCounter).
 	Objects func(kernel string, n int)
 
-	toolsOnce sync.Once
-	tools     string
-	toolsErr  error
+	toolsMu sync.Mutex
+	tools   map[string]toolsID // by architecture name
+}
+
+// toolsID is what a toolchain() call found for one architecture.
+type toolsID struct {
+	desc string
+	err  error
 }
 
 func (b *Builder) logf(format string, args ...any) {
@@ -106,35 +115,62 @@ func (b *Builder) phase(req Request, p string) {
 	}
 }
 
-// toolchain describes the compiler and binutils, part of every key.
-func (b *Builder) toolchain() (string, error) {
-	b.toolsOnce.Do(func() {
-		var parts []string
-		for _, argv := range [][]string{{"gcc", "--version"}, {"ld", "--version"}, {"make", "--version"}} {
-			out, err := exec.Command(argv[0], argv[1:]...).Output()
-			if err != nil {
-				b.toolsErr = fmt.Errorf("%s: %w (install build-essential)", strings.Join(argv, " "), err)
-				return
-			}
-			first, _, _ := strings.Cut(string(out), "\n")
-			parts = append(parts, first)
+// toolchain describes the compiler and binutils that build for the
+// request's architecture (the cross compiler's for a foreign one), part
+// of every key. A missing compiler is an error naming the Debian packages
+// that provide it.
+func (b *Builder) toolchain(req Request) (string, error) {
+	a, err := req.archInfo()
+	if err != nil {
+		return "", err
+	}
+	b.toolsMu.Lock()
+	defer b.toolsMu.Unlock()
+	if t, ok := b.tools[a.Name]; ok {
+		return t.desc, t.err
+	}
+	cc, pkgs := a.Toolchain()
+	ld := strings.TrimSuffix(cc, "gcc") + "ld"
+	var parts []string
+	var terr error
+	for _, argv := range [][]string{{cc, "--version"}, {ld, "--version"}, {"make", "--version"}} {
+		out, err := exec.Command(argv[0], argv[1:]...).Output()
+		if err != nil {
+			terr = fmt.Errorf("%s: %w (building for %s needs Debian's %s)", strings.Join(argv, " "), err, a.Name, strings.Join(pkgs, " "))
+			break
 		}
-		b.tools = strings.Join(parts, "\n")
-	})
-	return b.tools, b.toolsErr
+		first, _, _ := strings.Cut(string(out), "\n")
+		parts = append(parts, first)
+	}
+	if b.tools == nil {
+		b.tools = map[string]toolsID{}
+	}
+	b.tools[a.Name] = toolsID{strings.Join(parts, "\n"), terr}
+	return b.tools[a.Name].desc, terr
 }
 
+// arch returns the request's architecture name (x86_64 when unset).
 func (r Request) arch() string {
 	if r.Arch == "" {
-		return "x86_64"
+		return arch.Default
 	}
 	return r.Arch
+}
+
+// archInfo returns the request's architecture, or an error for a name
+// internal/arch does not know.
+func (r Request) archInfo() (arch.Arch, error) {
+	a, ok := arch.ByName(r.arch())
+	if !ok {
+		return arch.Arch{}, arch.UnknownError(r.arch())
+	}
+	return a, nil
 }
 
 // inputKey digests everything that determines the final .config and the
 // build: it lets a warm run find its artifact without running kconfig.
 func (b *Builder) inputKey(req Request, srcDigest string) (string, error) {
-	tools, err := b.toolchain()
+	tools, err := b.toolchain(req)
 	if err != nil {
 		return "", err
 	}
@@ -170,7 +206,7 @@ func (b *Builder) inputKey(req Request, srcDigest string) (string, error) {
 // artifactKey digests the source identity, the patches, the resolved
 // .config, the toolchain and the make variables.
 func (b *Builder) artifactKey(req Request, srcDigest string, patchDigests []string, finalConfig []byte) string {
-	tools, _ := b.toolchain()
+	tools, _ := b.toolchain(req)
 	h := sha256.New()
 	fmt.Fprintf(h, "%s\nsource %s\narch %s\ntools %s\n", keyVersion, srcDigest, req.arch(), tools)
 	for _, d := range patchDigests {
@@ -343,16 +379,17 @@ func (b *Builder) build(ctx context.Context, req Request, src *prepared, ikey st
 			return nil, &BuildError{Phase: PhaseBuild, Err: err}
 		}
 	}
-	argv := append(b.makeArgs(req, tree, work), fmt.Sprintf("-j%d", jobs), "bzImage")
+	ga := arch.MustByName(req.arch()) // the key's toolchain() checked it
+	argv := append(b.makeArgs(req, tree, work), fmt.Sprintf("-j%d", jobs), ga.ImageTarget)
 	fmt.Fprintf(out, "kvmtest: %s\n", strings.Join(argv, " "))
 	b.logf("building %s (make -j%d, log: %s)", req.Kernel, jobs, logPath)
 	if err := b.run(ctx, work, out, argv...); err != nil {
 		return nil, &BuildError{Phase: PhaseBuild, Err: err, FirstError: FirstError(logTail.Bytes())}
 	}
 	files := map[string]string{
-		fileImage:  filepath.Join(work, "arch", "x86", "boot", "bzImage"),
-		fileConfig: filepath.Join(work, ".config"),
-		fileLog:    logPath,
+		imageName(ga.Name): filepath.Join(work, filepath.FromSlash(ga.ImagePath)),
+		fileConfig:         filepath.Join(work, ".config"),
+		fileLog:            logPath,
 	}
 	if withModules {
 		mods, scratch, err := b.buildModules(ctx, req, tree, work, depmod, jobs, out)
@@ -390,13 +427,15 @@ func (b *Builder) build(ctx context.Context, req Request, src *prepared, ikey st
 	return a, nil
 }
 
-// makeArgs is the common make invocation: out of tree, fixed build metadata
-// so that identical inputs give identical images, ccache when present.
+// makeArgs is the common make invocation: out of tree, for the request's
+// architecture (cross-compiled when foreign), fixed build metadata so
+// that identical inputs give identical images, ccache when present.
 func (b *Builder) makeArgs(req Request, tree, work string) []string {
-	argv := []string{"make", "-C", tree, "O=" + work, "ARCH=" + req.arch(),
-		"KBUILD_BUILD_USER=kvmtest", "KBUILD_BUILD_HOST=kvmtest", "KBUILD_BUILD_TIMESTAMP=1970-01-01"}
+	a := arch.MustByName(req.arch())
+	argv := append([]string{"make", "-C", tree, "O=" + work}, a.MakeVars()...)
+	argv = append(argv, "KBUILD_BUILD_USER=kvmtest", "KBUILD_BUILD_HOST=kvmtest", "KBUILD_BUILD_TIMESTAMP=1970-01-01")
 	if _, err := exec.LookPath("ccache"); err == nil {
-		argv = append(argv, "CC=ccache gcc")
+		argv = append(argv, "CC=ccache "+a.CC())
 	}
 	return argv
 }
@@ -459,7 +498,7 @@ func (b *Builder) checkConfig(req Request, tree, work string) ([]byte, error) {
 		if errors.As(err, &ce) {
 			got, _ := parseConfig(final)
 			for i := range ce.Missing {
-				ce.Missing[i].Why = explainDeps(tree, srcArch(req.arch()), strings.TrimPrefix(ce.Missing[i].Symbol, "CONFIG_"), got)
+				ce.Missing[i].Why = explainDeps(tree, arch.MustByName(req.arch()).SrcArch, strings.TrimPrefix(ce.Missing[i].Symbol, "CONFIG_"), got)
 			}
 		}
 		return nil, err

@@ -10,6 +10,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/kvmtest/kvmtest/internal/arch"
 )
 
 func TestFirstError(t *testing.T) {
@@ -59,7 +61,7 @@ func TestVerifyConfig(t *testing.T) {
 	}
 }
 
-// fakeToolchain pins the toolchain so key tests do not depend on gcc.
+// testBuilder pins the toolchain so key tests do not depend on gcc.
 func testBuilder(t *testing.T) *Builder {
 	t.Helper()
 	c, err := OpenCache(t.TempDir())
@@ -67,7 +69,10 @@ func testBuilder(t *testing.T) *Builder {
 		t.Fatal(err)
 	}
 	b := &Builder{Cache: c}
-	b.toolsOnce.Do(func() { b.tools = "gcc 12.2.0\nld 2.40\nmake 4.3" })
+	b.tools = map[string]toolsID{}
+	for _, a := range arch.Names() {
+		b.tools[a] = toolsID{desc: a + "-gcc 12.2.0\nld 2.40\nmake 4.3"}
+	}
 	return b
 }
 
@@ -106,7 +111,7 @@ func TestInputKey(t *testing.T) {
 		"fragment": {Request{Config: ConfigSpec{Base: "tinyconfig", Fragments: []string{fragB}}}, "src1"},
 		"option":   {Request{Config: ConfigSpec{Base: "tinyconfig", Fragments: []string{frag}, Options: []string{"CONFIG_X=y"}}}, "src1"},
 		"patch":    {Request{Config: base.Config, Patches: []string{patch}}, "src1"},
-		"arch":     {Request{Config: base.Config, Arch: "i386"}, "src1"},
+		"arch":     {Request{Config: base.Config, Arch: "riscv64"}, "src1"},
 	}
 	for name, c := range changes {
 		if key(c.r, c.src) == k0 {
@@ -128,9 +133,25 @@ func TestInputKey(t *testing.T) {
 	}
 	// The toolchain is part of the key.
 	b2 := testBuilder(t)
-	b2.tools = "gcc 13.1.0\nld 2.41\nmake 4.3"
+	b2.tools["x86_64"] = toolsID{desc: "gcc 13.1.0\nld 2.41\nmake 4.3"}
 	if k, _ := b2.inputKey(base, "src1"); k == k0 {
 		t.Error("a different compiler gives the same key")
+	}
+	// So is the architecture, and a foreign one's cross toolchain.
+	arm := base
+	arm.Arch = "arm64"
+	ka := key(arm, "src1")
+	if ka == k0 {
+		t.Error("arm64 gives the x86_64 key")
+	}
+	b2.tools["arm64"] = toolsID{desc: "aarch64-linux-gnu-gcc 13.1.0\nld 2.41\nmake 4.3"}
+	if k, _ := b2.inputKey(arm, "src1"); k == ka {
+		t.Error("another cross compiler gives the same arm64 key")
+	}
+	bad := base
+	bad.Arch = "mips"
+	if _, err := b.inputKey(bad, "src1"); err == nil || !strings.Contains(err.Error(), `unknown architecture "mips"`) {
+		t.Errorf("unknown arch: %v", err)
 	}
 }
 

@@ -17,6 +17,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/kvmtest/kvmtest/internal/arch"
 	"github.com/kvmtest/kvmtest/internal/atomicfile"
 )
 
@@ -123,7 +124,7 @@ var ErrCorrupt = errors.New("corrupt cache entry")
 
 // Artifact file names and the Meta.Inputs entry that marks an imported kernel.
 const (
-	fileImage  = "bzImage"
+	fileImage  = "bzImage" // x86's; see imageName
 	fileConfig = "config"
 	fileLog    = "build.log"
 	modulesSub = "modules" // modules/RELEASE/...: the installed modules tree
@@ -132,6 +133,16 @@ const (
 	inputKind    = "kind"
 	kindPrebuilt = "prebuilt"
 )
+
+// imageName is the artifact's file name of a kernel image of the named
+// architecture ("" is x86_64): bzImage for x86, Image (arm64's and
+// riscv's make target) for the others.
+func imageName(archName string) string {
+	if archName == "" || archName == arch.Default {
+		return fileImage
+	}
+	return "Image"
+}
 
 // LoadArtifact returns the artifact stored under key, after checking every
 // file against its recorded digest. A built kernel's artifact has a
@@ -153,7 +164,8 @@ func (c *Cache) LoadArtifact(key string) (*Artifact, error) {
 	if m.Key != key {
 		return nil, fmt.Errorf("%w: %s holds key %q", ErrCorrupt, dir, m.Key)
 	}
-	required := []string{fileImage, fileConfig}
+	image := imageName(m.Inputs["arch"])
+	required := []string{image, fileConfig}
 	if m.Inputs[inputKind] == kindPrebuilt {
 		required = required[:1]
 	}
@@ -173,7 +185,7 @@ func (c *Cache) LoadArtifact(key string) (*Artifact, error) {
 	a := &Artifact{
 		Key:    key,
 		Dir:    dir,
-		Kernel: filepath.Join(dir, fileImage),
+		Kernel: filepath.Join(dir, image),
 		Log:    filepath.Join(dir, fileLog),
 		Meta:   m,
 	}

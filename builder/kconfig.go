@@ -119,12 +119,3 @@ func kconfigDeps(path, sym string) (int, []string) {
 	}
 	return found, deps
 }
-
-// srcArch maps make's ARCH to the directory under arch/.
-func srcArch(arch string) string {
-	switch arch {
-	case "x86_64", "i386":
-		return "x86"
-	}
-	return arch
-}

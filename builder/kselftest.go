@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/kvmtest/kvmtest/internal/arch"
 	"github.com/kvmtest/kvmtest/internal/tail"
 )
 
@@ -50,7 +51,7 @@ type kselftestMeta struct {
 // patches, the toolchain and the list of programs. The kernel config does
 // not enter: the selftests are built against the tree's UAPI headers.
 func (b *Builder) kselftestKey(req Request, srcDigest string, patchDigests []string, tests []Kselftest) (string, error) {
-	tools, err := b.toolchain()
+	tools, err := b.toolchain(req)
 	if err != nil {
 		return "", err
 	}
@@ -167,7 +168,7 @@ func (b *Builder) buildKselftests(ctx context.Context, req Request, src *prepare
 		return nil, fail(PhaseKselftest, err)
 	}
 	b.logf("building kselftests for %s (%s)", req.Kernel, kselftestList(tests))
-	if err := b.run(ctx, tree, out, "make", "-s", "-C", tree, "O="+obj, "ARCH="+req.arch(), "headers"); err != nil {
+	if err := b.run(ctx, tree, out, append(append([]string{"make", "-s", "-C", tree, "O=" + obj}, arch.MustByName(req.arch()).MakeVars()...), "headers")...); err != nil {
 		return nil, fail(PhaseKselftest, fmt.Errorf("make headers: %w", err))
 	}
 	hdr := filepath.Join(obj, "usr", "include")
@@ -192,7 +193,8 @@ func (b *Builder) buildKselftests(ctx context.Context, req Request, src *prepare
 				}
 				os.Chmod(dst, 0o755)
 			} else {
-				argv := []string{"make", "-C", tdir, "OUTPUT=" + odir, "KHDR_INCLUDES=-isystem " + hdr, "LDFLAGS=-static", dst}
+				argv := append([]string{"make", "-C", tdir}, selftestArchVars(req)...)
+				argv = append(argv, "OUTPUT="+odir, "KHDR_INCLUDES=-isystem "+hdr, "LDFLAGS=-static", dst)
 				fmt.Fprintf(out, "kvmtest: %s\n", strings.Join(argv, " "))
 				if err := b.run(ctx, tdir, out, argv...); err != nil {
 					return nil, fail(PhaseKselftest, fmt.Errorf("kselftest %s/%s: %w", t.Dir, name, err))
@@ -274,4 +276,16 @@ func kselftestList(tests []Kselftest) string {
 	}
 	sort.Strings(l)
 	return strings.Join(l, ", ")
+}
+
+// selftestArchVars are the words that make a selftest Makefile build for
+// a foreign architecture (ARCH= and CROSS_COMPILE=, as the kernel's
+// kselftest documentation cross-builds; lib.mk's CC is
+// $(CROSS_COMPILE)gcc); none natively, where the Makefiles read uname -m.
+func selftestArchVars(req Request) []string {
+	a := arch.MustByName(req.arch())
+	if a.Native() {
+		return nil
+	}
+	return a.MakeVars()
 }
