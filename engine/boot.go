@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/kvmtest/kvmtest/guest/proto"
+	"github.com/kvmtest/kvmtest/internal/arch"
 	"github.com/kvmtest/kvmtest/internal/kimage"
 	"github.com/kvmtest/kvmtest/internal/tail"
 	"github.com/kvmtest/kvmtest/matrices"
@@ -43,7 +44,10 @@ type BootOptions struct {
 	ConsoleLimit int64
 	VM           matrices.VM
 	Accel        string
-	Output       io.Writer // the program's output lines
+	// Arch is the kernel's architecture (an internal/arch name; "" is
+	// x86_64): the machine, and what the guest programs are built for.
+	Arch   string
+	Output io.Writer // the program's output lines
 	// Logf, when set, is told what the boot does besides the program:
 	// a damaged cached guest program rebuilt.
 	Logf    func(format string, args ...any)
@@ -78,7 +82,10 @@ func Boot(ctx context.Context, o BootOptions) (*BootResult, error) {
 	if err := os.MkdirAll(o.WorkDir, 0o755); err != nil {
 		return nil, err
 	}
-	g, err := buildGuest(ctx, o.SourceDir, filepath.Join(o.WorkDir, "guest"), o.CacheDir, nil, o.Logf)
+	if o.Arch == "" {
+		o.Arch = arch.Default
+	}
+	g, err := buildGuest(ctx, o.SourceDir, filepath.Join(o.WorkDir, "guest"), o.CacheDir, o.Arch, nil, o.Logf)
 	if err != nil {
 		return nil, err
 	}
@@ -93,8 +100,8 @@ func Boot(ctx context.Context, o BootOptions) (*BootResult, error) {
 	}
 	suites := []*matrices.Suite{suite}
 	slowdown := 1.0
-	if accel, _, err := vmrunner.ResolveAccel(o.Accel); err == nil && !o.WallClock {
-		slowdown = vmrunner.Slowdown(accel)
+	if accel, _, err := vmrunner.ResolveAccel(o.Accel, o.Arch); err == nil && !o.WallClock {
+		slowdown = vmrunner.Slowdown(accel, o.Arch)
 	}
 	m := manifestFor("boot", suites, nil, slowdown)
 	k := loadGuestKernel(filepath.Base(o.Modules), o.Config, o.Modules)
@@ -121,7 +128,7 @@ func Boot(ctx context.Context, o BootOptions) (*BootResult, error) {
 			o.Logf("%s", note)
 		}
 	}
-	if bb, err := StaticBusybox(); err == nil {
+	if bb, err := StaticBusybox(o.Arch); err == nil {
 		cg.Busybox = bb
 	}
 	man, _ := json.Marshal(m)
@@ -142,6 +149,7 @@ func Boot(ctx context.Context, o BootOptions) (*BootResult, error) {
 	}
 	hello := false
 	spec := vmrunner.Spec{
+		Arch:   o.Arch,
 		Kernel: o.Kernel, Initrd: initrd, MemoryMiB: o.VM.MemoryMiB, CPUs: o.VM.CPUs, Accel: o.Accel,
 		Cmdline: o.VM.Cmdline, ExtraArgs: o.VM.QEMUArgs, BootTimeout: o.VM.BootTimeout,
 		RunTimeout: suite.Timeout + 30*time.Second, Console: console, Unscaled: o.WallClock,
@@ -201,7 +209,7 @@ func bootRoot(o BootOptions, k *guestKernel, m *proto.Manifest) ([]vmrunner.Shar
 			o.Logf(format, args...)
 		}
 	}
-	check := checkBoot(k, nil)
+	check := checkBoot(k, o.Arch, nil)
 	if check.Note != "" {
 		logf("%s", check.Note)
 	}

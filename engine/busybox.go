@@ -7,12 +7,23 @@ import (
 	"os/exec"
 	"strings"
 
+	"github.com/kvmtest/kvmtest/internal/arch"
 	"github.com/kvmtest/kvmtest/vmrunner/initramfs"
 )
 
-// StaticBusybox returns the path of a statically linked busybox on the
-// host (Debian's busybox-static), for guest shells and scripts.
-func StaticBusybox() (string, error) {
+// StaticBusybox returns the path of a statically linked busybox for a
+// guest of the architecture archName ("" is x86_64), for guest shells and
+// scripts: the host's own (Debian's busybox-static) when the guest is of
+// the host's architecture. A guest of another architecture has none
+// (Debian 12 cannot install busybox-static of a second architecture
+// beside the first): its suites run without a shell.
+func StaticBusybox(archName string) (string, error) {
+	if archName == "" {
+		archName = arch.Default
+	}
+	if a, ok := arch.ByName(archName); !ok || !a.Native() {
+		return "", fmt.Errorf("no static busybox for %s guests (the host's is for its own architecture)", archName)
+	}
 	for _, p := range []string{"/bin/busybox", "/usr/bin/busybox"} {
 		f, err := elf.Open(p)
 		if err != nil {

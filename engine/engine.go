@@ -26,6 +26,7 @@ import (
 	"github.com/kvmtest/kvmtest/builder"
 	"github.com/kvmtest/kvmtest/guest/proto"
 	"github.com/kvmtest/kvmtest/hostinfo"
+	"github.com/kvmtest/kvmtest/internal/arch"
 	"github.com/kvmtest/kvmtest/matrices"
 	"github.com/kvmtest/kvmtest/results"
 	"github.com/kvmtest/kvmtest/vmrunner"
@@ -110,7 +111,7 @@ func Run(ctx context.Context, o Options) (*results.Run, error) {
 		WholeCells: o.WholeCells,
 		Started:    time.Now().UTC(),
 	}
-	accel, err := resolveAccel(o, &run.Host)
+	accels, err := resolveAccels(o, &run.Host)
 	if err != nil {
 		return nil, err
 	}
@@ -119,7 +120,7 @@ func Run(ctx context.Context, o Options) (*results.Run, error) {
 		return nil, err
 	}
 	run.Cells = initialCells(o)
-	s := newRunState(ctx, o, run, accel)
+	s := newRunState(ctx, o, run, accels)
 	s.root = root
 	s.save()
 	s.runCells(ctx)
@@ -129,24 +130,60 @@ func Run(ctx context.Context, o Options) (*results.Run, error) {
 	return run, nil
 }
 
-// resolveAccel picks the accelerator of the run (Options.Accel over the
-// matrix's vm.accel), records it and its slowdown in h and logs it.
-func resolveAccel(o Options, h *results.Host) (string, error) {
+// resolveAccels picks the accelerator of each architecture of the run's
+// cells (Options.Accel over the matrix's vm.accel; KVM only for the
+// host's own), records the first architecture's and its slowdown in h
+// and logs each. It returns them by architecture name.
+func resolveAccels(o Options, h *results.Host) (map[string]string, error) {
 	want := o.Matrix.VM.Accel
 	if o.Accel != "" {
 		want = o.Accel
 	}
-	accel, why, err := vmrunner.ResolveAccel(want)
-	if err != nil {
-		return "", err
+	archs := CellArches(o.Cells)
+	out := map[string]string{}
+	for i, a := range archs {
+		accel, why, err := vmrunner.ResolveAccel(want, a)
+		if err != nil {
+			return nil, err
+		}
+		f := vmrunner.Slowdown(accel, a)
+		if i == 0 {
+			h.Accel, h.AccelReason, h.Slowdown = accel, why, f
+		}
+		out[a] = accel
+		scale, of := "", ""
+		if f != 1 {
+			scale = fmt.Sprintf("; timeouts ×%g (%s=N to change)", f, vmrunner.SlowdownEnv)
+		}
+		if len(archs) > 1 {
+			of = " for " + a
+		}
+		o.Progress.Logf("accelerator%s: %s (%s)%s; up to %d VM(s) at once", of, accel, why, scale, o.Jobs)
 	}
-	h.Accel, h.AccelReason, h.Slowdown = accel, why, vmrunner.Slowdown(accel)
-	scale := ""
-	if f := h.Slowdown; f != 1 {
-		scale = fmt.Sprintf("; timeouts ×%g (%s=N to change)", f, vmrunner.SlowdownEnv)
+	return out, nil
+}
+
+// cellArch is the architecture of a cell (x86_64 when it names none).
+func cellArch(c matrices.Cell) string {
+	if c.Arch == "" {
+		return arch.Default
 	}
-	o.Progress.Logf("accelerator: %s (%s)%s; up to %d VM(s) at once", accel, why, scale, o.Jobs)
-	return accel, nil
+	return c.Arch
+}
+
+// CellArches are the architectures of cells, in the order they first
+// appear; x86_64 alone when there are no cells.
+func CellArches(cells []matrices.Cell) []string {
+	var out []string
+	for _, c := range cells {
+		if a := cellArch(c); !slices.Contains(out, a) {
+			out = append(out, a)
+		}
+	}
+	if len(out) == 0 {
+		out = []string{arch.Default}
+	}
+	return out
 }
 
 // initialCells is the cells of a run before any runs: each not run
@@ -172,13 +209,14 @@ func initialCells(o Options) []*results.Cell {
 // writer, the guest programs, the builder and the build turns, the VM
 // scheduler and the StopAfterFailure stop.
 type runState struct {
-	o     Options
-	run   *results.Run
-	accel string
-	root  sharedRoot
-	mu    sync.Mutex // guards run.Cells and run.json
-	guest func() (*guestSet, error)
-	b     *builder.Builder
+	o      Options
+	run    *results.Run
+	accels map[string]string // the accelerator of each architecture
+	root   sharedRoot
+	mu     sync.Mutex // guards run.Cells and run.json
+	// guests are the guest programs of each architecture, compiling.
+	guests map[string]func() (*guestSet, error)
+	b      *builder.Builder
 	// Builds run one at a time (each uses every core) in matrix order, so
 	// that a base kernel is built before its patched variants and these
 	// rebuild only what their patches change; boots of built cells overlap
@@ -196,8 +234,8 @@ type runState struct {
 	stopReason string
 }
 
-func newRunState(ctx context.Context, o Options, run *results.Run, accel string) *runState {
-	s := &runState{o: o, run: run, accel: accel, guest: lazyGuest(ctx, o)}
+func newRunState(ctx context.Context, o Options, run *results.Run, accels map[string]string) *runState {
+	s := &runState{o: o, run: run, accels: accels, guests: lazyGuests(ctx, o)}
 	s.b = &builder.Builder{Cache: o.Cache, Logf: o.Progress.Logf, Phase: s.builderPhase, Objects: s.builderObjects}
 	s.turns = make([]chan struct{}, len(o.Cells)+1)
 	for i := range s.turns {
@@ -208,10 +246,20 @@ func newRunState(ctx context.Context, o Options, run *results.Run, accel string)
 	return s
 }
 
-// lazyGuest starts compiling the guest programs now, while the first
-// kernel builds, and returns a function that waits for them.
-func lazyGuest(ctx context.Context, o Options) func() (*guestSet, error) {
-	return startGuest(ctx, o.SourceDir, filepath.Join(o.Out, "guest"), o.Cache.GuestDir(), o.Matrix.Suites, o.Progress.Logf)
+// lazyGuests starts compiling the guest programs of every architecture of
+// the run's cells now, while the first kernel builds, and returns, for
+// each, a function that waits for them. The default architecture's go to
+// OUT/guest, the others' to OUT/guest-ARCH.
+func lazyGuests(ctx context.Context, o Options) map[string]func() (*guestSet, error) {
+	out := map[string]func() (*guestSet, error){}
+	for _, a := range CellArches(o.Cells) {
+		dir := filepath.Join(o.Out, "guest")
+		if a != arch.Default {
+			dir += "-" + a
+		}
+		out[a] = startGuest(ctx, o.SourceDir, dir, o.Cache.GuestDir(), a, o.Matrix.Suites, o.Progress.Logf)
+	}
+	return out
 }
 
 // save writes OUT/run.json as it stands; a failure is logged and
@@ -303,8 +351,8 @@ func (s *runState) runCell(ctx context.Context, i int, mc matrices.Cell) {
 	// The cell is filled privately and published when done: save() may
 	// marshal the run at any time.
 	c := &results.Cell{}
-	r := &cellRun{o: s.o, mc: mc, c: c, b: s.b, setBuilding: s.setBuilding, accel: s.accel, root: s.root, myTurn: s.turns[i], nextTurn: s.turns[i+1],
-		sched: s.sched, rank: i, guest: s.guest, stopped: s.stopped, noteEnd: s.noteEnd}
+	r := &cellRun{o: s.o, mc: mc, c: c, b: s.b, setBuilding: s.setBuilding, accel: s.accels[cellArch(mc)], root: s.root, myTurn: s.turns[i], nextTurn: s.turns[i+1],
+		sched: s.sched, rank: i, guest: s.guests[cellArch(mc)], stopped: s.stopped, noteEnd: s.noteEnd}
 	r.run(ctx)
 	r.closeRecord()
 	r.writeTest2JSON()
@@ -461,7 +509,7 @@ func (r *cellRun) checkKernel(art *builder.Artifact) error {
 	if r.manRoot, r.shares, rootMods, err = r.cellRoot(k); err != nil {
 		return err
 	}
-	check := checkBoot(k, nil)
+	check := checkBoot(k, cellArch(r.mc), nil)
 	if check.Note != "" {
 		r.o.Progress.Logf("%s: %s", r.mc.ID, check.Note)
 	}
@@ -583,7 +631,7 @@ func (r *cellRun) initramfs(cg *cellGuest, skip map[string]string) (string, bool
 		return "", false
 	}
 	suites := r.runnableSuites()
-	m := manifestFor(r.mc.ID, suites, skip, vmrunner.Slowdown(r.accel))
+	m := manifestFor(r.mc.ID, suites, skip, vmrunner.Slowdown(r.accel, cellArch(r.mc)))
 	m.Root = r.manRoot
 	if m.Root != nil {
 		// A suite whose own rootfs is the initramfs stays there.
@@ -757,6 +805,7 @@ func (r *cellRun) vmSpec(art *builder.Artifact, initrd string, console, events i
 	}
 	runTimeout += 30 * time.Second
 	return vmrunner.Spec{
+		Arch:           cellArch(r.mc),
 		Kernel:         art.Kernel,
 		Initrd:         initrd,
 		MemoryMiB:      vm.MemoryMiB,

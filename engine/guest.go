@@ -18,6 +18,7 @@ import (
 
 	"github.com/kvmtest/kvmtest/builder"
 	"github.com/kvmtest/kvmtest/guest/proto"
+	"github.com/kvmtest/kvmtest/internal/arch"
 	"github.com/kvmtest/kvmtest/internal/atomicfile"
 	"github.com/kvmtest/kvmtest/matrices"
 	"github.com/kvmtest/kvmtest/vmrunner"
@@ -33,15 +34,15 @@ type guestSet struct {
 }
 
 // goEnv is the environment for compiling guest programs: static, for the
-// guest's architecture.
-func goEnv() []string {
-	return append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH=amd64")
+// guest's architecture (GOARCH goarch).
+func goEnv(goarch string) []string {
+	return append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH="+goarch)
 }
 
-func goRun(ctx context.Context, dir string, args ...string) error {
+func goRun(ctx context.Context, dir, goarch string, args ...string) error {
 	cmd := exec.CommandContext(ctx, "go", args...)
 	cmd.Dir = dir
-	cmd.Env = goEnv()
+	cmd.Env = goEnv(goarch)
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		return fmt.Errorf("go %s (in %s): %w\n%s", strings.Join(args, " "), dir, err, strings.TrimSpace(string(out)))
@@ -68,18 +69,23 @@ func (e *GuestCompileError) Error() string {
 func (e *GuestCompileError) Unwrap() error { return e.Err }
 
 // buildGuest compiles the agent (from kvmtest's own source tree srcDir),
-// test2json and every go-test suite of the matrices into dir. Compiled
+// test2json and every go-test suite of the matrices into dir, for the
+// guest architecture archName (an internal/arch name). Compiled
 // programs are kept in cacheDir (the cache's GuestDir; "" for nowhere)
 // under a digest of the Go version and every Go source file of their
 // module, with the sha256 of each checked on reuse, so a warm run links
 // nothing and never boots a damaged program (logf, which may be nil, is
 // told of one rebuilt). A program that does not compile is a
 // *GuestCompileError.
-func buildGuest(ctx context.Context, srcDir, dir, cacheDir string, suites []*matrices.Suite, logf func(string, ...any)) (*guestSet, error) {
+func buildGuest(ctx context.Context, srcDir, dir, cacheDir, archName string, suites []*matrices.Suite, logf func(string, ...any)) (*guestSet, error) {
+	a, ok := arch.ByName(archName)
+	if !ok {
+		return nil, arch.UnknownError(archName)
+	}
 	if err := os.MkdirAll(filepath.Join(dir, "suites"), 0o755); err != nil {
 		return nil, err
 	}
-	gc := &goCache{dir: cacheDir, logf: logf}
+	gc := &goCache{dir: cacheDir, goarch: a.GOARCH, logf: logf}
 	g := &guestSet{Suites: map[string]string{}}
 	var err error
 	if g.Agent, err = gc.build(ctx, srcDir, filepath.Join(dir, "init"), "build", "-trimpath", "-o", "OUT", "./guest/agent"); err != nil {
@@ -108,16 +114,20 @@ func buildGuest(ctx context.Context, srcDir, dir, cacheDir string, suites []*mat
 // the background, so that they compile while the first kernel builds;
 // the returned function waits for them and returns them, or why not, on
 // every call.
-func startGuest(ctx context.Context, srcDir, dir, cacheDir string, suites []*matrices.Suite, logf func(string, ...any)) func() (*guestSet, error) {
+func startGuest(ctx context.Context, srcDir, dir, cacheDir, archName string, suites []*matrices.Suite, logf func(string, ...any)) func() (*guestSet, error) {
 	var g *guestSet
 	var err error
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
 		if logf != nil {
-			logf("compiling the guest agent and suites")
+			what := ""
+			if archName != arch.Default {
+				what = " for " + archName
+			}
+			logf("compiling the guest agent and suites%s", what)
 		}
-		g, err = buildGuest(ctx, srcDir, dir, cacheDir, suites, logf)
+		g, err = buildGuest(ctx, srcDir, dir, cacheDir, archName, suites, logf)
 	}()
 	return func() (*guestSet, error) {
 		<-done
@@ -128,16 +138,24 @@ func startGuest(ctx context.Context, srcDir, dir, cacheDir string, suites []*mat
 // CompileGuest compiles the guest programs a run of suites needs (the
 // agent from kvmtest's source tree srcDir, test2json and every go-test
 // suite) into cacheDir, the cache's GuestDir, where a run finds them
-// compiled. It is validation: a go-test package that does not compile is
-// a *GuestCompileError naming its suite, found before any kernel build.
-func CompileGuest(ctx context.Context, srcDir, cacheDir string, suites []*matrices.Suite, logf func(string, ...any)) error {
+// compiled, once for each architecture of archs ("" or none: x86_64). It
+// is validation: a go-test package that does not compile is a
+// *GuestCompileError naming its suite, found before any kernel build.
+func CompileGuest(ctx context.Context, srcDir, cacheDir string, archs []string, suites []*matrices.Suite, logf func(string, ...any)) error {
 	scratch, err := os.MkdirTemp("", "kvmtest-guest-")
 	if err != nil {
 		return err
 	}
 	defer os.RemoveAll(scratch)
-	_, err = buildGuest(ctx, srcDir, scratch, cacheDir, suites, logf)
-	return err
+	if len(archs) == 0 {
+		archs = []string{arch.Default}
+	}
+	for _, a := range archs {
+		if _, err := buildGuest(ctx, srcDir, filepath.Join(scratch, a), cacheDir, a, suites, logf); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // goCache keeps compiled guest programs by the digest of what made them:
@@ -146,6 +164,7 @@ func CompileGuest(ctx context.Context, srcDir, cacheDir string, suites []*matric
 // disk or a kill) is rebuilt, never booted.
 type goCache struct {
 	dir     string
+	goarch  string // GOARCH of the programs
 	version string
 	logf    func(format string, args ...any) // told about damaged entries (may be nil)
 }
@@ -163,7 +182,7 @@ func (c *goCache) build(ctx context.Context, dir, out string, args ...string) (s
 				a[i] = dst
 			}
 		}
-		return goRun(ctx, dir, a...)
+		return goRun(ctx, dir, c.goarch, a...)
 	}
 	if c.dir == "" {
 		return out, run(out)
@@ -260,7 +279,7 @@ func fileSHA256(path string) (string, error) {
 func (c *goCache) key(dir string, args []string) (string, error) {
 	if c.version == "" {
 		cmd := exec.Command("go", "env", "GOVERSION", "GOFLAGS")
-		cmd.Env = goEnv()
+		cmd.Env = goEnv(c.goarch)
 		v, err := cmd.Output()
 		if err != nil {
 			return "", err
@@ -274,6 +293,9 @@ func (c *goCache) key(dir string, args []string) (string, error) {
 	rel, _ := filepath.Rel(root, dir)
 	h := sha256.New()
 	fmt.Fprintf(h, "%s\n%s\n%s\n", c.version, rel, strings.Join(args, " "))
+	if c.goarch != "amd64" { // amd64's keys predate the other architectures
+		fmt.Fprintf(h, "GOARCH=%s\n", c.goarch)
+	}
 	err = filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
@@ -597,7 +619,7 @@ func addHostTree(a *initramfs.Archive, guestDir, dir string, links bool) error {
 // in r.suiteErr; the others go on.
 func (r *cellRun) cellGuest(ctx context.Context, skip map[string]string) *cellGuest {
 	cg := &cellGuest{Kselftests: map[string]string{}, Built: map[string]bool{}}
-	if bb, err := StaticBusybox(); err == nil {
+	if bb, err := StaticBusybox(cellArch(r.mc)); err == nil {
 		cg.Busybox = bb
 	}
 	var tests []builder.Kselftest

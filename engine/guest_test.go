@@ -98,7 +98,7 @@ func TestCompileGuestNamesTheSuite(t *testing.T) {
 	os.WriteFile(filepath.Join(good, "good_test.go"), []byte("package good\nimport \"testing\"\nfunc TestX(t *testing.T) {}\n"), 0o644)
 	cache := t.TempDir()
 	ok := &matrices.Suite{Name: "fine", GoTest: good}
-	if err := CompileGuest(context.Background(), src, cache, []*matrices.Suite{ok}, nil); err != nil {
+	if err := CompileGuest(context.Background(), src, cache, nil, []*matrices.Suite{ok}, nil); err != nil {
 		t.Fatal(err)
 	}
 	ents, _ := os.ReadDir(cache)
@@ -106,7 +106,7 @@ func TestCompileGuestNamesTheSuite(t *testing.T) {
 		t.Errorf("the cache holds %d files after CompileGuest, want 6", len(ents))
 	}
 	s := &matrices.Suite{Name: "broken", GoTest: bad, Pos: matrices.Position{File: "m.yaml", Line: 7, Col: 5}}
-	err := CompileGuest(context.Background(), src, cache, []*matrices.Suite{ok, s}, nil)
+	err := CompileGuest(context.Background(), src, cache, nil, []*matrices.Suite{ok, s}, nil)
 	var ge *GuestCompileError
 	if !errors.As(err, &ge) || ge.Suite != s {
 		t.Fatalf("CompileGuest = %v, want a *GuestCompileError for suite broken", err)
@@ -126,7 +126,7 @@ func TestStartGuestRunsAtOnce(t *testing.T) {
 	os.MkdirAll(filepath.Join(src, "guest", "agent"), 0o755)
 	os.WriteFile(filepath.Join(src, "guest", "agent", "main.go"), []byte("package main\nfunc main() {}\n"), 0o644)
 	logged := make(chan string, 4)
-	wait := startGuest(context.Background(), src, t.TempDir(), t.TempDir(), nil, func(f string, a ...any) { logged <- fmt.Sprintf(f, a...) })
+	wait := startGuest(context.Background(), src, t.TempDir(), t.TempDir(), "x86_64", nil, func(f string, a ...any) { logged <- fmt.Sprintf(f, a...) })
 	// Not called yet: it must be compiling already.
 	select {
 	case l := <-logged:

@@ -108,7 +108,7 @@ func TestInitramfsCarriesModules(t *testing.T) {
 	os.WriteFile(filepath.Join(mods, "kernel", "drivers", "misc", "lkdtm", "lkdtm.ko"), []byte("\x7fELF"), 0o644)
 	os.Symlink("/usr/src/linux", filepath.Join(mods, "build"))
 	cg := &cellGuest{Modules: mods}
-	if bb, err := StaticBusybox(); err == nil {
+	if bb, err := StaticBusybox(""); err == nil {
 		cg.Busybox = bb
 	}
 	out := filepath.Join(t.TempDir(), "initramfs.cpio")

@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/kvmtest/kvmtest/builder"
+	"github.com/kvmtest/kvmtest/internal/arch"
 	"github.com/kvmtest/kvmtest/matrices"
 )
 
@@ -135,16 +136,42 @@ type need struct {
 	opt, why string
 }
 
-// bootNeeds are what every boot of the agent needs from the kernel.
+// bootNeeds are what every boot of the agent needs from the kernel, on
+// every architecture.
 var bootNeeds = []need{
 	{"CONFIG_BLK_DEV_INITRD", "the initramfs"},
 	{"CONFIG_BINFMT_ELF", "the agent (a static ELF program)"},
-	{"CONFIG_SERIAL_8250", "the console (ttyS0) and the agent's event channel (ttyS1)"},
-	{"CONFIG_SERIAL_8250_CONSOLE", "the kernel console on ttyS0"},
 	{"CONFIG_PROC_FS", "the agent (/proc)"},
 	{"CONFIG_SYSFS", "the agent (/sys)"},
 	{"CONFIG_FUTEX", "the agent (the Go runtime)"},
 	{"CONFIG_EPOLL", "the agent (the Go runtime)"},
+}
+
+// virtioEvents are what the event channel of a machine with one UART
+// needs: a virtio console port (hvc0) on virtio-serial-pci.
+var virtioEvents = []need{
+	{"CONFIG_PCI", "the virtio-serial-pci device of the agent's event channel"},
+	{"CONFIG_PCI_HOST_GENERIC", "the virt machine's PCIe host bridge (ECAM)"},
+	{"CONFIG_VIRTIO_PCI", "the virtio-serial-pci device of the agent's event channel"},
+	{"CONFIG_VIRTIO_CONSOLE", "the agent's event channel (hvc0, a virtio console port)"},
+}
+
+// archBootNeeds are, per architecture, what its machine's console and
+// event channel need (vmrunner.SerialConsole, vmrunner.EventChannel).
+var archBootNeeds = map[string][]need{
+	"x86_64": {
+		{"CONFIG_SERIAL_8250", "the console (ttyS0) and the agent's event channel (ttyS1)"},
+		{"CONFIG_SERIAL_8250_CONSOLE", "the kernel console on ttyS0"},
+	},
+	"arm64": append([]need{
+		{"CONFIG_SERIAL_AMBA_PL011", "the console (ttyAMA0, the virt machine's PL011)"},
+		{"CONFIG_SERIAL_AMBA_PL011_CONSOLE", "the kernel console on ttyAMA0"},
+	}, virtioEvents...),
+	"riscv64": append([]need{
+		{"CONFIG_SERIAL_8250", "the console (ttyS0, the virt machine's ns16550a)"},
+		{"CONFIG_SERIAL_8250_CONSOLE", "the kernel console on ttyS0"},
+		{"CONFIG_SERIAL_OF_PLATFORM", "finding the console's UART in the device tree"},
+	}, virtioEvents...),
 }
 
 // bootWants are options a boot uses when the kernel has them; set to m,
@@ -169,16 +196,21 @@ func (c bootCheck) Err(k *guestKernel) error {
 	return fmt.Errorf("the kernel cannot run this boot: it lacks %s (checked in %s)", strings.Join(c.Missing, ", "), k.ConfigFrom)
 }
 
-// checkBoot checks the kernel against what a boot needs: the console,
-// the event channel, the initramfs and the agent (bootNeeds), and extra
-// (the shared root's, say). An option set to m counts when the kernel's
-// tree has its module, which is then to be loaded at boot.
-func checkBoot(k *guestKernel, extra []need) bootCheck {
+// checkBoot checks the kernel against what a boot on the architecture
+// archName ("" is x86_64) needs: the console and the event channel of its
+// machine (archBootNeeds), the initramfs and the agent (bootNeeds), and
+// extra (the shared root's, say). An option set to m counts when the
+// kernel's tree has its module, which is then to be loaded at boot.
+func checkBoot(k *guestKernel, archName string, extra []need) bootCheck {
 	if k.Config == nil {
 		return bootCheck{Note: "no config found for the kernel: its requirements are not checked, booting anyway"}
 	}
+	if archName == "" {
+		archName = arch.Default
+	}
 	var c bootCheck
-	for _, n := range append(slices.Clip(bootNeeds), extra...) {
+	needs := append(slices.Clip(bootNeeds), archBootNeeds[archName]...)
+	for _, n := range append(needs, extra...) {
 		ok, mod := k.has(n.opt)
 		switch {
 		case !ok:
@@ -193,7 +225,11 @@ func checkBoot(k *guestKernel, extra []need) bootCheck {
 			c.Modules = append(c.Modules, moduleOf[opt])
 		}
 	}
-	// The event channel is the second UART: the kernel must register two.
+	// On x86 the event channel is the second UART: the kernel must
+	// register two.
+	if a, ok := arch.ByName(archName); !ok || !a.SerialEvents {
+		return c
+	}
 	if v, err := strconv.Atoi(k.Config["CONFIG_SERIAL_8250_RUNTIME_UARTS"]); err == nil && v < 2 {
 		c.Missing = append(c.Missing, fmt.Sprintf("CONFIG_SERIAL_8250_RUNTIME_UARTS>=2 (is %d; for the agent's event channel on ttyS1)", v))
 	}

@@ -29,10 +29,14 @@ func distroModules(t *testing.T) string {
 	return dir
 }
 
+// arm64Boot is what arm64's virt machine adds to minimalBoot.
+const arm64Boot = "CONFIG_SERIAL_AMBA_PL011=y\nCONFIG_SERIAL_AMBA_PL011_CONSOLE=y\nCONFIG_PCI=y\nCONFIG_PCI_HOST_GENERIC=y\nCONFIG_VIRTIO_PCI=y\nCONFIG_VIRTIO_CONSOLE=y\n"
+
 func TestCheckBoot(t *testing.T) {
 	mods := distroModules(t)
 	for _, tc := range []struct {
 		name, config, modules string
+		arch                  string
 		extra                 []need
 		missing, load         []string
 		note                  string
@@ -51,13 +55,24 @@ func TestCheckBoot(t *testing.T) {
 		{name: "an exact value", config: minimalBoot + "CONFIG_LKDTM=m\n", modules: mods, extra: []need{{"CONFIG_LKDTM=y", "crashes"}},
 			missing: []string{"CONFIG_LKDTM=y (for crashes)"}},
 		{name: "no config", note: "no config found for the kernel"},
+		// arm64's virt machine: the PL011 console, the event channel on a
+		// virtio console; one 8250 UART or none does not matter there.
+		{name: "arm64", arch: "arm64", config: strings.Replace(minimalBoot, "RUNTIME_UARTS=4", "RUNTIME_UARTS=1", 1) + arm64Boot},
+		{name: "arm64 without a virtio console", arch: "arm64", config: minimalBoot + strings.Replace(arm64Boot, "CONFIG_VIRTIO_CONSOLE=y\n", "", 1),
+			missing: []string{"CONFIG_VIRTIO_CONSOLE (for the agent's event channel (hvc0, a virtio console port))"}},
+		{name: "arm64 with x86's console only", arch: "arm64", config: minimalBoot,
+			missing: []string{"CONFIG_SERIAL_AMBA_PL011 (for the console (ttyAMA0, the virt machine's PL011))", "CONFIG_SERIAL_AMBA_PL011_CONSOLE (for the kernel console on ttyAMA0)",
+				"CONFIG_PCI (for the virtio-serial-pci device of the agent's event channel)", "CONFIG_PCI_HOST_GENERIC (for the virt machine's PCIe host bridge (ECAM))",
+				"CONFIG_VIRTIO_PCI (for the virtio-serial-pci device of the agent's event channel)", "CONFIG_VIRTIO_CONSOLE (for the agent's event channel (hvc0, a virtio console port))"}},
+		{name: "riscv64 needs the UART from the device tree", arch: "riscv64", config: minimalBoot + "CONFIG_PCI=y\nCONFIG_PCI_HOST_GENERIC=y\nCONFIG_VIRTIO_PCI=y\nCONFIG_VIRTIO_CONSOLE=y\n",
+			missing: []string{"CONFIG_SERIAL_OF_PLATFORM (for finding the console's UART in the device tree)"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			k := &guestKernel{Modules: tc.modules, ConfigFrom: "kernel.config"}
 			if tc.config != "" {
 				k.Config = matrices.ParseKernelConfig([]byte(tc.config))
 			}
-			c := checkBoot(k, tc.extra)
+			c := checkBoot(k, tc.arch, tc.extra)
 			if !slices.Equal(c.Missing, tc.missing) || !slices.Equal(c.Modules, tc.load) || !strings.Contains(c.Note, tc.note) || (tc.note == "") != (c.Note == "") {
 				t.Errorf("checkBoot = missing %q, modules %q, note %q; want %q, %q, %q", c.Missing, c.Modules, c.Note, tc.missing, tc.load, tc.note)
 			}

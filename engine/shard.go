@@ -89,13 +89,13 @@ func (m CostModel) incremental(c matrices.Cell) float64 {
 // SlotKey names the build slot a cell's kernel is built in, from the
 // matrix alone: the kernel's source (tarball, tree, git repository and
 // ref, or prebuilt kernel), the config's base, fragments and options, and
-// the architecture (x86_64, the only one so far). Cells that differ only
+// the architecture (cells of two architectures never share one). Cells that differ only
 // by patchset share a slot: the builder builds them one after another in
 // one tree (builder/slot.go), the first cold and the others
 // incrementally.
 func SlotKey(c matrices.Cell) string {
 	var b strings.Builder
-	b.WriteString("arch=x86_64\x00")
+	fmt.Fprintf(&b, "arch=%s\x00", cellArch(c))
 	s := c.Kernel.Source
 	switch {
 	case s.Tarball != "":

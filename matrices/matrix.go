@@ -399,6 +399,7 @@ type Cell struct {
 	Kernel   *Kernel
 	Patchset *Patchset
 	Config   *Config
+	Arch     string // TEMP: replaced by the arch-matrix branch
 	// Skip, when non-empty, says why the cell is not run (its patchset
 	// has a series and its kernel is prebuilt, or its applies-to excludes
 	// the kernel's version); such cells are listed with status skipped.

@@ -6,6 +6,8 @@ import (
 	"strings"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/kvmtest/kvmtest/internal/arch"
 )
 
 // Accelerators.
@@ -56,9 +58,30 @@ func hasVirtFlag(cpuinfo []byte) bool {
 	return false
 }
 
-// ResolveAccel turns auto into kvm or tcg, and checks that kvm is usable
-// when asked for explicitly. The reason explains the choice for the user.
-func ResolveAccel(want string) (accel, reason string, err error) {
+// ResolveAccel turns auto into kvm or tcg for a guest of the named
+// architecture ("" is x86_64), and checks that kvm is usable when asked
+// for explicitly. KVM runs only a guest of the host's own architecture:
+// any other is TCG, said in the reason. The reason explains the choice
+// for the user.
+func ResolveAccel(want, archName string) (accel, reason string, err error) {
+	if archName == "" {
+		archName = arch.Default
+	}
+	a, ok := arch.ByName(archName)
+	if !ok {
+		return "", "", arch.UnknownError(archName)
+	}
+	if !a.Native() {
+		h, _ := arch.Host()
+		why := fmt.Sprintf("%s guest on an %s host: TCG software emulation, many times slower", a.Name, h.Name)
+		switch want {
+		case "", AccelAuto, AccelTCG:
+			return AccelTCG, why, nil
+		case AccelKVM:
+			return "", "", fmt.Errorf("--accel kvm: KVM runs only guests of the host's architecture (%s), not %s", h.Name, a.Name)
+		}
+		return "", "", fmt.Errorf("unknown accelerator %q (want auto, kvm or tcg)", want)
+	}
 	switch want {
 	case "", AccelAuto:
 		if ok, why := KVMUsable(); ok {

@@ -32,6 +32,12 @@ var goldenArgvCases = []struct {
 	{"host root over virtiofs", Spec{Kernel: "k", Initrd: "i", MemoryMiB: 1024, Shares: []Share{{Tag: "kvmtest-root", Dir: "/"}, {Tag: "data", Dir: "/srv/a,b"}},
 		shareTransport: "virtiofs"}, AccelTCG, qemuCaps{action: true}},
 	{"host root over 9p", Spec{Kernel: "k", Initrd: "i", Shares: []Share{{Tag: "kvmtest-root", Dir: "/srv/a,b"}}, shareTransport: "9p"}, AccelTCG, qemuCaps{action: true}},
+	// The other architectures (added with them, not by the old builder):
+	// virt machines, their CPU models, console and firmware, and the event
+	// channel on a virtio console port.
+	{"arm64 virt", Spec{Arch: "arm64", Kernel: "/k/Image", Initrd: "i", CPUs: 2}, AccelTCG, qemuCaps{action: true, pvpanicPCI: true}},
+	{"arm64 virt over virtiofs", Spec{Arch: "arm64", Kernel: "/k/Image", Initrd: "i", Shares: []Share{{Tag: "kvmtest-root", Dir: "/"}}, shareTransport: "virtiofs"}, AccelTCG, qemuCaps{action: true}},
+	{"riscv64 virt", Spec{Arch: "riscv64", Kernel: "/k/Image", Initrd: "i"}, AccelTCG, qemuCaps{action: true, pvpanicPCI: true}},
 }
 
 // TestArgvGolden: the full argv for each configuration is the one the

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/kvmtest/kvmtest/guest/proto"
+	"github.com/kvmtest/kvmtest/internal/arch"
 )
 
 // Device is one feature of a QEMU machine: the QEMU arguments it needs and
@@ -73,19 +74,25 @@ func (s *Spec) devices(accel, dir string, caps qemuCaps) []Device {
 	if len(s.Shares) > 0 && s.shareTransport == proto.TransportVirtiofs {
 		mem = SharedMemory{MiB: s.MemoryMiB} // virtiofsd maps the guest's RAM
 	}
+	a := s.arch()
 	devs := []Device{
-		MachineType{Name: "pc"},
-		Accelerator{Name: accel},
+		MachineType{Name: a.Machine},
+		Accelerator{Name: accel, TCGCPU: a.TCGCPU},
 		mem,
 		SMP{CPUs: s.CPUs},
 		Bare{},
-		SerialConsole{Socket: filepath.Join(dir, conSock)},
+		SerialConsole{Socket: filepath.Join(dir, conSock), Device: a.Console},
 		EndOnPanic{},
 		Paused{},
-		DirectBoot{Kernel: s.Kernel, Initrd: s.Initrd},
-		EventChannel{Socket: filepath.Join(dir, evSock)},
-		QMPSocket{Path: filepath.Join(dir, qmpSock)},
 	}
+	if a.Firmware != "" {
+		devs = append(devs, Firmware{BIOS: a.Firmware})
+	}
+	devs = append(devs,
+		DirectBoot{Kernel: s.Kernel, Initrd: s.Initrd},
+		EventChannel{Socket: filepath.Join(dir, evSock), Virtio: !a.SerialEvents},
+		QMPSocket{Path: filepath.Join(dir, qmpSock)},
+	)
 	if caps.pvpanicPCI && caps.action && machineHasPCI(s.ExtraArgs) {
 		devs = append(devs, PVPanic{})
 	}
@@ -96,13 +103,22 @@ func (s *Spec) devices(accel, dir string, caps qemuCaps) []Device {
 	return append(devs, Extra{QEMU: s.ExtraArgs, Kernel: s.Cmdline})
 }
 
+// arch returns the spec's architecture; x86_64 for "" or a name
+// internal/arch does not know (Run refuses those before it gets here).
+func (s *Spec) arch() arch.Arch {
+	if a, ok := arch.ByName(s.Arch); ok {
+		return a
+	}
+	return arch.MustByName(arch.Default)
+}
+
 // argv builds QEMU's command line for the spec (see devices and
 // machineArgv).
 func (s *Spec) argv(accel, dir string, caps qemuCaps) []string {
 	return machineArgv(s.QEMU, s.devices(accel, dir, caps))
 }
 
-// MachineType is QEMU's machine (-machine NAME), e.g. "pc".
+// MachineType is QEMU's machine (-machine NAME), e.g. "pc" or "virt".
 type MachineType struct{ Name string }
 
 func (MachineType) machineOption()       {}
@@ -110,15 +126,19 @@ func (m MachineType) QEMUArgs() []string { return []string{"-machine", m.Name} }
 func (MachineType) KArgs() []string      { return nil }
 
 // Accelerator is the accelerator QEMU runs the guest with (kvm or tcg),
-// and the CPU model that goes with it: the host's own CPU under KVM, the
-// most capable emulated one under TCG.
-type Accelerator struct{ Name string }
+// and the CPU model that goes with it: the host's own CPU under KVM,
+// TCGCPU under TCG (the architecture's: "" is "max", the most capable
+// emulated one).
+type Accelerator struct{ Name, TCGCPU string }
 
 func (Accelerator) machineOption() {}
 func (a Accelerator) QEMUArgs() []string {
-	cpu := "max"
-	if a.Name == AccelKVM {
+	cpu := a.TCGCPU
+	switch {
+	case a.Name == AccelKVM:
 		cpu = "host"
+	case cpu == "":
+		cpu = "max"
 	}
 	return []string{"-accel", a.Name, "-cpu", cpu}
 }
@@ -181,26 +201,58 @@ func (b DirectBoot) QEMUArgs() []string {
 }
 func (DirectBoot) KArgs() []string { return []string{"rdinit=/init"} }
 
-// SerialConsole is the kernel's console on the first serial port (ttyS0),
-// connected to a host Unix socket QEMU connects to (the runner listens).
-// It must come before any other serial device.
-type SerialConsole struct{ Socket string }
+// SerialConsole is the kernel's console on the machine's first serial
+// port (Device: ttyS0 on pc and riscv's virt, ttyAMA0 on arm64's virt;
+// "" is ttyS0), connected to a host Unix socket QEMU connects to (the
+// runner listens). It must come before any other serial device.
+type SerialConsole struct{ Socket, Device string }
 
 func (c SerialConsole) QEMUArgs() []string {
 	return []string{"-chardev", "socket,id=con,path=" + c.Socket, "-serial", "chardev:con"}
 }
-func (SerialConsole) KArgs() []string { return []string{"console=ttyS0"} }
+func (c SerialConsole) KArgs() []string {
+	if c.Device == "" {
+		return []string{"console=ttyS0"}
+	}
+	return []string{"console=" + c.Device}
+}
 
-// EventChannel is the guest agent's event line: the second serial port
-// (ttyS1), on a host Unix socket. The kernel's 8250 driver registers only
-// as many ports as 8250.nr_uarts says, so it says two. It must come right
-// after SerialConsole.
-type EventChannel struct{ Socket string }
+// EventChannel is the guest agent's event line, on a host Unix socket.
+// On a machine with a second UART (x86's pc) it is that serial port
+// (ttyS1): the kernel's 8250 driver registers only as many ports as
+// 8250.nr_uarts says, so it says two, and it must come right after
+// SerialConsole. With Virtio (the virt machines, which have one UART) it
+// is the first port of a virtio-serial device, a virtio console the guest
+// sees as hvc0, named to the agent by the kernel word
+// proto.EventsParam=hvc0.
+type EventChannel struct {
+	Socket string
+	Virtio bool
+}
 
 func (e EventChannel) QEMUArgs() []string {
-	return []string{"-chardev", "socket,id=ev,path=" + e.Socket, "-serial", "chardev:ev"}
+	chardev := []string{"-chardev", "socket,id=ev,path=" + e.Socket}
+	if e.Virtio {
+		return append([]string{"-device", "virtio-serial-pci,id=kvmtest-serial"}, append(chardev,
+			"-device", "virtconsole,bus=kvmtest-serial.0,chardev=ev,name="+proto.EventsPortName)...)
+	}
+	return append(chardev, "-serial", "chardev:ev")
 }
-func (EventChannel) KArgs() []string { return []string{"8250.nr_uarts=2"} }
+func (e EventChannel) KArgs() []string {
+	if e.Virtio {
+		return []string{proto.EventsParam + "=" + proto.VirtioEventsDevice}
+	}
+	return []string{"8250.nr_uarts=2"}
+}
+
+// Firmware is the machine's firmware (-bios), for a machine that needs
+// one to start a kernel: riscv64's virt runs the kernel in supervisor mode
+// under OpenSBI ("default": QEMU's own copy, Debian's opensbi package).
+type Firmware struct{ BIOS string }
+
+func (Firmware) machineOption()       {}
+func (f Firmware) QEMUArgs() []string { return []string{"-bios", f.BIOS} }
+func (Firmware) KArgs() []string      { return nil }
 
 // QMPSocket is QEMU's machine protocol on a Unix socket QEMU listens on
 // without waiting for a client.

@@ -25,6 +25,7 @@ import (
 	"time"
 
 	"github.com/kvmtest/kvmtest/guest/proto"
+	"github.com/kvmtest/kvmtest/internal/arch"
 	"github.com/kvmtest/kvmtest/triage"
 )
 
@@ -39,8 +40,14 @@ type Spec struct {
 	// shareTransport is the transport resolved for this machine.
 	shareTransport string
 
-	QEMU      string   // QEMU binary; default qemu-system-x86_64
-	Kernel    string   // bzImage
+	// Arch is the guest's architecture (an internal/arch name); "" is
+	// x86_64. It chooses the QEMU binary (when QEMU is ""), the machine
+	// (pc, or virt with the event line on a virtio console), the CPU
+	// model, the console device and firmware; KVM only when it is the
+	// host's.
+	Arch      string
+	QEMU      string   // QEMU binary; default the architecture's (qemu-system-x86_64)
+	Kernel    string   // the architecture's image (bzImage, Image)
 	Initrd    string   // initramfs (cpio)
 	MemoryMiB int      // default 512
 	CPUs      int      // default 1
@@ -162,8 +169,13 @@ func (e *InfraError) Error() string { return "infrastructure: " + e.Err.Error() 
 func (e *InfraError) Unwrap() error { return e.Err }
 
 func (s *Spec) defaults() {
+	if s.Arch == "" {
+		s.Arch = arch.Default
+	}
 	if s.QEMU == "" {
-		s.QEMU = "qemu-system-x86_64"
+		if a, ok := arch.ByName(s.Arch); ok {
+			s.QEMU = a.QEMU
+		}
 	}
 	if s.MemoryMiB <= 0 {
 		s.MemoryMiB = 512
@@ -193,7 +205,10 @@ func (s *Spec) defaults() {
 // anything is started again under TCG, and AccelReason says so.
 func Run(ctx context.Context, spec Spec) (*Result, error) {
 	spec.defaults()
-	accel, why, err := ResolveAccel(spec.Accel)
+	if _, ok := arch.ByName(spec.Arch); !ok {
+		return nil, &InfraError{arch.UnknownError(spec.Arch)}
+	}
+	accel, why, err := ResolveAccel(spec.Accel, spec.Arch)
 	if err != nil {
 		return nil, &InfraError{err}
 	}

@@ -3,6 +3,7 @@ package vmrunner
 import (
 	"bufio"
 	"bytes"
+	"runtime"
 	"strings"
 	"testing"
 )
@@ -90,19 +91,35 @@ func TestLimitWriterTruncates(t *testing.T) {
 }
 
 func TestResolveAccel(t *testing.T) {
-	if a, _, err := ResolveAccel("tcg"); err != nil || a != AccelTCG {
+	if a, _, err := ResolveAccel("tcg", ""); err != nil || a != AccelTCG {
 		t.Errorf("tcg: %s %v", a, err)
 	}
-	if _, _, err := ResolveAccel("hvf"); err == nil {
+	if _, _, err := ResolveAccel("hvf", ""); err == nil {
 		t.Error("unknown accelerator accepted")
 	}
-	a, why, err := ResolveAccel("auto")
+	a, why, err := ResolveAccel("auto", "x86_64")
 	if err != nil || (a != AccelKVM && a != AccelTCG) || why == "" {
 		t.Errorf("auto: %s %q %v", a, why, err)
 	}
 	ok, _ := KVMUsable()
-	if _, _, err := ResolveAccel("kvm"); (err == nil) != ok {
+	if _, _, err := ResolveAccel("kvm", ""); (err == nil) != ok {
 		t.Errorf("kvm: usable %v but err %v", ok, err)
+	}
+	// A guest of another architecture than the host's is TCG, said so;
+	// KVM cannot run it.
+	foreign := "arm64"
+	if runtime.GOARCH == "arm64" {
+		foreign = "x86_64"
+	}
+	a, why, err = ResolveAccel("auto", foreign)
+	if err != nil || a != AccelTCG || !strings.Contains(why, foreign+" guest on an") {
+		t.Errorf("auto for %s: %s %q %v", foreign, a, why, err)
+	}
+	if _, _, err := ResolveAccel("kvm", foreign); err == nil || !strings.Contains(err.Error(), "KVM runs only guests of the host's architecture") {
+		t.Errorf("kvm for %s: %v", foreign, err)
+	}
+	if _, _, err := ResolveAccel("auto", "mips"); err == nil {
+		t.Error("unknown architecture accepted")
 	}
 }
 

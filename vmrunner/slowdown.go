@@ -6,6 +6,8 @@ import (
 	"os"
 	"strconv"
 	"time"
+
+	"github.com/kvmtest/kvmtest/internal/arch"
 )
 
 // DefaultTCGSlowdown is how many times longer the same guest work is
@@ -17,19 +19,41 @@ import (
 // docs/architecture.md.
 const DefaultTCGSlowdown = 8
 
-// SlowdownEnv overrides DefaultTCGSlowdown (a number > 0, e.g. "12.5").
+// SlowdownEnv overrides the TCG slowdown of every architecture (a number
+// > 0, e.g. "12.5").
 const SlowdownEnv = "KVMTEST_TCG_SLOWDOWN"
 
+// tcgSlowdown is the TCG factor of each guest architecture on an x86_64
+// host, against the same work natively under KVM: emulating another
+// instruction set costs more than x86 on x86. bench/arch-boot.sh measures
+// them (a static Go program natively and in a TCG guest of each
+// architecture's minimal kernel); the figures of 2026-12-03 and the
+// headroom chosen are in docs/architecture.md.
+var tcgSlowdown = map[string]float64{
+	arch.Default: DefaultTCGSlowdown,
+	"arm64":      16,
+	"riscv64":    16,
+}
+
 // Slowdown returns the factor by which a timeout written for KVM is
-// multiplied for a guest running under accel (an accelerator already
-// resolved: kvm or tcg): 1 for kvm, DefaultTCGSlowdown for tcg unless
-// $KVMTEST_TCG_SLOWDOWN holds a number > 0, and 1 for anything else.
-func Slowdown(accel string) float64 {
+// multiplied for a guest of the named architecture ("" is x86_64) running
+// under accel (an accelerator already resolved: kvm or tcg): 1 for kvm,
+// the architecture's TCG factor for tcg unless $KVMTEST_TCG_SLOWDOWN holds
+// a number > 0, and 1 for anything else.
+func Slowdown(accel, archName string) float64 {
 	if accel != AccelTCG {
 		return 1
 	}
 	if f, err := slowdownFromEnv(); err == nil && f > 0 {
 		return f
+	}
+	if archName == "" {
+		archName = arch.Default
+	}
+	if a, ok := arch.ByName(archName); ok {
+		if f, ok := tcgSlowdown[a.Name]; ok {
+			return f
+		}
 	}
 	return DefaultTCGSlowdown
 }
@@ -71,7 +95,7 @@ func (s Spec) scaled(accel string) (Spec, float64) {
 	if s.Unscaled {
 		return s, 1
 	}
-	f := Slowdown(accel)
+	f := Slowdown(accel, s.Arch)
 	s.BootTimeout = ScaleTimeout(s.BootTimeout, f)
 	s.RunTimeout = ScaleTimeout(s.RunTimeout, f)
 	s.SilenceTimeout = ScaleTimeout(s.SilenceTimeout, f)

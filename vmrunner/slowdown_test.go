@@ -27,9 +27,28 @@ func TestSlowdown(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Setenv(SlowdownEnv, tt.env)
-		if got := Slowdown(tt.accel); got != tt.want {
+		if got := Slowdown(tt.accel, ""); got != tt.want {
 			t.Errorf("Slowdown(%q) with %s=%q = %g, want %g", tt.accel, SlowdownEnv, tt.env, got, tt.want)
 		}
+	}
+}
+
+// TestSlowdownPerArch: each architecture has its own TCG factor (another
+// instruction set costs more to emulate); the variable overrides all.
+func TestSlowdownPerArch(t *testing.T) {
+	t.Setenv(SlowdownEnv, "")
+	if x, a := Slowdown(AccelTCG, "x86_64"), Slowdown(AccelTCG, "arm64"); x != DefaultTCGSlowdown || a <= x {
+		t.Errorf("tcg: x86_64 %g, arm64 %g; want %g and more", x, a, float64(DefaultTCGSlowdown))
+	}
+	if f := Slowdown(AccelTCG, "aarch64"); f != Slowdown(AccelTCG, "arm64") {
+		t.Errorf("aarch64 is arm64: %g", f)
+	}
+	if f := Slowdown(AccelKVM, "arm64"); f != 1 {
+		t.Errorf("kvm: %g", f)
+	}
+	t.Setenv(SlowdownEnv, "3")
+	if f := Slowdown(AccelTCG, "riscv64"); f != 3 {
+		t.Errorf("%s=3: riscv64 %g", SlowdownEnv, f)
 	}
 }
 

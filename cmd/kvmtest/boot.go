@@ -18,6 +18,7 @@ import (
 	"github.com/kvmtest/kvmtest/builder"
 	"github.com/kvmtest/kvmtest/engine"
 	"github.com/kvmtest/kvmtest/guest/proto"
+	"github.com/kvmtest/kvmtest/internal/arch"
 	"github.com/kvmtest/kvmtest/internal/guesttext"
 	"github.com/kvmtest/kvmtest/internal/kimage"
 	"github.com/kvmtest/kvmtest/matrices"
@@ -65,6 +66,7 @@ var (
 	bootRootfs  = bootCmd.Flags.String("rootfs", "", "run the program in initramfs (the default), host (the host's / shared read-only, with a tmpfs overlay) or DIR; default: the matrix's vm.rootfs with --cell")
 	bootConfig  = bootCmd.Flags.String("config", "", "the --kernel's .config, checked before it boots (default: config-RELEASE next to a vmlinuz-RELEASE, as /boot has them)")
 	bootModules = bootCmd.Flags.String("modules", "", "the --kernel's module tree, lib/modules/RELEASE (default: /lib/modules/RELEASE for a vmlinuz-RELEASE)")
+	bootArch    = bootCmd.Flags.String("arch", "", "the kernel's architecture (x86_64, arm64, riscv64): checked against --kernel's image, or choosing the --cell of a matrix with several")
 	bootConLim  = bootCmd.Flags.String("console-limit", "32M", "cap on the console printed by --console, then a truncation marker (bytes, or with a K, M or G suffix)")
 )
 
@@ -75,13 +77,6 @@ func init() {
 
 func runBoot(cmd *Command, args []string) int {
 	shell := len(args) == 0
-	if shell {
-		bb, err := engine.StaticBusybox()
-		if err != nil {
-			return fatalf(results.ExitBadInput, "boot: no PROGRAM, and no shell to give: %v", err)
-		}
-		args = []string{bb, "sh"}
-	}
 	if (*bootKernel == "") == (*bootCell == "") {
 		return fatalf(results.ExitBadInput, "boot: give exactly one of --kernel and --cell")
 	}
@@ -98,6 +93,13 @@ func runBoot(cmd *Command, args []string) int {
 	target, vm, code := bootTarget(ctx, cache, file)
 	if code != results.ExitOK {
 		return code
+	}
+	if shell {
+		bb, err := engine.StaticBusybox(target.arch)
+		if err != nil {
+			return fatalf(results.ExitBadInput, "boot: no PROGRAM, and no shell to give: %v", err)
+		}
+		args = []string{bb, "sh"}
 	}
 	if *bootRootfs != "" {
 		if vm.Rootfs, err = bootRootfsValue(*bootRootfs); err != nil {
@@ -126,7 +128,7 @@ func runBoot(cmd *Command, args []string) int {
 		}
 	}
 	o := engine.BootOptions{Kernel: target.kernel, Config: target.config, Modules: target.modules, SourceDir: srcDir, WorkDir: work, VMTempDir: vmTmp, CacheDir: cache.GuestDir(), Argv: args,
-		Timeout: *bootTimeout, WallClock: flagSet(cmd.Flags, "timeout"), ConsoleLimit: conLimit, VM: vm, Accel: *bootAccel, Output: os.Stdout}
+		Timeout: *bootTimeout, WallClock: flagSet(cmd.Flags, "timeout"), ConsoleLimit: conLimit, VM: vm, Accel: *bootAccel, Arch: target.arch, Output: os.Stdout}
 	if *bootConsole {
 		o.Console = os.Stderr
 	}
@@ -146,6 +148,7 @@ func runBoot(cmd *Command, args []string) int {
 // module tree when known ("" otherwise).
 type bootKernelFiles struct {
 	kernel, config, modules string
+	arch                    string // the kernel's architecture (internal/arch name)
 }
 
 // bootTarget returns the kernel to boot and its machine: --kernel (with
@@ -159,9 +162,14 @@ func bootTarget(ctx context.Context, cache *builder.Cache, file string) (bootKer
 	if *bootCell == "" {
 		t := bootKernelFiles{kernel: *bootKernel, config: *bootConfig, modules: *bootModules}
 		info, err := kimage.Probe(t.kernel)
-		if err == nil && !info.Bootable() {
-			err = fmt.Errorf("%s is a %s %s image: kvmtest boots x86_64 bzImages", t.kernel, info.Arch, info.Format)
+		switch {
+		case err != nil:
+		case !info.Bootable():
+			err = fmt.Errorf("%s is a %s %s image: kvmtest boots x86_64 bzImages and arm64 and riscv64 Images", t.kernel, info.Arch, info.Format)
+		case *bootArch != "" && *bootArch != info.Arch:
+			err = fmt.Errorf("%s is an %s image, not %s (--arch)", t.kernel, info.Arch, *bootArch)
 		}
+		t.arch = info.Arch
 		if err != nil {
 			return t, vm, fatalf(results.ExitBadInput, "boot: --kernel: %v", err)
 		}
@@ -198,8 +206,17 @@ func bootTarget(ctx context.Context, cache *builder.Cache, file string) (bootKer
 		return bootKernelFiles{}, vm, printMatrixError(err)
 	}
 	c, ok := m.Cell(*bootCell)
+	if !ok && *bootArch != "" { // a cell of a matrix with several architectures, named without its -ARCH
+		c, ok = m.Cell(*bootCell + "-" + *bootArch)
+	}
 	if !ok {
 		return bootKernelFiles{}, vm, fatalf(results.ExitBadInput, "boot: no cell %q in %s", *bootCell, file)
+	}
+	if c.Arch == "" {
+		c.Arch = arch.Default
+	}
+	if *bootArch != "" && c.Arch != *bootArch {
+		return bootKernelFiles{}, vm, fatalf(results.ExitBadInput, "boot: cell %s is %s, not %s (--arch)", c.ID, c.Arch, *bootArch)
 	}
 	req, err := engine.BuildRequest(c)
 	if err != nil {
@@ -210,7 +227,7 @@ func bootTarget(ctx context.Context, cache *builder.Cache, file string) (bootKer
 	if err != nil {
 		return bootKernelFiles{}, vm, fatalf(results.ExitInfra, "%s: %v", c.ID, err)
 	}
-	return bootKernelFiles{kernel: a.Kernel, config: a.Config, modules: a.Modules}, m.VM, results.ExitOK
+	return bootKernelFiles{kernel: a.Kernel, config: a.Config, modules: a.Modules, arch: c.Arch}, m.VM, results.ExitOK
 }
 
 // consoleShell makes o an interactive shell on the guest's serial console

@@ -30,7 +30,7 @@ func checkGuest(ctx context.Context, w io.Writer, cache *builder.Cache, m *matri
 		fmt.Fprintf(w, "%s: materializing kvmtest's source for the guest agent: %v\n", m.File, err)
 		return results.ExitInfra
 	}
-	err = compileGuest(ctx, srcDir, cache.GuestDir(), m.Suites, newProgress(os.Stderr, false, progressPlain).Logf)
+	err = compileGuest(ctx, srcDir, cache.GuestDir(), engine.CellArches(m.Cells()), m.Suites, newProgress(os.Stderr, false, progressPlain).Logf)
 	if err == nil {
 		return results.ExitOK
 	}

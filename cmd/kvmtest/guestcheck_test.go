@@ -24,7 +24,7 @@ func TestCheckGuest(t *testing.T) {
 	}
 	broken := &matrices.Suite{Name: "broken", GoTest: "/src/bad", Pos: matrices.Position{File: "m.yaml", Line: 7, Col: 5}}
 	m := &matrices.Matrix{File: "m.yaml", Suites: []*matrices.Suite{broken}}
-	defer func(f func(context.Context, string, string, []*matrices.Suite, func(string, ...any)) error) {
+	defer func(f func(context.Context, string, string, []string, []*matrices.Suite, func(string, ...any)) error) {
 		compileGuest = f
 	}(compileGuest)
 	for _, tc := range []struct {
@@ -41,7 +41,7 @@ func TestCheckGuest(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var gotDir string
-			compileGuest = func(_ context.Context, _, cacheDir string, suites []*matrices.Suite, _ func(string, ...any)) error {
+			compileGuest = func(_ context.Context, _, cacheDir string, _ []string, suites []*matrices.Suite, _ func(string, ...any)) error {
 				gotDir = cacheDir
 				return tc.err
 			}

@@ -1,6 +1,7 @@
 // Command agent is the guest agent of kvmtest: the static /init of the
 // initramfs. As PID 1 it mounts what tests need (proc, sys, dev, tmp),
-// opens the event channel (proto.EventsDevice, in raw mode) and removes
+// opens the event channel (proto.EventsDevice or the device the kernel
+// command line names, see proto.Devices; in raw mode) and removes
 // its device node so that no suite opens it, runs every
 // suite of the manifest (proto.ManifestPath) with a deadline in its own
 // process group, streams events to the host as JSON lines (with a
@@ -101,7 +102,8 @@ func initMain() {
 	}()
 	warnings := setupSystem()
 	ensureConsole()
-	events, err := openEvents(proto.EventsDevice)
+	evDev, _ := devices()
+	events, err := openEvents(evDev)
 	if err != nil {
 		printConsole("no event channel, nothing to report to: %v", err)
 		return
@@ -109,11 +111,11 @@ func initMain() {
 	// The channel is the agent's alone: with its node gone (and the
 	// descriptor close-on-exec) a suite cannot open it by mistake. A root
 	// program can still make a node; the host refuses what it writes.
-	doorErr := os.Remove(proto.EventsDevice)
+	doorErr := os.Remove(evDev)
 	sink := newLineSink(events)
 	_ = sink.Send(proto.Event{Kind: proto.KindHello, Message: kernelRelease()})
 	if doorErr != nil {
-		logf(sink, "removing %s: %v", proto.EventsDevice, doorErr)
+		logf(sink, "removing %s: %v", evDev, doorErr)
 	}
 	// PID 1 sends the heartbeats, not the worker: they say the kernel
 	// still runs user space and the event channel still works.

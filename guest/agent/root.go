@@ -135,7 +135,8 @@ func setupRoot(r *proto.Root, base string, ops rootOps) (root string, warnings [
 	}
 	// A devtmpfs is one file system however often mounted: PID 1 removed
 	// the node already. Make sure, whatever /dev the root got.
-	if err := os.Remove(root + proto.EventsDevice); err != nil && !errors.Is(err, fs.ErrNotExist) {
+	evDev, _ := devices()
+	if err := os.Remove(root + evDev); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		warnings = append(warnings, fmt.Sprintf("removing the event channel's node from the root: %v", err))
 	}
 	for _, b := range ops.binds {

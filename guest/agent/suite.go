@@ -477,7 +477,8 @@ func killGroup(pgid int) error {
 // controlling terminal and standard streams (an interactive shell), and
 // waits for it within the suite's deadline.
 func (r *runner) execConsole(ctx context.Context, cmd *exec.Cmd, o outcome, timeout time.Duration) (outcome, string) {
-	tty, err := os.OpenFile(proto.ConsoleDevice, os.O_RDWR, 0)
+	_, conDev := devices()
+	tty, err := os.OpenFile(conDev, os.O_RDWR, 0)
 	if err != nil {
 		o.startErr = fmt.Errorf("opening the console: %w", err)
 		return o, o.startErr.Error()

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"sync"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -42,7 +43,29 @@ var devNodes = []devNode{
 	{"urandom", 0o666, 1, 9},
 	{"ttyS0", 0o660, 4, 64},
 	{"ttyS1", 0o660, 4, 65},
+	{"ttyAMA0", 0o660, 204, 64}, // arm64 virt's PL011 console
+	{"hvc0", 0o660, 229, 0},     // the virt machines' event channel (a virtio console)
 }
+
+// devices returns the event channel's and the console's device paths,
+// read once from the kernel command line (proto.Devices); the defaults
+// (ttyS1, ttyS0) until /proc is mounted or when it says nothing.
+func devices() (events, console string) {
+	devicesOnce.Do(func() {
+		b, err := os.ReadFile("/proc/cmdline")
+		if err != nil {
+			devicesFound[0], devicesFound[1] = proto.EventsDevice, proto.ConsoleDevice
+			return
+		}
+		devicesFound[0], devicesFound[1] = proto.Devices(string(b))
+	})
+	return devicesFound[0], devicesFound[1]
+}
+
+var (
+	devicesOnce  sync.Once
+	devicesFound [2]string
+)
 
 // mounter mounts a file system, as mount(2): unix.Mount, or a test's
 // recorder.
@@ -112,8 +135,9 @@ func setupSystemAt(prefix string, mnt mounter, inRoot bool) (problems []error) {
 			problems = append(problems, fmt.Errorf("%w; fallback: %w", err, err2))
 		}
 	}
+	evDev, _ := devices()
 	for _, n := range devNodes {
-		if inRoot && "/dev/"+n.name == proto.EventsDevice {
+		if inRoot && "/dev/"+n.name == evDev {
 			continue
 		}
 		if err := ensureDevNode(at("/dev/"+n.name), n); err != nil {

@@ -3,7 +3,10 @@
 // streams back on a serial line separate from the kernel console.
 //
 // The event channel is JSON lines (one Event per line, at most MaxLineBytes
-// each) on the guest's /dev/ttyS1, which QEMU connects to a host socket.
+// each) on the guest's /dev/ttyS1 (x86's second UART) or, on a machine
+// with one UART, /dev/hvc0 (a virtio console port), which QEMU connects
+// to a host socket; Devices tells the agent which from the kernel's
+// command line.
 //
 // When the manifest asks for them (Manifest.Heartbeat), the agent also
 // sends a KindHeartbeat event at that interval, from its hello until its
@@ -13,16 +16,29 @@
 // carry nothing else and are not part of any result.
 package proto
 
-import "time"
+import (
+	"strings"
+	"time"
+)
 
 // Well-known locations inside the initramfs.
 const (
 	// ManifestPath is where the host writes the Manifest.
 	ManifestPath = "/kvmtest/manifest.json"
-	// EventsDevice is the serial line the agent writes events to.
+	// EventsDevice is the serial line the agent writes events to, unless
+	// the kernel command line names another (EventsParam).
 	EventsDevice = "/dev/ttyS1"
-	// ConsoleDevice is the serial line of the kernel console.
+	// ConsoleDevice is the serial line of the kernel console, unless the
+	// kernel command line's console= names another.
 	ConsoleDevice = "/dev/ttyS0"
+	// EventsParam is the kernel command-line word that names the event
+	// channel's device under /dev when it is not EventsDevice, such as
+	// kvmtest.events=hvc0 (VirtioEventsDevice).
+	EventsParam = "kvmtest.events"
+	// VirtioEventsDevice is the event channel on a machine with one UART:
+	// the first virtio console port, named EventsPortName on the host.
+	VirtioEventsDevice = "hvc0"
+	EventsPortName     = "kvmtest.events"
 	// GuestEnv is set to "1" in the environment of every suite the agent runs,
 	// so that guest test packages can refuse to run on a host.
 	GuestEnv = "KVMTEST_GUEST"
@@ -219,4 +235,44 @@ type TestEvent struct {
 	Test    string    `json:"Test,omitempty"`
 	Elapsed float64   `json:"Elapsed,omitempty"`
 	Output  string    `json:"Output,omitempty"`
+}
+
+// Devices returns the paths of the event channel and of the console that
+// a kernel command line names: /dev/ plus EventsParam's value (else
+// EventsDevice) and /dev/ plus the last console= device, its options cut
+// (else ConsoleDevice). A name that is not a plain device name (letters,
+// digits; no slash) is ignored.
+func Devices(cmdline string) (events, console string) {
+	events, console = EventsDevice, ConsoleDevice
+	for _, w := range strings.Fields(cmdline) {
+		k, v, ok := strings.Cut(w, "=")
+		if !ok {
+			continue
+		}
+		v, _, _ = strings.Cut(v, ",")
+		if !plainDeviceName(v) {
+			continue
+		}
+		switch k {
+		case EventsParam:
+			events = "/dev/" + v
+		case "console":
+			console = "/dev/" + v
+		}
+	}
+	return events, console
+}
+
+// plainDeviceName reports whether s is a device name such as ttyS0 or
+// hvc0: ASCII letters and digits only.
+func plainDeviceName(s string) bool {
+	if s == "" || len(s) > 32 {
+		return false
+	}
+	for _, r := range s {
+		if !('a' <= r && r <= 'z' || 'A' <= r && r <= 'Z' || '0' <= r && r <= '9') {
+			return false
+		}
+	}
+	return true
 }

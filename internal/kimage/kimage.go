@@ -15,13 +15,23 @@ import (
 
 // Info is what Probe learns from an image.
 type Info struct {
-	Arch    string // "x86_64", "i386", "arm64"
-	Format  string // "bzImage", "zImage", "Image" (arm64) or "vmlinux" (ELF)
+	Arch    string // "x86_64", "i386", "arm64", "riscv64"
+	Format  string // "bzImage", "zImage", "Image" (arm64, riscv64) or "vmlinux" (ELF)
 	Release string // the first word of the kernel's version string: what uname -r says
 }
 
-// Bootable reports whether kvmtest can boot the image: an x86_64 bzImage.
-func (i Info) Bootable() bool { return i.Arch == "x86_64" && i.Format == "bzImage" }
+// Bootable reports whether kvmtest can boot the image: an x86_64 bzImage,
+// or an arm64 or riscv64 Image (what QEMU's -kernel loads on their virt
+// machines).
+func (i Info) Bootable() bool {
+	switch i.Arch {
+	case "x86_64":
+		return i.Format == "bzImage"
+	case "arm64", "riscv64":
+		return i.Format == "Image"
+	}
+	return false
+}
 
 // ErrNotKernel is wrapped by Probe's error for a file that is no kernel
 // image it knows.
@@ -38,6 +48,7 @@ const (
 	offPayloadOffset = 0x248 // u32: compressed payload, from the protected-mode code (2.08+)
 	offPayloadLength = 0x24C // u32
 	arm64MagicOffset = 0x38  // "ARM\x64" in an arm64 Image header
+	riscvMagicOffset = 0x38  // "RSC\x05" (magic2) in a riscv Image header (Documentation/arch/riscv/boot-image-header.rst)
 )
 
 // headerSize is how much of a file Probe reads to find any header it knows
@@ -72,6 +83,12 @@ func Probe(path string) (Info, error) {
 			return Info{}, fmt.Errorf("%s: arm64 Image: %w", path, err)
 		}
 		return Info{Arch: "arm64", Format: "Image", Release: rel}, nil
+	case len(head) >= riscvMagicOffset+4 && string(head[riscvMagicOffset:riscvMagicOffset+4]) == "RSC\x05":
+		rel, err := bannerRelease(f)
+		if err != nil {
+			return Info{}, fmt.Errorf("%s: riscv Image: %w", path, err)
+		}
+		return Info{Arch: "riscv64", Format: "Image", Release: rel}, nil
 	}
 	return Info{}, fmt.Errorf("%s is %w: no bzImage header (HdrS at 0x202)", path, ErrNotKernel)
 }
@@ -116,6 +133,7 @@ func probeX86(path string, head []byte) (Info, error) {
 const (
 	emX86_64  = 62
 	emAArch64 = 183
+	emRISCV   = 243
 	em386     = 3
 )
 
@@ -134,6 +152,8 @@ func probeELF(path string, f *os.File) (Info, error) {
 		info.Arch = "x86_64"
 	case emAArch64:
 		info.Arch = "arm64"
+	case emRISCV:
+		info.Arch = "riscv64"
 	case em386:
 		info.Arch = "i386"
 	default:

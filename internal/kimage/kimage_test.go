@@ -249,6 +249,10 @@ func TestProbe(t *testing.T) {
 	arm64 := make([]byte, 64)
 	copy(arm64[arm64MagicOffset:], "ARM\x64")
 	arm64 = append(arm64, fakeVmlinux("6.99.0-arm64", "")...)
+	riscv := make([]byte, 64)
+	copy(riscv[0x30:], "RISCV\x00\x00\x00")
+	copy(riscv[riscvMagicOffset:], "RSC\x05")
+	riscv = append(riscv, fakeVmlinux("6.99.0-riscv", "")...)
 	i386 := fakeBzImage("4.19.0-i386 (x@y) #1", []byte("\x1f\x8b\x08"), 3)
 	binary.LittleEndian.PutUint16(i386[offXLoadFlags:], 0)
 	noVersion := fakeBzImage("", nil, 0)
@@ -265,6 +269,8 @@ func TestProbe(t *testing.T) {
 		{"vmlinux", elf(62), Info{Arch: "x86_64", Format: "vmlinux", Release: "6.99.0-elf"}, ""},
 		{"arm64 vmlinux", elf(183), Info{Arch: "arm64", Format: "vmlinux", Release: "6.99.0-elf"}, ""},
 		{"arm64 Image", arm64, Info{Arch: "arm64", Format: "Image", Release: "6.99.0-arm64"}, ""},
+		{"riscv64 Image", riscv, Info{Arch: "riscv64", Format: "Image", Release: "6.99.0-riscv"}, ""},
+		{"riscv64 vmlinux", elf(243), Info{Arch: "riscv64", Format: "vmlinux", Release: "6.99.0-elf"}, ""},
 		{"text", []byte("#!/bin/sh\necho hello\n"), Info{}, "is not a kernel image: no bzImage header (HdrS at 0x202)"},
 		{"empty", nil, Info{}, "is not a kernel image: no bzImage header (HdrS at 0x202)"},
 		{"no version", noVersion, Info{}, "no kernel version string"},
@@ -282,7 +288,8 @@ func TestProbe(t *testing.T) {
 			if err != nil || got != tt.want {
 				t.Errorf("Probe = %+v, %v; want %+v", got, err, tt.want)
 			}
-			if got.Bootable() != (tt.want.Arch == "x86_64" && tt.want.Format == "bzImage") {
+			bootable := tt.want.Arch == "x86_64" && tt.want.Format == "bzImage" || tt.want.Format == "Image"
+			if got.Bootable() != bootable {
 				t.Errorf("Bootable = %v", got.Bootable())
 			}
 		})
