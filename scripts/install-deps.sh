@@ -16,6 +16,12 @@ pkgs=(
 	stress-ng # the stressng guest suite runs the host's stress-ng in the shared root
 	libxml2-utils # xmllint: report's tests validate junit.xml against Jenkins' schema
 	shellcheck # the CI examples' test runs it on the GitHub workflow's scripts (docs/ci)
+	# Other architectures (matrix arch: arm64, riscv64): Debian's cross
+	# compilers with the static libc kselftests link against, and QEMU
+	# for their virt machines (qemu-system-misc brings riscv64's OpenSBI
+	# through qemu-system-data).
+	gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-system-arm
+	gcc-riscv64-linux-gnu libc6-dev-riscv64-cross qemu-system-misc
 )
 missing=()
 for p in "${pkgs[@]}"; do

@@ -247,7 +247,7 @@ func (e EventChannel) KArgs() []string {
 
 // Firmware is the machine's firmware (-bios), for a machine that needs
 // one to start a kernel: riscv64's virt runs the kernel in supervisor mode
-// under OpenSBI ("default": QEMU's own copy, Debian's opensbi package).
+// under OpenSBI ("default": QEMU's own copy, in Debian's qemu-system-data).
 type Firmware struct{ BIOS string }
 
 func (Firmware) machineOption()       {}

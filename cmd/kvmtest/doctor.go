@@ -10,6 +10,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/kvmtest/kvmtest/builder"
+	"github.com/kvmtest/kvmtest/internal/arch"
 	"github.com/kvmtest/kvmtest/results"
 	"github.com/kvmtest/kvmtest/vmrunner"
 )
@@ -22,8 +23,12 @@ var doctorCmd = &Command{
 	Long: `
 Doctor checks QEMU, KVM access (and why it is not usable), the kernel build
 tools, the Go toolchain, the kernel source tarballs and the free space in
-the cache, and prints the fix for each miss. Exit status 0 when a run can
-work (KVM missing is a warning: TCG works, slower), 3 otherwise.`,
+the cache, and prints the fix for each miss; then, for each other
+architecture a matrix may name (arch: arm64, riscv64), its cross compiler,
+its QEMU and its firmware, with the Debian package of each one missing.
+Exit status 0 when a run of the host's architecture can work (KVM missing
+is a warning: TCG works, slower; so is another architecture's missing
+tool: only its cells need it), 3 otherwise.`,
 }
 
 func init() {
@@ -84,6 +89,7 @@ func doctorChecks() []check {
 			cs = append(cs, check{name: "source", ok: true, info: t})
 		}
 	}
+	cs = append(cs, archChecks()...)
 	if dir, err := builder.DefaultCacheDir(); err == nil {
 		os.MkdirAll(dir, 0o755)
 		var st unix.Statfs_t
@@ -96,6 +102,50 @@ func doctorChecks() []check {
 			}
 			cs = append(cs, c)
 		}
+	}
+	return cs
+}
+
+// archChecks are, for each architecture but the host's, what building
+// and booting its cells needs: the cross compiler, QEMU, the firmware.
+// A miss is a warning naming the Debian package.
+func archChecks() []check {
+	var cs []check
+	for _, name := range arch.Names() {
+		a := arch.MustByName(name)
+		if a.Native() {
+			continue
+		}
+		var missing, found []string
+		var pkgs []string
+		if v, err := firstOutputLine(a.CC(), "--version"); err != nil {
+			missing = append(missing, a.CC())
+			pkgs = append(pkgs, a.CrossPackage, a.CrossLibcPackage)
+		} else {
+			found = append(found, v)
+		}
+		if v, err := firstOutputLine(a.QEMU, "--version"); err != nil {
+			missing = append(missing, a.QEMU)
+			pkgs = append(pkgs, a.QEMUPackage)
+		} else {
+			found = append(found, v)
+		}
+		if a.FirmwarePackage != "" {
+			if fw := a.FirmwareFile(); fw != "" {
+				if _, err := os.Stat(fw); err != nil {
+					missing = append(missing, fw)
+					pkgs = append(pkgs, a.FirmwarePackage)
+				} else {
+					found = append(found, fw)
+				}
+			}
+		}
+		if len(missing) == 0 {
+			cs = append(cs, check{name: name, ok: true, info: strings.Join(found, "; ")})
+			continue
+		}
+		cs = append(cs, check{name: name, info: "missing " + strings.Join(missing, ", ") + ": cells of arch " + name + " cannot build or boot",
+			fix: "apt-get install " + strings.Join(pkgs, " ") + " (or run scripts/install-deps.sh)"})
 	}
 	return cs
 }

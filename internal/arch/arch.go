@@ -53,6 +53,7 @@ type Arch struct {
 	// kernel (riscv64's OpenSBI), "" when QEMU loads the kernel itself;
 	// FirmwarePackage the Debian package holding it.
 	Firmware, FirmwarePackage string
+	firmwareFile              string // see FirmwareFile
 }
 
 // archs are the architectures kvmtest builds and boots, in the order
@@ -83,8 +84,18 @@ var archs = []Arch{
 		CrossPrefix: "riscv64-linux-gnu-", CrossPackage: "gcc-riscv64-linux-gnu", CrossLibcPackage: "libc6-dev-riscv64-cross",
 		QEMU: "qemu-system-riscv64", QEMUPackage: "qemu-system-misc",
 		Machine: "virt", TCGCPU: "rv64", Console: "ttyS0",
-		Firmware: "default", FirmwarePackage: "opensbi",
+		Firmware: "default", FirmwarePackage: "qemu-system-data",
+		firmwareFile: "/usr/share/qemu/opensbi-riscv64-generic-fw_dynamic.bin",
 	},
+}
+
+// FirmwareFile is the file QEMU loads for Firmware "default" (Debian's
+// path of it), "" when the machine needs no firmware.
+func (a Arch) FirmwareFile() string {
+	if a.Firmware == "" {
+		return ""
+	}
+	return a.firmwareFile
 }
 
 // Default is the architecture of a matrix that names none.
