@@ -193,7 +193,7 @@ func CellArches(cells []matrices.Cell) []string {
 func initialCells(o Options) []*results.Cell {
 	cells := make([]*results.Cell, len(o.Cells))
 	for i, c := range o.Cells {
-		cells[i] = &results.Cell{ID: c.ID, Kernel: c.Kernel.Name, Patchset: c.Patchset.Name, Config: c.Config.Name,
+		cells[i] = &results.Cell{ID: c.ID, Kernel: c.Kernel.Name, Patchset: c.Patchset.Name, Config: c.Config.Name, Arch: cellArch(c),
 			Baseline: baselineID(o.Matrix, c), Status: results.StatusInterrupted, Reason: "not run"}
 		if o.Previous != nil {
 			if p := o.Previous.Cell(c.ID); p != nil && p.Status != results.StatusInterrupted && !stoppedEarly(p) && len(p.Incomplete) == 0 {

@@ -79,6 +79,9 @@ type Cell struct {
 	Kernel   string `json:"kernel"`
 	Patchset string `json:"patchset"`
 	Config   string `json:"config"`
+	// Arch is the guest architecture (x86_64, arm64, riscv64); records
+	// written before there were others have none, and are x86_64.
+	Arch string `json:"arch,omitempty"`
 	// Baseline is the id of the cell this one is compared with (the
 	// matrix's baseline for it), "" when it has none or is the baseline.
 	Baseline string `json:"baseline,omitempty"`
