@@ -270,3 +270,145 @@ func TestPrebuiltCells(t *testing.T) {
 		t.Errorf("cells without configs: %q", got)
 	}
 }
+
+// archMatrix is testMatrix with two architectures and a kernel that runs
+// on arm64 only.
+func archMatrix() *Matrix {
+	m := testMatrix()
+	m.Arches = []string{"x86_64", "arm64"}
+	m.Kernels = append(m.Kernels, &Kernel{Name: "arm", Version: "6.12", Arches: []string{"arm64"}})
+	m.Configs = m.Configs[:1]
+	m.Patchsets = m.Patchsets[:1]
+	return m
+}
+
+// TestArchCells: arches are the innermost axis, a kernel has the cells
+// of its own arches only, and ids end in -ARCH when the matrix has
+// several (and only then).
+func TestArchCells(t *testing.T) {
+	m := archMatrix()
+	want := []string{"6.12-base-minimal-x86_64", "6.12-base-minimal-arm64", "6.1-base-minimal-x86_64", "6.1-base-minimal-arm64", "arm-base-minimal-arm64"}
+	if got := ids(m.Cells()); !reflect.DeepEqual(got, want) {
+		t.Errorf("cells:\n%q\nwant\n%q", got, want)
+	}
+	for _, c := range m.Cells() {
+		if !strings.HasSuffix(c.ID, "-"+c.Arch) || c.ID != m.CellID(c.Kernel.Name, c.Patchset.Name, c.Config.Name, c.Arch) {
+			t.Errorf("cell %s: arch %q", c.ID, c.Arch)
+		}
+	}
+	for _, tc := range []struct {
+		arches []string
+		want   string
+	}{
+		{nil, "k-p-c"},
+		{[]string{"x86_64"}, "k-p-c"},
+		{[]string{"arm64"}, "k-p-c"},
+		{[]string{"x86_64", "arm64"}, "k-p-c-arm64"},
+	} {
+		m := &Matrix{Arches: tc.arches}
+		if got := m.CellID("k", "p", "c", "arm64"); got != tc.want || m.MultiArch() != (len(tc.arches) > 1) {
+			t.Errorf("arches %q: CellID = %q, want %q", tc.arches, got, tc.want)
+		}
+	}
+	// A matrix built without arches has arch.Default's cells, with the
+	// ids of old.
+	one := testMatrix()
+	for _, c := range one.Cells() {
+		if c.Arch != "x86_64" || strings.HasSuffix(c.ID, "x86_64") {
+			t.Errorf("one-arch cell %s: arch %q", c.ID, c.Arch)
+		}
+	}
+}
+
+// TestArchRules: rules, expectations and baselines see a cell's arch.
+func TestArchRules(t *testing.T) {
+	m := archMatrix()
+	m.Exclude = []Rule{{Kernel: "6.1", Arch: "arm*"}}
+	if got, want := ids(m.Cells()), []string{"6.12-base-minimal-x86_64", "6.12-base-minimal-arm64", "6.1-base-minimal-x86_64", "arm-base-minimal-arm64"}; !reflect.DeepEqual(got, want) {
+		t.Errorf("exclude by arch: %q, want %q", got, want)
+	}
+	if c := m.AllCells()[3]; c.Excluded != "excluded by rule {kernel=6.1 arch=arm*}" {
+		t.Errorf("reason %q", c.Excluded)
+	}
+	m.Exclude = nil
+	m.Include = []Rule{{Arch: "x86_64"}}
+	if got, want := ids(m.Cells()), []string{"6.12-base-minimal-x86_64", "6.1-base-minimal-x86_64"}; !reflect.DeepEqual(got, want) {
+		t.Errorf("include by arch: %q, want %q", got, want)
+	}
+	// A Cell built by hand without Arch is arch.Default's.
+	if r := (Rule{Arch: "x86_64"}); !r.Match(Cell{Kernel: &Kernel{}, Patchset: &Patchset{}, Config: &Config{}}) {
+		t.Error("a cell without Arch is not x86_64's")
+	}
+
+	m = archMatrix()
+	m.Expect = []*Expectation{
+		{Suite: "vmsplice", Status: "fail"},
+		{Arch: "arm64", Suite: "vmsplice", Status: "skip"},
+		{Kernel: "6.12", Suite: "vmsplice", Status: "pass"},               // as specific as the arm64 one, and later
+		{Arch: "arm*", Kernel: "6.12", Suite: "vmsplice", Status: "fail"}, // glob arch + exact kernel + suite beats kernel + suite
+	}
+	for _, tc := range []struct{ cell, want string }{
+		{"6.1-base-minimal-x86_64", "fail"},
+		{"6.1-base-minimal-arm64", "skip"},
+		{"6.12-base-minimal-x86_64", "pass"},
+		{"6.12-base-minimal-arm64", "fail"},
+	} {
+		c, _ := m.Cell(tc.cell)
+		if st, _ := m.Expected(c, "vmsplice", ""); st != tc.want {
+			t.Errorf("Expected(%s) = %q, want %q", tc.cell, st, tc.want)
+		}
+	}
+
+	// The baseline is the same kernel, config and arch's; or, with
+	// Baseline.Arch, that arch's.
+	m = archMatrix()
+	m.Patchsets = append(m.Patchsets, &Patchset{Name: "fix"})
+	for _, tc := range []struct {
+		arch, cell, want string
+	}{
+		{"", "6.12-fix-minimal-arm64", "6.12-base-minimal-arm64"},
+		{"", "6.12-fix-minimal-x86_64", "6.12-base-minimal-x86_64"},
+		{"", "arm-fix-minimal-arm64", "arm-base-minimal-arm64"},
+		{"x86_64", "6.12-fix-minimal-arm64", "6.12-base-minimal-x86_64"},
+		{"x86_64", "6.12-base-minimal-arm64", "6.12-base-minimal-x86_64"},
+		{"x86_64", "6.12-base-minimal-x86_64", ""}, // the baseline itself
+		{"x86_64", "arm-fix-minimal-arm64", ""},    // arm has no x86_64 cell
+	} {
+		m.Baseline = Baseline{Patchset: "base", Arch: tc.arch}
+		c, ok := m.Cell(tc.cell)
+		if !ok {
+			t.Fatalf("no cell %s", tc.cell)
+		}
+		b, ok := m.BaselineOf(c)
+		if ok != (tc.want != "") || b.ID != tc.want {
+			t.Errorf("baseline arch %q: BaselineOf(%s) = %q, %v; want %q", tc.arch, tc.cell, b.ID, ok, tc.want)
+		}
+	}
+}
+
+// TestFragmentsFor: a cell's fragments are the config's, then its arch's;
+// the result is the caller's.
+func TestFragmentsFor(t *testing.T) {
+	c := &Config{Fragments: make([]string, 1, 4), ArchFragments: map[string][]string{"arm64": {"/a.config", "/b.config"}}}
+	c.Fragments[0] = "/common.config"
+	for _, tc := range []struct {
+		arch string
+		want []string
+	}{
+		{"arm64", []string{"/common.config", "/a.config", "/b.config"}},
+		{"x86_64", []string{"/common.config"}},
+		{"", []string{"/common.config"}},
+	} {
+		got := c.FragmentsFor(tc.arch)
+		if !reflect.DeepEqual(got, tc.want) {
+			t.Errorf("FragmentsFor(%q) = %q, want %q", tc.arch, got, tc.want)
+		}
+		_ = append(got, "/caller.config")
+	}
+	if got := c.FragmentsFor("x86_64"); len(got) != 1 || c.Fragments[:2][1] == "/caller.config" {
+		t.Errorf("FragmentsFor shares its slice with the config: %q", c.Fragments[:2])
+	}
+	if got := (&Config{}).FragmentsFor("arm64"); len(got) != 0 {
+		t.Errorf("no fragments: %q", got)
+	}
+}

@@ -76,10 +76,23 @@ func levenshtein(a, b string) int {
 }
 
 // nearest returns the candidate closest to s when it is close enough to be
-// a plausible typo, else "".
+// a plausible typo, else "". A candidate that s (of four characters or
+// more) is the start of, when only one is, is the closest: "patch" means
+// patchset, not arch.
 func nearest(s string, candidates []string) string {
 	best, bestD := "", 1<<30
 	ls := strings.ToLower(s)
+	if len(ls) >= 4 {
+		var starts []string
+		for _, c := range candidates {
+			if lc := strings.ToLower(c); strings.HasPrefix(lc, ls) && lc != ls {
+				starts = append(starts, c)
+			}
+		}
+		if len(starts) == 1 {
+			return starts[0]
+		}
+	}
 	for _, c := range candidates {
 		d := levenshtein(ls, strings.ToLower(c))
 		if d < bestD {

@@ -27,6 +27,9 @@ func FuzzLoad(f *testing.F) {
 	f.Add([]byte("a: &a [*a]\nkernels: *a\n"))
 	f.Add([]byte("kernels: &k {<<: *k}\n"))
 	f.Add([]byte("\xef\xbb\xbfname: bom\n"))
+	// The architecture axis through anchors and merge keys.
+	f.Add([]byte("arch: &a [x86_64, arm64]\nkernels: [{name: k, version: '6.1', arch: *a, source: {path: files/kernel-tree}}]\npatchsets: [{name: base}]\n" +
+		"x-f: &f {arm64: [files/debug.config]}\nconfigs: [{name: c, base: tinyconfig, arch-fragments: {<<: *f, x86_64: []}}]\nexclude: [{arch: 'x*'}]\n"))
 	dir, err := filepath.Abs("testdata/good")
 	if err != nil {
 		f.Fatal(err)
@@ -68,10 +71,16 @@ func FuzzLoad(f *testing.F) {
 			}
 			return
 		}
-		// A loaded matrix expands without panicking.
+		// A loaded matrix expands without panicking, each cell of an
+		// architecture of the matrix and its kernel, under the id
+		// Matrix.CellID gives it.
 		for _, c := range m.AllCells() {
 			m.Expected(c, "s", "t")
 			m.BaselineOf(c)
+			c.Config.FragmentsFor(c.Arch)
+			if c.ID != m.CellID(c.Kernel.Name, c.Patchset.Name, c.Config.Name, c.Arch) || !contains(m.Arches, c.Arch) || !contains(c.Kernel.Arches, c.Arch) {
+				t.Errorf("cell %s: arch %q of %q (kernel's %q)", c.ID, c.Arch, m.Arches, c.Kernel.Arches)
+			}
 		}
 	})
 }

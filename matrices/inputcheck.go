@@ -3,17 +3,20 @@ package matrices
 import (
 	"bufio"
 	"bytes"
+	"debug/elf"
 	"errors"
 	"fmt"
 	"os"
 	"path"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 
 	"go.yaml.in/yaml/v3"
 
 	"github.com/kvmtest/kvmtest/elfcheck"
+	"github.com/kvmtest/kvmtest/internal/arch"
 )
 
 // The checks of "What validate refuses" (docs/matrix.md) that need more
@@ -48,15 +51,11 @@ type Host struct {
 // value checks nothing; kvmtest's command installs this machine's.
 var DefaultHost Host
 
-// DefaultArch is the guest architecture of every cell today.
-const DefaultArch = "x86_64"
-
 // Guest is what the guest has besides the files a matrix puts into its
 // initramfs, for judging whether a suite's program can execute there.
+// Its architecture is each cell's (Cell.Arch): a program is judged for
+// every architecture whose cells run its suite.
 type Guest struct {
-	// Arch is the guest's architecture (an elfcheck.ArchByName name);
-	// "" is DefaultArch. An arch axis will set it per cell.
-	Arch string
 	// BusyboxApplets are the applets of the static busybox the engine
 	// installs as /bin/NAME when the matrix has a kselftest suite; nil is
 	// unknown, and every /bin/NAME is then taken for one.
@@ -192,17 +191,18 @@ func (fs *guestFS) has(s *Suite, p string) bool {
 	return fs.guest.Rootfs != nil && fs.guest.Rootfs(s, p)
 }
 
-// checkPrograms checks that each suite program can execute in the guest.
+// checkPrograms checks that each suite program can execute in the guest
+// of every architecture whose cells run its suite (suiteArches). In a
+// matrix of one architecture the messages are elfcheck's; in one of
+// several, a program for another architecture than some of those cells'
+// is named with kvmtest's names of both ("is an ELF program for x86_64,
+// but the suite runs in arm64 cells").
 func (l *loader) checkPrograms() {
 	if len(l.progs) == 0 {
 		return
 	}
-	arch, ok := elfcheck.ArchByName(l.guest.Arch)
-	if !ok {
-		l.top.errAt(l.root, "unknown guest architecture %q", l.guest.Arch)
-		return
-	}
 	fs := newGuestFS(l.m, l.guest)
+	runs := l.suiteArches()
 	for _, pr := range l.progs {
 		host, what := pr.host, pr.what
 		if host == "" {
@@ -213,17 +213,96 @@ func (l *loader) checkPrograms() {
 			host = hp
 			what += fmt.Sprintf(" (copied from %q by files:)", relTo(pr.f, hp))
 		}
-		err := elfcheck.Check(host, arch, func(p string) bool { return fs.has(pr.s, p) })
-		if err == nil {
-			continue
+		arches := runs[pr.s]
+		if prog, ok := elfArch(host); ok && l.m.MultiArch() {
+			var others []string
+			for _, a := range arches {
+				if a != prog {
+					others = append(others, a)
+				}
+			}
+			switch {
+			case len(others) == 0:
+			case !l.broken && !l.archBroken:
+				msg := fmt.Sprintf("%s is an ELF program for %s, but the suite runs in %s cells", what, prog, strings.Join(others, " and "))
+				if slices.Contains(arches, prog) {
+					msg += fmt.Sprintf(" (give it requires: {arch: [%s]} to run it there only)", prog)
+				}
+				pr.f.errAt(pr.n, "%s", msg)
+				continue
+			case slices.Contains(l.m.Arches, prog):
+				// The cells are not known for sure: judge the rest.
+				arches = []string{prog}
+			default:
+				continue
+			}
 		}
-		msg := fmt.Sprintf("%s %v", what, err)
-		var mi *elfcheck.MissingInterpreterError
-		if errors.As(err, &mi) && mi.Script {
-			msg += ": " + fs.scriptHint()
+		for _, a := range arches {
+			ea, ok := elfcheck.ArchByName(arch.MustByName(a).ELF)
+			if !ok {
+				panic("matrices: elfcheck does not know architecture " + a)
+			}
+			err := elfcheck.Check(host, ea, func(p string) bool { return fs.has(pr.s, p) })
+			if err == nil {
+				continue
+			}
+			msg := fmt.Sprintf("%s %v", what, err)
+			var mi *elfcheck.MissingInterpreterError
+			if errors.As(err, &mi) && mi.Script {
+				msg += ": " + fs.scriptHint()
+			}
+			pr.f.errAt(pr.n, "%s", msg) // once, whatever the architecture
+			break
 		}
-		pr.f.errAt(pr.n, "%s", msg)
 	}
+}
+
+// suiteArches returns, per suite, the architectures of the cells that
+// run it, in the matrix's order: those of the cells that rules keep and
+// applies-to does not skip (in a matrix of one architecture, that one),
+// that its requires.arch allows.
+func (l *loader) suiteArches() map[*Suite][]string {
+	cells := map[string]bool{}
+	if l.m.MultiArch() {
+		for _, c := range l.m.Cells() {
+			if c.Skip == "" {
+				cells[c.Arch] = true
+			}
+		}
+	} else {
+		cells[l.m.arches()[0]] = true // as before the axis: whatever the rules keep
+	}
+	out := map[*Suite][]string{}
+	for _, s := range l.m.Suites {
+		for _, a := range l.m.arches() {
+			if cells[a] && ArchMeets(a, s.Requires.Arch) {
+				out[s] = append(out[s], a)
+			}
+		}
+	}
+	return out
+}
+
+// elfArch returns the architecture an ELF file is for: kvmtest's name
+// when internal/arch has it, else elfcheck's (i386), else the machine's;
+// false when the file is not ELF.
+func elfArch(p string) (string, bool) {
+	f, err := elf.Open(p)
+	if err != nil {
+		return "", false
+	}
+	defer f.Close()
+	for _, n := range arch.Names() {
+		if ea, ok := elfcheck.ArchByName(arch.MustByName(n).ELF); ok && ea.Machine == f.Machine && ea.Class == f.Class && ea.Data == f.Data {
+			return n, true
+		}
+	}
+	for _, ea := range elfcheck.Archs {
+		if ea.Machine == f.Machine && ea.Class == f.Class && ea.Data == f.Data {
+			return ea.Name, true
+		}
+	}
+	return fmt.Sprintf("%v (%v)", f.Machine, f.Class), true
 }
 
 // scriptHint says what the guest has for scripts.
@@ -271,10 +350,11 @@ func CPUWarnings(cfg map[string]string, cpus int) []string {
 // plannedOption returns what config c is known to set option name to
 // before olddefconfig: its value ("" for not set) and why, or known false
 // when that depends on the kernel (a defconfig base, a base file that
-// does not mention it). tinyconfig and allnoconfig leave every option
-// they do not need unset; fragments and then options override the base,
-// a later line an earlier one.
-func plannedOption(c *Config, name string) (value, why string, known bool) {
+// does not mention it) in the cells of architecture a ("" for the
+// fragments of every architecture alone). tinyconfig and allnoconfig
+// leave every option they do not need unset; fragments (FragmentsFor)
+// and then options override the base, a later line an earlier one.
+func plannedOption(c *Config, a, name string) (value, why string, known bool) {
 	if c.IsTarget() && c.Base != "defconfig" {
 		value, why, known = "", c.Base+" leaves it unset", true
 	} else if !c.IsTarget() {
@@ -284,7 +364,7 @@ func plannedOption(c *Config, name string) (value, why string, known bool) {
 			}
 		}
 	}
-	for _, fr := range c.Fragments {
+	for _, fr := range c.FragmentsFor(a) {
 		if data, err := os.ReadFile(fr); err == nil {
 			if v, ok := kconfigValue(data, name); ok {
 				value, why, known = v, fmt.Sprintf("fragment %s sets it so", filepath.Base(fr)), true
@@ -295,6 +375,40 @@ func plannedOption(c *Config, name string) (value, why string, known bool) {
 		value, why, known = v, "an option sets it so", true
 	}
 	return value, why, known
+}
+
+// configArch is one way a config is made: in the cells of one
+// architecture, or of every one when the config has no arch-fragments
+// for the matrix's (arch "").
+type configArch struct {
+	c    *Config
+	arch string
+}
+
+// name is how warnings name it: config "c", or config "c" on arm64.
+func (ca configArch) name() string {
+	if ca.arch == "" {
+		return fmt.Sprintf("config %q", ca.c.Name)
+	}
+	return fmt.Sprintf("config %q on %s", ca.c.Name, ca.arch)
+}
+
+// configArches returns the ways the matrix's configs are made, for the
+// warnings that judge them (plannedOption): one per config, or, for a
+// config with arch-fragments for an architecture of the matrix, one per
+// architecture of the matrix.
+func (m *Matrix) configArches() []configArch {
+	var out []configArch
+	for _, c := range m.Configs {
+		if !slices.ContainsFunc(m.arches(), func(a string) bool { return len(c.ArchFragments[a]) > 0 }) {
+			out = append(out, configArch{c, ""})
+			continue
+		}
+		for _, a := range m.arches() {
+			out = append(out, configArch{c, a})
+		}
+	}
+	return out
 }
 
 // kconfigValue returns the value the last line of data about option name
@@ -321,8 +435,8 @@ func (l *loader) warnCPUs() {
 	if l.cpusNode == nil || l.m.VM.CPUs <= 1 {
 		return
 	}
-	for _, c := range l.m.Configs {
-		v, why, known := plannedOption(c, "CONFIG_SMP")
+	for _, ca := range l.m.configArches() {
+		v, why, known := plannedOption(ca.c, ca.arch, "CONFIG_SMP")
 		if !known {
 			continue
 		}
@@ -331,7 +445,7 @@ func (l *loader) warnCPUs() {
 			cfg["CONFIG_SMP"] = v
 		}
 		for _, w := range CPUWarnings(cfg, l.m.VM.CPUs) {
-			l.top.warnAt(l.cpusNode, "config %q: %s (CONFIG_SMP: %s)", c.Name, w, why)
+			l.top.warnAt(l.cpusNode, "%s: %s (CONFIG_SMP: %s)", ca.name(), w, why)
 		}
 	}
 }
@@ -384,11 +498,11 @@ func (l *loader) warnRootfs() {
 		return
 	}
 	u := uses[0]
-	for _, c := range l.m.Configs {
-		vfs, why, known1 := plannedOption(c, "CONFIG_VIRTIO_FS")
-		p9, _, known2 := plannedOption(c, "CONFIG_9P_FS")
+	for _, ca := range l.m.configArches() {
+		vfs, why, known1 := plannedOption(ca.c, ca.arch, "CONFIG_VIRTIO_FS")
+		p9, _, known2 := plannedOption(ca.c, ca.arch, "CONFIG_9P_FS")
 		if known1 && known2 && vfs == "" && p9 == "" {
-			u.f.warnAt(u.n, "config %q: %s %s needs CONFIG_VIRTIO_FS or CONFIG_9P_FS, which this config leaves unset (%s): add configs/rootfs.config to its fragments, or its cells are refused before they boot", c.Name, u.what, u.n.Value, why)
+			u.f.warnAt(u.n, "%s: %s %s needs CONFIG_VIRTIO_FS or CONFIG_9P_FS, which this config leaves unset (%s): add configs/rootfs.config to its fragments, or its cells are refused before they boot", ca.name(), u.what, u.n.Value, why)
 		}
 	}
 }
@@ -415,9 +529,12 @@ func (l *loader) warnModules() {
 			needs, at = fmt.Sprintf("requires %s=m", mods[0]), sn.reqConfig
 		}
 		if needs != "" {
-			for _, c := range m.Configs {
-				if v, why, known := plannedOption(c, "CONFIG_MODULES"); known && v == "" {
-					sn.f.warnAt(at, "suite %q %s, but config %q leaves CONFIG_MODULES unset (%s): its kernels have no modules (add CONFIG_MODULES=y)", s.Name, needs, c.Name, why)
+			for _, ca := range m.configArches() {
+				if ca.arch != "" && !ArchMeets(ca.arch, s.Requires.Arch) {
+					continue
+				}
+				if v, why, known := plannedOption(ca.c, ca.arch, "CONFIG_MODULES"); known && v == "" {
+					sn.f.warnAt(at, "suite %q %s, but %s leaves CONFIG_MODULES unset (%s): its kernels have no modules (add CONFIG_MODULES=y)", s.Name, needs, ca.name(), why)
 				}
 			}
 		}

@@ -58,9 +58,9 @@ configs: [{name: c, base: tinyconfig}]
 
 // TestInputProgramsRunInGuest: a binary suite, and a command whose program
 // a files entry copies, are refused when they are dynamically linked or
-// for another architecture, at the line of the binary or of the command's
-// program; a static one loads, and a dynamic one loads when the guest's
-// rootfs hook has its loader.
+// for another architecture than that of a cell that runs the suite, at
+// the line of the binary or of the command's program; a static one loads,
+// and a dynamic one loads when the guest's rootfs hook has its loader.
 func TestInputProgramsRunInGuest(t *testing.T) {
 	dir := t.TempDir()
 	os.MkdirAll(filepath.Join(dir, "tree"), 0o755)
@@ -79,7 +79,7 @@ func TestInputProgramsRunInGuest(t *testing.T) {
 		guest  *Guest
 		want   []string
 		needs  string // a program that must have been built
-		vm     string // a vm: section, when not the default
+		vm     string // top-level fields after suites: (vm:, arch:), when not the defaults
 	}{
 		{"static binary", "  - {name: s, binary: static}\n", nil, nil, static, ""},
 		{"dynamic binary", "  - {name: s, binary: dynamic}\n", nil,
@@ -88,7 +88,16 @@ func TestInputProgramsRunInGuest(t *testing.T) {
 			&Guest{Rootfs: func(s *Suite, p string) bool { return s.Name == "s" && p == "/lib64/ld-linux-x86-64.so.2" }}, nil, dynamic, ""},
 		{"arm64 binary", "  - {name: s, binary: arm}\n", nil,
 			[]string{`m.yaml:5:23: binary "arm" is an ELF program for aarch64, but the guest is x86_64`}, arm, ""},
-		{"arm64 binary on an aarch64 guest", "  - {name: s, binary: arm}\n", &Guest{Arch: "aarch64"}, nil, arm, ""},
+		{"arm64 binary in an arm64 matrix", "  - {name: s, binary: arm}\n", nil, nil, arm, "arch: [arm64]\n"},
+		{"amd64 binary in arm64 cells", "  - {name: s, binary: static}\n", nil,
+			[]string{`m.yaml:5:23: binary "static" is an ELF program for x86_64, but the suite runs in arm64 cells (give it requires: {arch: [x86_64]} to run it there only)`}, static, "arch: [x86_64, arm64]\n"},
+		{"amd64 binary kept off arm64", "  - {name: s, binary: static, requires: {arch: [x86_64]}}\n", nil, nil, static, "arch: [x86_64, arm64]\n"},
+		{"amd64 binary in arm64 cells only", "  - {name: s, binary: static, requires: {arch: [arm64]}}\n", nil,
+			[]string{`m.yaml:5:23: binary "static" is an ELF program for x86_64, but the suite runs in arm64 cells`}, static, "arch: [x86_64, arm64]\n"},
+		{"arm64 binary whose arm64 cells are excluded", "  - {name: s, binary: arm}\n", nil,
+			[]string{`m.yaml:5:23: binary "arm" is an ELF program for arm64, but the suite runs in x86_64 cells`}, arm, "arch: [x86_64, arm64]\nexclude: [{arch: arm64}]\n"},
+		{"dynamic binary on its own arch", "  - {name: s, binary: dynamic, requires: {arch: [x86_64]}}\n", nil,
+			[]string{`m.yaml:5:23: binary "dynamic" ` + dynMsg}, dynamic, "arch: [x86_64, arm64]\n"},
 		{"dynamic command program", "  - name: s\n    command: [/opt/dyn, -v]\n    files: [{src: dynamic, dst: /opt/dyn}]\n", nil,
 			[]string{`m.yaml:6:15: program "/opt/dyn" of command (copied from "dynamic" by files:) ` + dynMsg}, dynamic, ""},
 		{"command program of another suite's files", "  - {name: a, command: [/opt/bin/dynamic]}\n  - {name: b, command: [/bin/true], files: [{src: ., dst: /opt/bin}]}\n", nil,
@@ -426,5 +435,32 @@ func TestFilesSrc(t *testing.T) {
 	}
 	if got := errLines(err, p); !reflect.DeepEqual(got, want) {
 		t.Errorf("got\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+// TestInputArchFragmentWarnings: a config with arch-fragments is judged
+// per architecture, and its warnings name the one they are about.
+func TestInputArchFragmentWarnings(t *testing.T) {
+	dir := t.TempDir()
+	os.MkdirAll(filepath.Join(dir, "tree"), 0o755)
+	os.WriteFile(filepath.Join(dir, "smp.config"), []byte("CONFIG_SMP=y\n"), 0o644)
+	p := writeMatrix(t, dir, `arch: [x86_64, arm64]
+kernels: [{name: k, version: "6.12", source: {path: tree}}]
+patchsets: [{name: base}]
+configs:
+  - {name: tiny, base: tinyconfig, arch-fragments: {arm64: [smp.config]}}
+  - {name: tiny-riscv, base: tinyconfig, arch-fragments: {riscv64: [smp.config]}}
+vm: {cpus: 4}
+`)
+	m, err := LoadWith(p, LoadOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{
+		`m.yaml:7:12: config "tiny" on x86_64: vm.cpus 4 but the kernel has no CONFIG_SMP: the guest runs on one CPU (CONFIG_SMP: tinyconfig leaves it unset)`,
+		`m.yaml:7:12: config "tiny-riscv": vm.cpus 4 but the kernel has no CONFIG_SMP: the guest runs on one CPU (CONFIG_SMP: tinyconfig leaves it unset)`,
+	}
+	if got := errLines(m.Warnings, p); !reflect.DeepEqual(got, want) {
+		t.Errorf("warnings\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 }

@@ -19,25 +19,27 @@ import (
 	"time"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/kvmtest/kvmtest/internal/arch"
 )
 
 // Field lists of every mapping in the language.
 var (
-	topFields      = []string{"name", "description", "include", "kernels", "patchsets", "configs", "suites", "vm", "exclude", "expect", "baseline"}
-	kernelFields   = []string{"name", "description", "version", "source"}
+	topFields      = []string{"name", "description", "arch", "include", "kernels", "patchsets", "configs", "suites", "vm", "exclude", "expect", "baseline"}
+	kernelFields   = []string{"name", "description", "version", "arch", "source"}
 	sourceFields   = []string{"tarball", "path", "git", "image", "modules", "config", "deb", "package"}
 	sourceForms    = []string{"tarball", "path", "git", "image", "deb", "package"} // exactly one per source
 	gitFields      = []string{"repo", "ref"}
 	patchsetFields = []string{"name", "description", "series", "applies-to"}
-	configFields   = []string{"name", "description", "base", "fragments", "options"}
+	configFields   = []string{"name", "description", "base", "fragments", "arch-fragments", "options"}
 	suiteFields    = []string{"name", "description", "go-test", "binary", "command", "kselftest", "args", "timeout", "format", "requires", "modules", "rootfs", "workdir", "files"}
-	requiresFields = []string{"kernel", "config"}
+	requiresFields = []string{"kernel", "config", "arch"}
 	ksftFields     = []string{"dir", "tests", "extra"}
 	fileFields     = []string{"src", "dst"}
 	vmFields       = []string{"memory", "cpus", "accel", "boot-timeout", "silence-timeout", "cmdline", "qemu-args", "rootfs", "share-transport"}
-	ruleFields     = []string{"kernel", "patchset", "config", "reason"}
-	expectFields   = []string{"kernel", "patchset", "config", "suite", "test", "status", "reason"}
-	baselineFields = []string{"patchset", "cell"}
+	ruleFields     = []string{"kernel", "patchset", "config", "arch", "reason"}
+	expectFields   = []string{"kernel", "patchset", "config", "arch", "suite", "test", "status", "reason"}
+	baselineFields = []string{"patchset", "cell", "arch"}
 )
 
 // Defaults.
@@ -99,9 +101,6 @@ func LoadWith(path string, o LoadOptions) (*Matrix, error) {
 	}
 	if o.Guest != nil {
 		l.guest = *o.Guest
-	}
-	if l.guest.Arch == "" {
-		l.guest.Arch = DefaultArch
 	}
 	m := l.load(path)
 	if err := l.errs.Err(); err != nil {
@@ -171,6 +170,24 @@ type loader struct {
 	baselineObj *obj
 	dsts        map[string]dstDef
 	suiteNodes  map[*Suite]*suiteNodes
+
+	// the architecture axis: the top-level arch: (nil when not given);
+	// whether it could not be read (topArchBroken), or any arch list
+	// could not (archBroken: the cells' architectures are not known, so
+	// what depends on them is not judged); each kernel's arch:
+	archNode      *yaml.Node
+	topArchBroken bool
+	archBroken    bool
+	kernelArch    map[*Kernel]archRef
+}
+
+// archRef is a kernel's arch: list as written: its value and its items,
+// or bad when it could not be read.
+type archRef struct {
+	f     *file
+	n     *yaml.Node
+	items []*yaml.Node
+	bad   bool
 }
 
 // suiteNodes are the places of a suite's fields that warnings point at.
@@ -178,6 +195,7 @@ type suiteNodes struct {
 	f         *file
 	modules   *yaml.Node // modules:
 	reqConfig *yaml.Node // requires.config
+	reqArch   *yaml.Node // requires.arch
 	rootfs    *yaml.Node // rootfs:
 }
 
@@ -217,6 +235,7 @@ func newLoader() *loader {
 		kernelForm: map[*Kernel]string{},
 		dsts:       map[string]dstDef{},
 		suiteNodes: map[*Suite]*suiteNodes{},
+		kernelArch: map[*Kernel]archRef{},
 	}
 }
 
@@ -320,7 +339,7 @@ func (f *file) parseMatrix(root *yaml.Node) bool {
 			}
 		}
 	} else {
-		for _, k := range []string{"vm", "exclude", "expect", "baseline"} {
+		for _, k := range []string{"arch", "vm", "exclude", "expect", "baseline"} {
 			if o.has(k) {
 				f.errAt(o.keyNode(k), "field %q has no effect in an included file: only kernels, patchsets, configs and suites are merged from %s (move it to %s)", k, f.disp, f.chain[0])
 			}
@@ -344,6 +363,17 @@ func (f *file) parseMatrix(root *yaml.Node) bool {
 		if s, _, ok := o.str("description"); ok {
 			l.m.Description = s
 		}
+		// arch: before include, so that every kernel's is judged
+		// against it (in finish).
+		l.m.Arches = []string{arch.Default}
+		if o.has("arch") {
+			l.archNode = o.val("arch")
+			if names, _, ok := f.archNames(o, "arch", "arch"); ok {
+				l.m.Arches = names
+			} else {
+				l.topArchBroken, l.archBroken, l.broken = true, true, true
+			}
+		}
 	} else {
 		o.str("name")
 		o.str("description")
@@ -366,7 +396,7 @@ func (f *file) parseMatrix(root *yaml.Node) bool {
 					l.m.Include = append(l.m.Include, rule)
 				}
 			default:
-				f.errAt(r, "an include item is a matrix file name or a rule mapping {kernel, patchset, config}, found %s", describe(r))
+				f.errAt(r, "an include item is a matrix file name or a rule mapping {kernel, patchset, config, arch}, found %s", describe(r))
 			}
 		}
 	}
@@ -509,6 +539,16 @@ func (f *file) parseKernel(n *yaml.Node) *Kernel {
 			f.errAt(vn, "bad kernel version: %v", err)
 		} else {
 			k.Version = s
+		}
+	}
+	if o.has("arch") {
+		// Judged against the matrix's arch: by resolveArches.
+		if names, nodes, good := f.archNames(o, "arch", "kernel arch"); good {
+			k.Arches = names
+			f.l.kernelArch[k] = archRef{f: f, n: o.val("arch"), items: nodes}
+		} else {
+			f.l.kernelArch[k] = archRef{bad: true}
+			f.l.archBroken, f.l.broken = true, true
 		}
 	}
 	if !o.has("source") {
@@ -1007,6 +1047,9 @@ func (f *file) parseConfig(n *yaml.Node) *Config {
 			}
 		}
 	}
+	if o.has("arch-fragments") {
+		c.ArchFragments = f.parseArchFragments(o.val("arch-fragments"))
+	}
 	if opts, nodes, _ := o.strList("options"); opts != nil {
 		for i, s := range opts {
 			if msg := checkKconfigLine(s, false); msg != "" {
@@ -1020,6 +1063,79 @@ func (f *file) parseConfig(n *yaml.Node) *Config {
 		return nil
 	}
 	return c
+}
+
+// parseArchFragments reads a config's arch-fragments: a mapping from
+// architectures (kvmtest's names; one the matrix does not build is
+// allowed, and unused, so that a config shared by include serves any
+// matrix) to lists of fragments, each checked as fragments' are.
+func (f *file) parseArchFragments(n *yaml.Node) map[string][]string {
+	o, keys := f.mapping(n, "arch-fragments")
+	if o == nil {
+		return nil
+	}
+	var out map[string][]string
+	for _, k := range keys {
+		if !f.checkArchName(k.keyNode, "arch-fragments", k.key) {
+			continue
+		}
+		frags, nodes, _ := o.strList(k.key)
+		for i, s := range frags {
+			if p, ok := f.checkFragment(nodes[i], s); ok {
+				if out == nil {
+					out = map[string][]string{}
+				}
+				out[k.key] = append(out[k.key], p)
+			}
+		}
+	}
+	return out
+}
+
+// archNames reads field key of o, a list of architectures: each must be
+// kvmtest's name of one (internal/arch), listed once, and the list must
+// not be empty. what names the field in messages (arch, kernel arch,
+// requires.arch). It returns the names and their nodes, and whether the
+// whole list was good.
+func (f *file) archNames(o *obj, key, what string) ([]string, []*yaml.Node, bool) {
+	vals, nodes, ok := o.strList(key)
+	if !ok {
+		return nil, nil, false
+	}
+	if len(vals) == 0 {
+		f.errAt(o.val(key), "%s is empty: name at least one architecture (kvmtest knows %s)", what, strings.Join(arch.Names(), ", "))
+		return nil, nil, false
+	}
+	seen := map[string]bool{}
+	for i, v := range vals {
+		switch {
+		case !f.checkArchName(nodes[i], what, v):
+			ok = false
+		case seen[v]:
+			f.errAt(nodes[i], "%s: architecture %q is listed twice", what, v)
+			ok = false
+		}
+		seen[v] = true
+	}
+	return vals, nodes, ok
+}
+
+// checkArchName reports a name that is not kvmtest's name of an
+// architecture: another name of one (aarch64, amd64: "write arm64"), or
+// one internal/arch does not know, listing the choices.
+func (f *file) checkArchName(n *yaml.Node, what, name string) bool {
+	if a, ok := arch.ByName(name); ok && a.Name == name {
+		return true
+	} else if ok {
+		f.errAt(n, "%s: %q is not kvmtest's name of the architecture: write %s (kvmtest knows %s)", what, name, a.Name, strings.Join(arch.Names(), ", "))
+		return false
+	}
+	msg := fmt.Sprintf("%s: %v", what, arch.UnknownError(name))
+	if h := nearest(name, arch.Names()); h != "" {
+		msg += fmt.Sprintf("; did you mean %q?", h)
+	}
+	f.errAt(n, "%s", msg)
+	return false
 }
 
 // checkFragment checks that a fragment exists and holds only kconfig
@@ -1163,6 +1279,14 @@ func (f *file) parseSuite(n *yaml.Node) *Suite {
 		if r := f.object(o.fields["requires"].val, "requires", requiresFields); r != nil {
 			if r.has("config") {
 				f.suiteNodeOf(s).reqConfig = r.val("config")
+			}
+			if r.has("arch") {
+				if names, _, good := f.archNames(r, "arch", "requires.arch"); good {
+					s.Requires.Arch = names
+					f.suiteNodeOf(s).reqArch = r.val("arch")
+				} else {
+					f.l.archBroken = true
+				}
 			}
 			if v, vn, ok := r.nonEmpty("kernel"); ok {
 				if _, err := ParseConstraint(v); err != nil {
@@ -1450,7 +1574,7 @@ func (f *file) parseRule(n *yaml.Node, what string) (Rule, bool) {
 	var r Rule
 	r.Pos = f.pos(o.n)
 	ok := true
-	for _, k := range []string{"kernel", "patchset", "config"} {
+	for _, k := range []string{"kernel", "patchset", "config", "arch"} {
 		if !o.has(k) {
 			continue
 		}
@@ -1467,13 +1591,15 @@ func (f *file) parseRule(n *yaml.Node, what string) (Rule, bool) {
 			r.Patchset = s
 		case "config":
 			r.Config = s
+		case "arch":
+			r.Arch = s
 		}
 	}
 	if s, _, good := o.str("reason"); good {
 		r.Reason = s
 	}
 	if ok && len(ref.nodes) == 0 && o.unknown == 0 {
-		f.errAt(o.n, "%s names no kernel, patchset or config: it would select every cell", what)
+		f.errAt(o.n, "%s names no kernel, patchset, config or arch: it would select every cell", what)
 		ok = false
 	}
 	if !ok || len(f.l.errs) > before {
@@ -1492,7 +1618,7 @@ func (f *file) parseExpect(n *yaml.Node) *Expectation {
 	e := &Expectation{Pos: f.pos(o.n)}
 	ref := ruleRef{f: f, n: o.n, what: "expectation", nodes: map[string]*yaml.Node{}}
 	ok := true
-	for _, k := range []string{"kernel", "patchset", "config", "suite", "test"} {
+	for _, k := range []string{"kernel", "patchset", "config", "arch", "suite", "test"} {
 		if !o.has(k) {
 			continue
 		}
@@ -1509,6 +1635,8 @@ func (f *file) parseExpect(n *yaml.Node) *Expectation {
 			e.Patchset = s
 		case "config":
 			e.Config = s
+		case "arch":
+			e.Arch = s
 		case "suite":
 			e.Suite = s
 		case "test":
@@ -1564,6 +1692,7 @@ func (l *loader) finish() {
 	}
 
 	l.checkConfigsAxis()
+	l.resolveArches()
 
 	// Versions: read from the source only when something needs them.
 	for _, k := range m.Kernels {
@@ -1584,6 +1713,7 @@ func (l *loader) finish() {
 
 	// Suite programs the guest must execute, and vCPUs kernels cannot use.
 	l.checkPrograms()
+	l.warnRequiresArch()
 	l.warnCPUs()
 	l.checkSharedRoot()
 	l.warnRootfs()
@@ -1606,10 +1736,11 @@ func (l *loader) finish() {
 	for _, s := range m.Suites {
 		axes["suite"] = append(axes["suite"], s.Name)
 	}
+	axes["arch"] = m.Arches
 	for _, r := range append(append([]ruleRef{}, l.rules...), l.expects...) {
-		for _, k := range []string{"kernel", "patchset", "config", "suite"} {
+		for _, k := range []string{"kernel", "patchset", "config", "arch", "suite"} {
 			n := r.nodes[k]
-			if n == nil {
+			if n == nil || k == "arch" && l.topArchBroken {
 				continue
 			}
 			if !l.refOK(r.f, n, r.what, k, n.Value, axes[k]) && k != "suite" {
@@ -1622,6 +1753,20 @@ func (l *loader) finish() {
 	if o := l.baselineObj; o != nil {
 		ps, pn, okp := o.nonEmpty("patchset")
 		cs, cn, okc := o.nonEmpty("cell")
+		if as, an, oka := o.nonEmpty("arch"); oka {
+			switch {
+			case o.has("cell"):
+				f.errAt(an, "baseline arch goes with a patchset: a cell's id names its architecture already")
+			case !o.has("patchset"):
+				f.errAt(an, "baseline arch needs a patchset: each cell is compared with that patchset's cell of the same kernel and config on this architecture")
+			case !l.topArchBroken && l.refOK(f, an, "baseline", "arch", as, axes["arch"]):
+				if isGlob(as) {
+					f.errAt(an, "baseline arch must be one name, not a pattern")
+				} else {
+					m.Baseline.Arch = as
+				}
+			}
+		}
 		switch {
 		case o.has("patchset") && o.has("cell"):
 			f.errAt(o.n, "baseline names a patchset or a cell, not both")
@@ -1651,7 +1796,7 @@ func (l *loader) finish() {
 					f.errAt(cn, "%s", msg)
 				}
 			}()
-		case !o.has("patchset") && !o.has("cell") && o.unknown == 0:
+		case !o.has("patchset") && !o.has("cell") && !o.has("arch") && o.unknown == 0:
 			f.errAt(o.n, "baseline needs a patchset or a cell")
 		}
 	}
@@ -1682,9 +1827,16 @@ func (l *loader) finish() {
 			default:
 				at = laterPos(prev.Config.Pos, c.Config.Pos)
 			}
+			names := func(c Cell) string {
+				s := fmt.Sprintf("kernel %q, patchset %q, config %q", c.Kernel.Name, c.Patchset.Name, c.Config.Name)
+				if m.MultiArch() {
+					s += fmt.Sprintf(", arch %q", c.Arch)
+				}
+				return s
+			}
 			l.add(at.File, at.Line, at.Col, fmt.Sprintf(
-				"cell id %q is ambiguous: kernel %q, patchset %q, config %q and kernel %q, patchset %q, config %q both give it, because ids join names with \"-\"; rename one of them",
-				c.ID, prev.Kernel.Name, prev.Patchset.Name, prev.Config.Name, c.Kernel.Name, c.Patchset.Name, c.Config.Name))
+				"cell id %q is ambiguous: %s and %s both give it, because ids join names with \"-\"; rename one of them",
+				c.ID, names(prev), names(c)))
 		}
 		byID[c.ID] = c
 		switch {
@@ -1711,6 +1863,79 @@ func (l *loader) finish() {
 			by = "applies-to or because a series cannot apply to a prebuilt kernel"
 		}
 		f.errAt(at, "the matrix expands to no cell to run: of %d cells, %d are excluded by include/exclude rules and %d skipped by %s", len(all), excluded, skipped, by)
+	}
+}
+
+// resolveArches judges each kernel's arch: against the matrix's (every
+// one must be in it) and resolves Kernel.Arches, in the matrix's order:
+// the matrix's when not given. A prebuilt kernel is built for one
+// architecture: in a matrix of several it must name it, and only it.
+func (l *loader) resolveArches() {
+	m := l.m
+	if l.topArchBroken {
+		return
+	}
+	for _, k := range m.Kernels {
+		ref, given := l.kernelArch[k]
+		if ref.bad {
+			continue
+		}
+		if !given {
+			k.Arches = slices.Clone(m.Arches)
+			if k.Source.Prebuilt != nil && m.MultiArch() {
+				fk := l.fileOf(k.Pos)
+				fk.errAt(l.kernelSrc[k], "kernel %q is prebuilt (%s), built for one architecture: in a matrix of several (%s), give it arch: with that one, such as arch: [%s]",
+					k.Name, l.kernelForm[k], strings.Join(m.Arches, ", "), m.Arches[0])
+				l.broken = true
+				k.Arches = k.Arches[:1]
+			}
+			continue
+		}
+		ok := true
+		for i, a := range k.Arches {
+			switch {
+			case slices.Contains(m.Arches, a):
+			case l.archNode == nil:
+				ref.f.errAt(ref.items[i], "kernel %q: arch %s is not an architecture of the matrix, which has no arch: and so builds %s only: add a top-level arch: list naming it", k.Name, a, arch.Default)
+				ok = false
+			default:
+				ref.f.errAt(ref.items[i], "kernel %q: arch %s is not an architecture of the matrix (arch: %s): add it to the top-level arch: list", k.Name, a, strings.Join(m.Arches, ", "))
+				ok = false
+			}
+		}
+		if ok && k.Source.Prebuilt != nil && len(k.Arches) != 1 {
+			ref.f.errAt(ref.n, "kernel %q is prebuilt (%s), built for one architecture: its arch: names exactly one, found %s", k.Name, l.kernelForm[k], strings.Join(k.Arches, ", "))
+			ok = false
+		}
+		if !ok {
+			l.broken, l.archBroken = true, true
+			continue
+		}
+		var in []string // in the matrix's order
+		for _, a := range m.Arches {
+			if slices.Contains(k.Arches, a) {
+				in = append(in, a)
+			}
+		}
+		k.Arches = in
+	}
+}
+
+// warnRequiresArch warns of a suite whose requires.arch names none of
+// the matrix's architectures: it runs in no cell.
+func (l *loader) warnRequiresArch() {
+	if l.topArchBroken {
+		return
+	}
+	for _, s := range l.m.Suites {
+		sn := l.suiteNodes[s]
+		if len(s.Requires.Arch) == 0 || sn == nil || sn.reqArch == nil {
+			continue
+		}
+		if !slices.ContainsFunc(s.Requires.Arch, func(a string) bool { return slices.Contains(l.m.Arches, a) }) {
+			sn.f.warnAt(sn.reqArch, "suite %q requires arch %s, which this matrix does not build (arch: %s): it is skipped in every cell",
+				s.Name, strings.Join(s.Requires.Arch, " or "), strings.Join(l.m.Arches, ", "))
+		}
 	}
 }
 
@@ -1792,7 +2017,7 @@ func (l *loader) fileOf(p Position) *file {
 
 // refOK checks a reference (a name or a glob) to an axis value or suite.
 func (l *loader) refOK(f *file, n *yaml.Node, what, kind, val string, names []string) bool {
-	plural := map[string]string{"kernel": "kernels", "patchset": "patchsets", "config": "configs", "suite": "suites"}[kind]
+	plural := map[string]string{"kernel": "kernels", "patchset": "patchsets", "config": "configs", "arch": "arches", "suite": "suites"}[kind]
 	if isGlob(val) {
 		for _, nm := range names {
 			if globMatch(val, nm) {
@@ -1806,13 +2031,25 @@ func (l *loader) refOK(f *file, n *yaml.Node, what, kind, val string, names []st
 		return true
 	}
 	msg := fmt.Sprintf("%s: no %s named %q", what, kind, val)
-	if h := nearest(val, names); h != "" {
+	if a, ok := arch.ByName(val); kind == "arch" && ok {
+		// kvmtest's name, or another name of an architecture.
+		switch {
+		case a.Name != val && contains(names, a.Name):
+			msg += fmt.Sprintf(" (kvmtest's name of it is %s): write %s", a.Name, a.Name)
+		case a.Name != val:
+			msg += fmt.Sprintf(" (arches: %s): write %s, kvmtest's name of it, and add it to the top-level arch: list", strings.Join(names, ", "), a.Name)
+		default:
+			msg += fmt.Sprintf(" (arches: %s): add it to the top-level arch: list", strings.Join(names, ", "))
+		}
+	} else if h := nearest(val, names); h != "" {
 		msg += fmt.Sprintf("; did you mean %q?", h)
 	} else if len(names) == 0 {
 		msg += fmt.Sprintf(" (the matrix has no %s)", plural)
 	} else {
 		shown := append([]string{}, names...)
-		sort.Strings(shown)
+		if kind != "arch" {
+			sort.Strings(shown) // arches: in the matrix's order
+		}
 		if len(shown) > 8 {
 			shown = append(shown[:8], "...")
 		}

@@ -3,10 +3,12 @@ package matrices
 import (
 	"flag"
 	"fmt"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -99,6 +101,22 @@ func TestGood(t *testing.T) {
 	}
 }
 
+// plusV renders a struct as %+v does, leaving out the fields of the
+// architecture axis (Arch...) when they are empty: the goldens of
+// matrices without arch: stay as they were before the axis.
+func plusV(v any) string {
+	rv := reflect.ValueOf(v)
+	var parts []string
+	for i := range rv.NumField() {
+		name := rv.Type().Field(i).Name
+		if strings.HasPrefix(name, "Arch") && rv.Field(i).IsZero() {
+			continue
+		}
+		parts = append(parts, fmt.Sprintf("%s:%+v", name, rv.Field(i).Interface()))
+	}
+	return "{" + strings.Join(parts, " ") + "}"
+}
+
 // dump renders a matrix with testdata's absolute path replaced by $TD.
 func dump(t *testing.T, m *Matrix) string {
 	td, err := filepath.Abs("testdata")
@@ -115,6 +133,9 @@ func dump(t *testing.T, m *Matrix) string {
 	for _, f := range m.Files[1:] {
 		p("included %s", f)
 	}
+	if !reflect.DeepEqual(m.arches(), []string{"x86_64"}) {
+		p("arch %v", m.Arches)
+	}
 	if len(m.Digest) != 64 {
 		t.Errorf("digest %q", m.Digest)
 	}
@@ -126,17 +147,31 @@ func dump(t *testing.T, m *Matrix) string {
 		if pb := k.Source.Prebuilt; pb != nil {
 			src = fmt.Sprintf("%+v", *pb)
 		}
-		p("kernel %s version=%q %s=%s at %s", k.Name, k.Version, k.Source.Kind(), src, k.Pos)
+		arches := ""
+		if k.Arches != nil && !reflect.DeepEqual(k.Arches, m.Arches) {
+			arches = fmt.Sprintf(" arch=%v", k.Arches)
+		}
+		p("kernel %s version=%q %s=%s%s at %s", k.Name, k.Version, k.Source.Kind(), src, arches, k.Pos)
 	}
 	for _, ps := range m.Patchsets {
 		p("patchset %s series=%s (%s) applies-to=%q line %d", ps.Name, ps.Series, ps.SeriesFormat, ps.AppliesTo, ps.Line)
 	}
 	for _, c := range m.Configs {
 		p("config %s base=%s fragments=%v options=%q", c.Name, c.Base, c.Fragments, c.Options)
+		for _, a := range m.Arches {
+			if fr := c.ArchFragments[a]; fr != nil {
+				p("  %s: fragments=%v", a, c.FragmentsFor(a))
+			}
+		}
+		for _, a := range slices.Sorted(maps.Keys(c.ArchFragments)) {
+			if !contains(m.Arches, a) {
+				p("  %s (not built): fragments=%v", a, c.FragmentsFor(a))
+			}
+		}
 	}
 	for _, s := range m.Suites {
 		p("suite %s %s go-test=%s binary=%s command=%q args=%q timeout=%s format=%s requires=%+v files=%+v",
-			s.Name, s.Kind(), s.GoTest, s.Binary, s.Command, s.Args, s.Timeout, s.Format, s.Requires, s.Files)
+			s.Name, s.Kind(), s.GoTest, s.Binary, s.Command, s.Args, s.Timeout, s.Format, plusV(s.Requires), s.Files)
 		if len(s.Modules) > 0 || s.Rootfs != "" || s.Workdir != "" {
 			p("  modules=%q rootfs=%s workdir=%s (guest workdir %s)", s.Modules, s.Rootfs, s.Workdir, s.GuestWorkdir())
 		}
@@ -146,15 +181,15 @@ func dump(t *testing.T, m *Matrix) string {
 	}
 	p("vm %+v", m.VM)
 	for _, r := range m.Include {
-		p("include-rule %+v", r)
+		p("include-rule %s", plusV(r))
 	}
 	for _, r := range m.Exclude {
-		p("exclude %+v", r)
+		p("exclude %s", plusV(r))
 	}
 	for _, e := range m.Expect {
-		p("expect %+v", *e)
+		p("expect %s", plusV(*e))
 	}
-	p("baseline %+v", m.Baseline)
+	p("baseline %s", plusV(m.Baseline))
 	for _, w := range m.Warnings {
 		p("warning %s", w)
 	}

@@ -1,9 +1,10 @@
 // Package matrices loads, validates and expands kvmtest matrix files.
 //
 // A matrix is a YAML file naming kernels, patch series ("patchsets"),
-// kernel configurations and guest test suites. It expands into cells, one
-// per (kernel, patchset, config); each cell is built once and booted once,
-// and runs every suite. A prebuilt kernel takes no config: its cells have
+// kernel configurations, guest architectures and guest test suites. It
+// expands into cells, one per (kernel, patchset, config, architecture);
+// each cell is built once and booted once, and runs every suite its
+// architecture allows. A prebuilt kernel takes no config: its cells have
 // the pseudo-config "prebuilt" instead (see AllCells). The language is
 // described in docs/matrix.md.
 //
@@ -15,10 +16,13 @@ package matrices
 import (
 	"fmt"
 	"path"
+	"slices"
 	"strings"
 	"time"
 
 	version "github.com/hashicorp/go-version"
+
+	"github.com/kvmtest/kvmtest/internal/arch"
 )
 
 // Position is where something was defined: a file as it was named to Load
@@ -42,15 +46,20 @@ type Matrix struct {
 	File        string   // absolute path of the matrix file
 	Files       []string // absolute paths of the matrix file and every file it includes, in load order
 	Digest      string   // hex sha256 over the bytes of the matrix file and its included files
-	Kernels     []*Kernel
-	Patchsets   []*Patchset
-	Configs     []*Config
-	Suites      []*Suite
-	VM          VM
-	Exclude     []Rule
-	Include     []Rule // include rules over axis values; when present, only matching cells are kept
-	Expect      []*Expectation
-	Baseline    Baseline
+	// Arches is the architecture axis: kvmtest's names (internal/arch),
+	// in the order of the matrix's arch: list; [arch.Default] when it
+	// gives none. A Matrix built by hand may leave it nil, which means
+	// the same.
+	Arches    []string
+	Kernels   []*Kernel
+	Patchsets []*Patchset
+	Configs   []*Config
+	Suites    []*Suite
+	VM        VM
+	Exclude   []Rule
+	Include   []Rule // include rules over axis values; when present, only matching cells are kept
+	Expect    []*Expectation
+	Baseline  Baseline
 	// Warnings are problems that do not stop a run (vCPUs the kernel or
 	// the host cannot use), as FILE:LINE:COL: message, sorted.
 	Warnings ErrorList
@@ -67,7 +76,12 @@ type Kernel struct {
 	// version is never read at plan time: it is "" unless given.
 	Version string
 	Source  Source
-	Pos     Position
+	// Arches are the architectures the kernel is built and booted for:
+	// its arch: list, else every architecture of the matrix, always in
+	// the order of Matrix.Arches. A prebuilt kernel has exactly one. Nil
+	// (a Kernel built by hand) means every architecture of the matrix.
+	Arches []string
+	Pos    Position
 }
 
 // Source says where a kernel comes from: exactly one field is set.
@@ -159,12 +173,23 @@ type Config struct {
 	Description string
 	Base        string   // "tinyconfig", "defconfig", "allnoconfig", or an absolute path of a config file
 	Fragments   []string // absolute paths, merged in order
-	Options     []string // inline lines "CONFIG_X=y" or "# CONFIG_Y is not set", merged after the fragments
+	// ArchFragments are more fragments (absolute paths) per architecture
+	// (kvmtest's names), merged after Fragments, and before Options, in
+	// the cells of that architecture only. FragmentsFor gives a cell's.
+	ArchFragments map[string][]string
+	Options       []string // inline lines "CONFIG_X=y" or "# CONFIG_Y is not set", merged after the fragments
 	// Prebuilt marks the pseudo-config PrebuiltConfigName of a prebuilt
 	// kernel's cells: the kernel is not configured (Base, Fragments and
 	// Options are empty); its configuration is the one it was built with.
 	Prebuilt bool
 	Pos      Position
+}
+
+// FragmentsFor returns the fragments a cell of architecture a merges, in
+// order: Fragments, then ArchFragments[a]. The slice is the caller's to
+// keep; appending to it never changes c.
+func (c *Config) FragmentsFor(a string) []string {
+	return append(slices.Clip(c.Fragments), c.ArchFragments[a]...)
 }
 
 // PrebuiltConfigName is the name of the pseudo-config of every cell of a
@@ -273,6 +298,9 @@ type Requires struct {
 	// its modules: ConfigMeets judges the .config, and the engine also
 	// checks the kernel's artifact has modules (ModuleOptions).
 	Config []string
+	// Arch are the architectures (kvmtest's names) whose cells run the
+	// suite; nil = every one. ArchMeets judges a cell's.
+	Arch []string
 }
 
 // File is a host file or directory copied into the guest. A directory is
@@ -365,6 +393,7 @@ var ShareTransports = []string{"auto", "virtiofs", "9p"}
 // field may be a glob with * and ?.
 type Rule struct {
 	Kernel, Patchset, Config string
+	Arch                     string // the cell's architecture (kvmtest's name)
 	Reason                   string // optional, shown by plan
 	Pos                      Position
 }
@@ -373,33 +402,42 @@ type Rule struct {
 func (r Rule) Match(c Cell) bool {
 	return fieldMatch(r.Kernel, c.Kernel.Name) &&
 		fieldMatch(r.Patchset, c.Patchset.Name) &&
-		fieldMatch(r.Config, c.Config.Name)
+		fieldMatch(r.Config, c.Config.Name) &&
+		fieldMatch(r.Arch, cellArch(c))
 }
 
 // Expectation is a known, wanted result that differs from "pass".
 type Expectation struct {
-	Kernel, Patchset, Config, Suite, Test, Status string
-	Reason                                        string
-	Pos                                           Position
+	Kernel, Patchset, Config string
+	Arch                     string // the cell's architecture, as Rule.Arch
+	Suite, Test, Status      string
+	Reason                   string
+	Pos                      Position
 }
 
 // Statuses are the valid values of an expectation's status.
 var Statuses = []string{"pass", "fail", "skip"}
 
 // Baseline names what the other patchsets are compared with: a patchset
-// (compared within the same kernel and config) or one cell.
+// (compared within the same kernel, config and architecture) or one cell.
 type Baseline struct {
 	Patchset string
 	Cell     string
+	// Arch, with Patchset, compares every cell with the baseline
+	// patchset's cell of the same kernel and config on this one
+	// architecture instead of its own; "" is the cell's own.
+	Arch string
 }
 
-// Cell is one (kernel, patchset, config) combination.
+// Cell is one (kernel, patchset, config, architecture) combination.
 type Cell struct {
-	ID       string // KERNEL-PATCHSET-CONFIG
+	ID       string // Matrix.CellID: KERNEL-PATCHSET-CONFIG, or KERNEL-PATCHSET-CONFIG-ARCH when the matrix has several architectures
 	Kernel   *Kernel
 	Patchset *Patchset
 	Config   *Config
-	Arch     string // TEMP: replaced by the arch-matrix branch
+	// Arch is the architecture the cell is built for and boots (kvmtest's
+	// name, internal/arch); AllCells always sets it.
+	Arch string
 	// Skip, when non-empty, says why the cell is not run (its patchset
 	// has a series and its kernel is prebuilt, or its applies-to excludes
 	// the kernel's version); such cells are listed with status skipped.
@@ -409,15 +447,70 @@ type Cell struct {
 	Excluded string
 }
 
-// CellID joins names into a cell id.
+// CellID joins names into the id of a cell of a matrix with one
+// architecture: KERNEL-PATCHSET-CONFIG. Matrix.CellID is the rule for
+// any matrix.
 func CellID(kernel, patchset, config string) string {
 	return kernel + "-" + patchset + "-" + config
 }
 
-// AllCells expands kernels × patchsets × configs in matrix order (kernel
-// major, then patchset, then config), with Excluded set on the cells that
-// include/exclude rules remove and Skip set on those that applies-to rules
-// out.
+// CellID returns the id of the matrix's cell of these names: when the
+// matrix has one architecture (whichever), KERNEL-PATCHSET-CONFIG (the
+// package's CellID), so that the ids of a matrix without arch: never
+// change; when it has several, KERNEL-PATCHSET-CONFIG-ARCH
+// (6.12-base-minimal-arm64). An architecture's name has no "-", so the
+// last part of a multi-architecture id is always its architecture.
+func (m *Matrix) CellID(kernel, patchset, config, arch string) string {
+	if m.MultiArch() {
+		return CellID(kernel, patchset, config) + "-" + arch
+	}
+	return CellID(kernel, patchset, config)
+}
+
+// MultiArch reports whether the matrix has more than one architecture:
+// its cell ids then end in -ARCH (CellID), and plan shows each cell's.
+func (m *Matrix) MultiArch() bool { return len(m.Arches) > 1 }
+
+// arches returns the architecture axis: Arches, or [arch.Default] for a
+// Matrix built without one.
+func (m *Matrix) arches() []string {
+	if len(m.Arches) == 0 {
+		return []string{arch.Default}
+	}
+	return m.Arches
+}
+
+// kernelArches returns the architectures of kernel k's cells, in the
+// order of the axis: k.Arches, or every architecture of the matrix when
+// k has none.
+func (m *Matrix) kernelArches(k *Kernel) []string {
+	if len(k.Arches) == 0 {
+		return m.arches()
+	}
+	var out []string
+	for _, a := range m.arches() {
+		if slices.Contains(k.Arches, a) {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+// cellArch is the architecture of a cell: Arch, or arch.Default for a
+// Cell built by hand without one.
+func cellArch(c Cell) string {
+	if c.Arch == "" {
+		return arch.Default
+	}
+	return c.Arch
+}
+
+// AllCells expands kernels × patchsets × configs × architectures in
+// matrix order (kernel major, then patchset, then config, then
+// architecture), with Excluded set on the cells that include/exclude
+// rules remove and Skip set on those that applies-to rules out. A
+// kernel's cells are those of its architectures only (Kernel.Arches), in
+// the order of Matrix.Arches; each cell's ID is Matrix.CellID's.
 //
 // The config axis does not apply to a prebuilt kernel (Source.Prebuilt):
 // each of its patchsets gives one cell, whose Config is the pseudo-config
@@ -448,22 +541,26 @@ func (m *Matrix) AllCells() []Cell {
 				kv, kerr = ParseKernelVersion(k.Version)
 			}
 		}
+		arches := m.kernelArches(k)
 		for _, p := range m.Patchsets {
 			for _, c := range configs {
-				cell := Cell{ID: CellID(k.Name, p.Name, c.Name), Kernel: k, Patchset: p, Config: c}
-				cell.Excluded = m.excludedBy(cell)
+				skip := ""
 				if prebuilt && p.Series != "" {
-					cell.Skip = skipPrebuiltSeries
+					skip = skipPrebuiltSeries
 				} else if p.AppliesTo != "" {
 					if kerr != nil {
-						cell.Skip = fmt.Sprintf("patchset %s applies to %s: %v", p.Name, p.AppliesTo, kerr)
+						skip = fmt.Sprintf("patchset %s applies to %s: %v", p.Name, p.AppliesTo, kerr)
 					} else if pc, err := ParseConstraint(p.AppliesTo); err != nil {
-						cell.Skip = fmt.Sprintf("patchset %s: %v", p.Name, err)
+						skip = fmt.Sprintf("patchset %s: %v", p.Name, err)
 					} else if !pc.Check(kv) {
-						cell.Skip = fmt.Sprintf("patchset %s applies to %s; kernel %s is %s", p.Name, p.AppliesTo, k.Name, k.Version)
+						skip = fmt.Sprintf("patchset %s applies to %s; kernel %s is %s", p.Name, p.AppliesTo, k.Name, k.Version)
 					}
 				}
-				out = append(out, cell)
+				for _, a := range arches {
+					cell := Cell{ID: m.CellID(k.Name, p.Name, c.Name, a), Kernel: k, Patchset: p, Config: c, Arch: a, Skip: skip}
+					cell.Excluded = m.excludedBy(cell)
+					out = append(out, cell)
+				}
 			}
 		}
 	}
@@ -509,11 +606,15 @@ func (r Rule) describe() string {
 	if r.Config != "" {
 		parts = append(parts, "config="+r.Config)
 	}
+	if r.Arch != "" {
+		parts = append(parts, "arch="+r.Arch)
+	}
 	return "{" + strings.Join(parts, " ") + "}"
 }
 
-// Cells expands kernels × patchsets × configs in matrix order (kernel
-// major; a prebuilt kernel's patchsets × its pseudo-config, see AllCells),
+// Cells expands kernels × patchsets × configs × architectures in matrix
+// order (kernel major; a prebuilt kernel's patchsets × its pseudo-config,
+// see AllCells),
 // applying include and exclude rules. Cells removed by rules are dropped;
 // cells ruled out by applies-to, and prebuilt ones whose patchset has a
 // series, are kept with Skip set.
@@ -539,15 +640,20 @@ func (m *Matrix) Cell(id string) (Cell, bool) {
 }
 
 // BaselineOf returns the cell that c is compared with: the baseline cell,
-// or the cell of the baseline patchset with the same kernel and config. ok
-// is false when there is none (it is excluded or skipped) or when c is the
-// baseline itself.
+// or the cell of the baseline patchset with the same kernel, config and
+// architecture (Baseline.Arch's, when given, instead of c's). ok is false
+// when there is none (it is excluded or skipped, or the kernel does not
+// run on that architecture) or when c is the baseline itself.
 func (m *Matrix) BaselineOf(c Cell) (Cell, bool) {
 	var want string
 	if m.Baseline.Cell != "" {
 		want = m.Baseline.Cell
 	} else if m.Baseline.Patchset != "" {
-		want = CellID(c.Kernel.Name, m.Baseline.Patchset, c.Config.Name)
+		a := cellArch(c)
+		if m.Baseline.Arch != "" {
+			a = m.Baseline.Arch
+		}
+		want = m.CellID(c.Kernel.Name, m.Baseline.Patchset, c.Config.Name, a)
 	} else {
 		return Cell{}, false
 	}
@@ -617,9 +723,9 @@ func (m *Matrix) Suite(name string) *Suite {
 //
 // An expectation with a test matches only test queries; one without a test
 // matches only whole-suite queries. When several match, the most specific
-// wins (the one naming the most of kernel, patchset, config, suite, with
-// exact names counting before globs); among equally specific ones the last
-// in the file wins.
+// wins (the one naming the most of kernel, patchset, config, arch, suite,
+// with exact names counting before globs); among equally specific ones the
+// last in the file wins.
 func (m *Matrix) Expected(c Cell, suite, test string) (status string, ok bool) {
 	best := -1
 	for _, e := range m.Expect {
@@ -634,11 +740,12 @@ func (m *Matrix) Expected(c Cell, suite, test string) (status string, ok bool) {
 		}
 		if c.Kernel != nil && !fieldMatch(e.Kernel, c.Kernel.Name) ||
 			c.Patchset != nil && !fieldMatch(e.Patchset, c.Patchset.Name) ||
-			c.Config != nil && !fieldMatch(e.Config, c.Config.Name) {
+			c.Config != nil && !fieldMatch(e.Config, c.Config.Name) ||
+			!fieldMatch(e.Arch, cellArch(c)) {
 			continue
 		}
 		score := 0
-		for _, f := range []string{e.Kernel, e.Patchset, e.Config, e.Suite} {
+		for _, f := range []string{e.Kernel, e.Patchset, e.Config, e.Arch, e.Suite} {
 			switch {
 			case f == "":
 			case isGlob(f):

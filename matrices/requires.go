@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"fmt"
+	"slices"
 	"strings"
 )
 
@@ -11,8 +12,29 @@ import (
 // versions and constraints"): requires.kernel is a constraint on the
 // kernel's version as CheckKernelVersion reads it (a release candidate sits
 // between releases, distribution suffixes are dropped), requires.config a
-// list of options the built .config must set. The run engine decides with
-// KernelMeets and ConfigMeets, Suite.Unmet explains with them: one rule.
+// list of options the built .config must set, requires.arch the
+// architectures whose cells run the suite. The run engine decides with
+// KernelMeets, ConfigMeets and ArchMeets, Suite.Unmet and Suite.ArchUnmet
+// explain with them: one rule.
+
+// ArchMeets reports whether a cell of architecture cellArch (kvmtest's
+// name, Cell.Arch) meets a requires.arch list: it is one of them, and
+// every architecture meets an empty list.
+func ArchMeets(cellArch string, required []string) bool {
+	return len(required) == 0 || slices.Contains(required, cellArch)
+}
+
+// ArchUnmet returns why the suite does not run in a cell of architecture
+// cellArch ("requires arch arm64, cell is x86_64"), or "" when it does
+// (ArchMeets). It needs nothing of the kernel: the engine can skip the
+// suite with this reason before the cell is built, and plan leaves the
+// suite out of the cell's.
+func (s *Suite) ArchUnmet(cellArch string) string {
+	if ArchMeets(cellArch, s.Requires.Arch) {
+		return ""
+	}
+	return fmt.Sprintf("requires arch %s, cell is %s", strings.Join(s.Requires.Arch, " or "), cellArch)
+}
 
 // KernelMeets reports whether a kernel version meets a requires.kernel
 // constraint ("" is met by anything). 6.13-rc1 meets ">= 6.12", 6.12-rc3

@@ -95,3 +95,27 @@ func TestModuleOptions(t *testing.T) {
 		t.Errorf("ConfigMeets on =m entries")
 	}
 }
+
+// TestArchMeets: requires.arch by ArchMeets and Suite.ArchUnmet.
+func TestArchMeets(t *testing.T) {
+	for _, tc := range []struct {
+		arch     string
+		required []string
+		unmet    string
+	}{
+		{"x86_64", nil, ""},
+		{"arm64", nil, ""},
+		{"arm64", []string{"arm64"}, ""},
+		{"arm64", []string{"x86_64", "arm64"}, ""},
+		{"x86_64", []string{"arm64"}, "requires arch arm64, cell is x86_64"},
+		{"riscv64", []string{"x86_64", "arm64"}, "requires arch x86_64 or arm64, cell is riscv64"},
+	} {
+		if got := ArchMeets(tc.arch, tc.required); got != (tc.unmet == "") {
+			t.Errorf("ArchMeets(%q, %q) = %v", tc.arch, tc.required, got)
+		}
+		s := &Suite{Requires: Requires{Arch: tc.required}}
+		if got := s.ArchUnmet(tc.arch); got != tc.unmet {
+			t.Errorf("ArchUnmet(%q) with %q = %q, want %q", tc.arch, tc.required, got, tc.unmet)
+		}
+	}
+}

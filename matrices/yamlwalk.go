@@ -342,6 +342,28 @@ func (f *file) object(n *yaml.Node, what string, allowed []string) *obj {
 	return o
 }
 
+// mapping checks that n is a mapping (through aliases and merge keys)
+// whose keys are data rather than field names, such as the architectures
+// of arch-fragments. It returns an obj holding every key, for the caller
+// to judge and to read values from, and the keys in document order (own
+// keys, then merged ones); nil when n is not a mapping.
+func (f *file) mapping(n *yaml.Node, what string) (*obj, []field) {
+	n = f.resolve(n)
+	if n == nil {
+		return nil, nil
+	}
+	if n.Kind != yaml.MappingNode {
+		f.errAt(n, "%s must be a mapping, found %s", what, describe(n))
+		return nil, nil
+	}
+	o := &obj{f: f, n: n, what: what, fields: map[string]field{}, hinted: map[string]bool{}}
+	keys := f.flatten(n, map[*yaml.Node]bool{})
+	for _, fl := range keys {
+		o.fields[fl.key] = fl
+	}
+	return o, keys
+}
+
 func contains(list []string, s string) bool {
 	for _, x := range list {
 		if x == s {

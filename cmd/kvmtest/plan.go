@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"strings"
 
@@ -23,7 +24,9 @@ var planCmd = &Command{
 Plan expands a matrix into its cells and prints, per cell, the kernel
 source, the patch series, the config and the suites, which cells share a
 kernel build, which are skipped (applies-to) or excluded (and by which
-rule), and each cell's baseline. Nothing is built.
+rule), and each cell's baseline. When the matrix has several
+architectures, each cell's is shown, and the suites its requires.arch
+leaves out of a cell. Nothing is built.
 
 --format json prints the same as data; --format github prints a JSON
 object for a GitHub Actions matrix: {"include":[{"shard":"1/N"},...]} when
@@ -43,12 +46,15 @@ func init() {
 }
 
 type plannedCell struct {
-	ID       string   `json:"id"`
-	Kernel   string   `json:"kernel"`
-	Patchset string   `json:"patchset"`
-	Config   string   `json:"config"`
-	Source   string   `json:"source"`
-	Series   string   `json:"series,omitempty"`
+	ID       string `json:"id"`
+	Kernel   string `json:"kernel"`
+	Patchset string `json:"patchset"`
+	Config   string `json:"config"`
+	Arch     string `json:"arch"`
+	Source   string `json:"source"`
+	Series   string `json:"series,omitempty"`
+	// Suites are those that run in the cell: all but those whose
+	// requires.arch leaves its architecture out.
 	Suites   []string `json:"suites"`
 	Baseline string   `json:"baseline,omitempty"`
 	Skip     string   `json:"skip,omitempty"`
@@ -95,8 +101,8 @@ func runPlan(cmd *Command, args []string) int {
 		if c.Excluded != "" && (*planCellGlob != "" || *planShard != "") {
 			continue
 		}
-		pc := plannedCell{ID: c.ID, Kernel: c.Kernel.Name, Patchset: c.Patchset.Name, Config: c.Config.Name,
-			Source: sourceText(c.Kernel.Source), Series: c.Patchset.Series, Suites: suites, Skip: c.Skip, Excluded: c.Excluded}
+		pc := plannedCell{ID: c.ID, Kernel: c.Kernel.Name, Patchset: c.Patchset.Name, Config: c.Config.Name, Arch: c.Arch,
+			Source: sourceText(c.Kernel.Source), Series: c.Patchset.Series, Suites: cellSuites(m, c), Skip: c.Skip, Excluded: c.Excluded}
 		if b, ok := m.BaselineOf(c); ok && b.ID != c.ID {
 			pc.Baseline = b.ID
 		}
@@ -119,7 +125,7 @@ func runPlan(cmd *Command, args []string) int {
 		}
 		enc.Encode(v)
 	case "text":
-		printPlan(m, len(selected), suites, out)
+		printPlan(os.Stdout, m, len(selected), suites, out)
 		printShards(*planShard, shards)
 	default:
 		return fatalf(results.ExitBadInput, "plan: --format %q: want text, json or github", *planFormat)
@@ -127,9 +133,26 @@ func runPlan(cmd *Command, args []string) int {
 	return results.ExitOK
 }
 
+// cellSuites returns the names of the suites that run in cell c, in
+// matrix order: every suite but those whose requires.arch leaves its
+// architecture out (Suite.ArchUnmet). Requirements on the kernel are
+// judged once it is built, and are not here.
+func cellSuites(m *matrices.Matrix, c matrices.Cell) []string {
+	out := []string{}
+	for _, s := range m.Suites {
+		if s.ArchUnmet(c.Arch) == "" {
+			out = append(out, s.Name)
+		}
+	}
+	return out
+}
+
 // printPlan prints the plan as text: a summary line (selected cells,
-// kernel builds and how many are cached, suites), then one line per cell.
-func printPlan(m *matrices.Matrix, selected int, suites []string, out []plannedCell) {
+// kernel builds and how many are cached, suites, and the architectures
+// when there are several), then one line per cell, with its
+// architecture after its id when the matrix has several, and the suites
+// it runs when requires.arch leaves some out.
+func printPlan(w io.Writer, m *matrices.Matrix, selected int, suites []string, out []plannedCell) {
 	builds, cached := 0, 0
 	for _, c := range out {
 		if c.Skip == "" && c.Excluded == "" {
@@ -139,13 +162,21 @@ func printPlan(m *matrices.Matrix, selected int, suites []string, out []plannedC
 			}
 		}
 	}
-	fmt.Printf("matrix %s (%s): %d cell(s), %d kernel build(s) of which %d cached, suites: %s\n", m.Name, m.File, selected, builds, cached, strings.Join(suites, ", "))
+	arches := ""
+	if m.MultiArch() {
+		arches = ", arches: " + strings.Join(m.Arches, ", ")
+	}
+	fmt.Fprintf(w, "matrix %s (%s): %d cell(s), %d kernel build(s) of which %d cached, suites: %s%s\n", m.Name, m.File, selected, builds, cached, strings.Join(suites, ", "), arches)
 	for _, c := range out {
+		id := fmt.Sprintf("%-32s", c.ID)
+		if m.MultiArch() {
+			id += fmt.Sprintf(" %-8s", c.Arch)
+		}
 		switch {
 		case c.Excluded != "":
-			fmt.Printf("  %-32s excluded: %s\n", c.ID, c.Excluded)
+			fmt.Fprintf(w, "  %s excluded: %s\n", id, c.Excluded)
 		case c.Skip != "":
-			fmt.Printf("  %-32s skipped: %s\n", c.ID, c.Skip)
+			fmt.Fprintf(w, "  %s skipped: %s\n", id, c.Skip)
 		default:
 			series := "no patches"
 			if c.Series != "" {
@@ -155,11 +186,17 @@ func printPlan(m *matrices.Matrix, selected int, suites []string, out []plannedC
 			if c.Cached != "" {
 				state = "cached " + c.Cached[:12]
 			}
-			fmt.Printf("  %-32s %-20s %s; %s", c.ID, state, c.Source, series)
+			fmt.Fprintf(w, "  %s %-20s %s; %s", id, state, c.Source, series)
 			if c.Baseline != "" {
-				fmt.Printf("; compared with %s", c.Baseline)
+				fmt.Fprintf(w, "; compared with %s", c.Baseline)
 			}
-			fmt.Println()
+			if len(c.Suites) < len(suites) {
+				fmt.Fprintf(w, "; suites: %s", strings.Join(c.Suites, ", "))
+				if len(c.Suites) == 0 {
+					fmt.Fprint(w, "none")
+				}
+			}
+			fmt.Fprintln(w)
 		}
 	}
 }
