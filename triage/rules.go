@@ -70,6 +70,10 @@ type rule struct {
 	// from, when set, restarts the collection of trace frames at each line
 	// it matches (the interrupted code after an interrupt's frames).
 	from *regexp.Regexp
+	// stop, when set, ends the collection of trace frames at the first
+	// line it matches: what follows is another context's trace (the CPU
+	// that detected a hard lockup, dumping its own stack as it panics).
+	stop *regexp.Regexp
 	// at: the function is the one of the first lockdep "at:" line (after
 	// more has matched, if set).
 	at bool
@@ -105,8 +109,12 @@ type rule struct {
 }
 
 // interrupted marks the end of an interrupt's frames in a trace: what
-// follows is the code that was interrupted.
-const interrupted = `apic_timer_interrupt|</IRQ>`
+// follows is the code that was interrupted. x86 closes the frames of the
+// interrupt stack with </IRQ> (apic_timer_interrupt before 4.x); arm64's
+// last frame of an interrupt taken in the kernel is its vector, el1h_64_irq
+// (el1_irq in older kernels, arch/arm64/kernel/entry.S); riscv's is do_irq
+// (arch/riscv/kernel/traps.c), called by handle_exception.
+const interrupted = `apic_timer_interrupt|</IRQ>|\bel1h_64_irq\+|\bel1_irq\+|\bdo_irq\+`
 
 // moreLines bounds how far after the header rule.more is looked for.
 const moreLines = 8
@@ -135,6 +143,7 @@ func (x *rule) atLine() *rule            { x.at = true; return x }
 func (x *rule) stalled() *rule           { x.stall = true; return x }
 func (x *rule) guessing() *rule          { x.guess = true; return x }
 func (x *rule) after(re string) *rule    { x.from = regexp.MustCompile(re); return x }
+func (x *rule) stopsAt(re string) *rule  { x.stop = regexp.MustCompile(re); return x }
 func (x *rule) preferring(pairs ...string) *rule {
 	for i := 0; i+1 < len(pairs); i += 2 {
 		x.prefer = append(x.prefer, [2]string{pairs[i], pairs[i+1]})
@@ -221,7 +230,20 @@ var rules = []*rule{
 	r(ClassOops, fatal, `BUG: (?:\w+ )?stack guard page was hit at`, "BUG: stack guard page was hit").rip(),
 	r(ClassOops, fatal, `invalid opcode: `, "invalid opcode").rip().continues(),
 	r(ClassOops, fatal, `^Oops: `, "Oops").rip().continues(),
+	// arm64 die() (arch/arm64/kernel/traps.c, __die): "Internal error: STR:
+	// ESR [#N] PREEMPT SMP", STR "Oops" after a fault, "Oops - BUG" for
+	// BUG() (a brk, after "kernel BUG at" unless it was lost), "Oops -
+	// Undefined instruction" for what x86 calls an invalid opcode.
+	r(ClassBug, fatal, `^Internal error: Oops - BUG: `, "kernel BUG").rip().continues(),
+	r(ClassOops, fatal, `^Internal error: Oops - Undefined instruction: `, "invalid opcode").rip().continues(),
 	r(ClassOops, fatal, `^Internal error: `, "Internal error").rip().continues(),
+	// riscv die() (arch/riscv/kernel/traps.c): "STR [#N]", STR "Oops"
+	// after a page fault, "Kernel BUG" for BUG() (an ebreak), "Oops - "
+	// and the trap's name for the other exceptions.
+	r(ClassBug, fatal, `^Kernel BUG \[#\d+\]`, "kernel BUG").rip().continues(),
+	r(ClassOops, fatal, `^Oops - illegal instruction \[#\d+\]`, "invalid opcode").rip().continues(),
+	r(ClassOops, fatal, `^Oops - (?P<what>\S.*?) \[#\d+\]`, "Oops - {what}").rip().continues(),
+	r(ClassOops, fatal, `^Oops \[#\d+\]`, "Oops").rip().continues(),
 	r(ClassOops, fatal, `^Unhandled fault: `, "Unhandled fault").rip(),
 	r(ClassOops, fatal, `^Alignment trap: `, "Alignment trap").rip(),
 
@@ -276,7 +298,13 @@ var rules = []*rule{
 	r(ClassRCUStall, nonFatal, `INFO: rcu_\w+ (?:self-)?detected(?: expedited)? stall`, "INFO: rcu detected stall").stalled().after(interrupted),
 	r(ClassSoftLockup, nonFatal, `BUG: soft lockup - CPU#\d+ stuck`, "BUG: soft lockup").stalled().after(interrupted),
 	r(ClassSoftLockup, nonFatal, `BUG: workqueue lockup`, "BUG: workqueue lockup"),
-	r(ClassHardLockup, nonFatal, `Watchdog detected hard LOCKUP on cpu`, "BUG: hard lockup").rip(),
+	// kernel/watchdog.c, watchdog_hardlockup_check: the locked CPU's
+	// registers come from an NMI (x86; arm64 with pseudo-NMIs). Without
+	// NMIs (arm64 and riscv under QEMU) nothing of the locked CPU is
+	// printed, and hardlockup_panic's trace is the detecting CPU's, in its
+	// timer interrupt: no frame of it is the lockup's.
+	r(ClassHardLockup, nonFatal, `Watchdog detected hard LOCKUP on cpu`, "BUG: hard lockup").rip().
+		stopsAt(`\bwatchdog_hardlockup_check\+`),
 	r(ClassHardLockup, nonFatal, `BUG: spinlock lockup suspected`, "BUG: spinlock lockup suspected").skipping("spin_"),
 	// kernel/hung_task.c: "INFO: task %s:%d blocked for more than %ld
 	// seconds." The task's name (comm, 15 bytes) is whatever the task set
@@ -374,6 +402,10 @@ var anchorFrames = []string{
 	"sock_sendmsg", "sock_recvmsg", "sock_release", "__sys_setsockopt", "__sys_listen",
 	"__sys_accept", "sock_do_ioctl", "sock_ioctl", "nfnetlink_rcv_msg",
 	"handle_mm_fault", "do_page_fault", "__fput", "task_work_run", "exit_to_user",
+	// arm64 (arch/arm64/kernel/syscall.c: el0_svc_common, el0_svc_handler
+	// in 4.x, calls invoke_syscall) and riscv (arch/riscv/kernel/traps.c:
+	// do_trap_ecall_u) system calls.
+	"invoke_syscall", "el0_svc", "do_trap_ecall_u",
 }
 
 // skipFrames are functions that report, check or merely pass on a problem
@@ -392,6 +424,19 @@ var skipFrames = []string{
 	"debug_check", "debug_lockdep", "x86_indirect_thunk", "ref_tracker", "check_object_size",
 	"check_heap_object", "usercopy", "do_kernel_fault", "do_mem_abort", "do_bad_area",
 	"do_translation_fault", "do_page_fault", "page_fault", "handle_page_fault", "el1_", "el0_",
+	"sched_show_task", "dump_cpu_task",
+	// arm64 exception entry and fault handling (arch/arm64/kernel/entry.S,
+	// entry-common.c, traps.c, debug-monitors.c; arch/arm64/mm/fault.c),
+	// and the software tag-based KASAN's checks (__hwasan_load8_noabort,
+	// __hwasan_check_x0_NNN)
+	"el1h_", "el1t_", "el0t_", "do_el1_", "call_el1_break_hook", "brk_handler",
+	"do_debug_exception", "arm64_notify_die", "do_sea", "do_tag_check_fault",
+	"do_alignment_fault", "do_sp_pc_abort", "hwasan",
+	// riscv trap entry and fault handling (arch/riscv/kernel/entry.S,
+	// traps.c; arch/riscv/mm/fault.c). Since 6.11 the symbol kallsyms gives
+	// the return into handle_exception can be a local label of it.
+	"handle_exception", "ret_from_exception", "new_vmalloc_restore_context", "handle_break",
+	"do_irq", "handle_riscv_irq", "call_on_irq_stack", "no_context",
 	// locking and waiting
 	"lockdep", "lock_acquire", "lock_release", "lock_is_held", "lock_class",
 	"reacquire_held_locks", "raw_spin", "raw_read", "raw_write", "spin_lock", "spin_unlock",
@@ -404,7 +449,7 @@ var skipFrames = []string{
 	"pointer", "snprintf", "scnprintf", "kasprintf", "kvasprintf", "copy_to_user",
 	"copy_from_user", "put_user", "get_user", "list_add", "list_del", "list_replace",
 	"list_move", "list_splice", "rb_", "klist_", "test_and_", "set_bit", "clear_bit",
-	"skb_put", "skb_push", "skb_pull",
+	"skb_put", "skb_push", "skb_pull", "logic_in", "logic_out",
 	// allocators
 	"kmem_cache", "kmalloc", "kfree", "slab", "alloc_pages", "free_pages",
 	// device model and work teardown, which run the guilty callbacks

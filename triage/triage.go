@@ -163,7 +163,9 @@ type report struct {
 	open     bool // still collecting lines
 	endLine  int  // last line that belonged to it
 	inTrace  bool // a "Call Trace:" has been seen
+	stopped  bool // no more frames (rule.stop matched)
 	moreDone bool
+	died     bool     // it has had its die() banner ("[#1]")
 	fnHeader string   // the function named in the header line
 	fnRIP    string   // the function of the faulting instruction
 	fnAt     string   // the function of the first lockdep "at:" line
@@ -280,7 +282,7 @@ func (s *Scanner) processLine(raw []byte) {
 		}
 	case s.cur != nil && s.cur.rule.confirm == nil && s.joins(s.cur, msg, ctx, moreLines):
 		s.join(s.cur, x, msg, ctx)
-	case x.cont && s.last != nil && (s.last.open || s.line-s.last.endLine <= contWindow):
+	case x.cont && s.last != nil && (s.last.open || s.line-s.last.endLine <= contWindow) && !(s.last.died && dies(msg)):
 		s.attach(s.last, x, msg)
 	case x.confirm != nil:
 		s.pending = s.newReport(x, vars, msg, ctx)
@@ -294,6 +296,7 @@ func (s *Scanner) newReport(x *rule, vars map[string]string, msg, ctx string) *r
 	rep := &report{rule: x, vars: vars, ctx: ctx, open: true}
 	rep.f = Finding{Class: x.class, Line: s.line, Fatal: x.fatal, Panicked: x.panics}
 	rep.fnHeader = cleanFunc(vars["func"])
+	rep.died = dies(msg)
 	rep.rebase()
 	rep.add(msg, s.line)
 	return rep
@@ -384,6 +387,7 @@ func (s *Scanner) join(rep *report, x *rule, msg, ctx string) {
 // attach adds a continuation line (a panic after an oops) to a report.
 func (s *Scanner) attach(rep *report, x *rule, msg string) {
 	s.flag(rep, x)
+	rep.died = rep.died || dies(msg)
 	rep.add(msg, s.line)
 }
 
@@ -401,6 +405,23 @@ func (s *Scanner) flag(rep *report, x *rule) {
 		rep.f.Fatal = true
 		s.fatal = true
 	}
+}
+
+// dies says whether a line is the banner die() prints once per oops, with
+// its count: "Oops: 0002 [#1]" (x86), "Internal error: Oops: 96000046 [#1]
+// PREEMPT SMP" (arm64), "Oops [#1]" or "Kernel BUG [#1]" (riscv). A report
+// has one: a second banner is the next oops, a report of its own, even
+// when it would otherwise continue the report before it.
+func dies(msg string) bool {
+	i := strings.Index(msg, "[#")
+	if i < 0 {
+		return false
+	}
+	j := i + 2
+	for j < len(msg) && msg[j] >= '0' && msg[j] <= '9' {
+		j++
+	}
+	return j > i+2 && j < len(msg) && msg[j] == ']'
 }
 
 // sameContext says whether a line of caller id ctx can belong to a report:
@@ -445,9 +466,12 @@ func (s *Scanner) feed(rep *report, msg, ctx string) {
 		rep.frames = rep.frames[:0]
 		rep.guessed = rep.guessed[:0]
 	}
+	if rep.rule.stop != nil && !rep.stopped && rep.rule.stop.MatchString(msg) {
+		rep.stopped = true
+	}
 	if containsAny(msg, traceStarts...) && !strings.Contains(msg, "stack backtrace:") {
 		rep.inTrace = true
-	} else if rep.inTrace && containsAny(msg, "+0x", ".c:", ".h:", ".S:", ".rs:") {
+	} else if rep.inTrace && !rep.stopped && containsAny(msg, "+0x", ".c:", ".h:", ".S:", ".rs:") {
 		if q, guess := strings.CutPrefix(strings.TrimLeft(msg, " "), "? "); !guess && len(rep.frames) < maxFrames && !strings.Contains(msg, " ? ") {
 			if m := frameLine.FindStringSubmatch(msg); m != nil {
 				if f := cleanFunc(strings.Clone(m[1])); f != "" {
@@ -470,7 +494,11 @@ func (s *Scanner) feed(rep *report, msg, ctx string) {
 }
 
 // traceStarts are the lines after which come the frames of a call trace.
-var traceStarts = []string{"Call Trace:", "Call trace:", "backtrace:", "Stack:", "Allocated by task", "Freed by task"}
+// riscv's show_regs() prints the frames of the registers' context right
+// after their last line, "status: ... badaddr: ... cause: ...", with no
+// "Call Trace:" (arch/riscv/kernel/process.c in 6.1 and 6.12; older kernels
+// printed one).
+var traceStarts = []string{"Call Trace:", "Call trace:", "backtrace:", "Stack:", "Allocated by task", "Freed by task", " badaddr: "}
 
 func containsAny(b string, subs ...string) bool {
 	for _, s := range subs {
@@ -597,7 +625,7 @@ func (rep *report) anchored() string {
 				if rep.skip(prev) {
 					continue
 				}
-				for _, p := range []string{"__x64_", "__ia32_", "__arm64_", "__se_", "__do_", "SYSC_", "SyS_", "compat_SyS_"} {
+				for _, p := range []string{"__x64_", "__ia32_", "__arm64_", "__riscv_", "__se_", "__do_", "SYSC_", "SyS_", "compat_SyS_"} {
 					prev = strings.TrimPrefix(prev, p)
 				}
 				return prev

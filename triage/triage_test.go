@@ -120,6 +120,19 @@ func TestHeadlines(t *testing.T) {
 		{"Unable to handle kernel execution of user memory at virtual address 0000000020000000", ClassOops, "BUG: unable to handle kernel execution of user memory", true},
 		{"Unable to handle kernel write to read-only memory at virtual address ffff800081234000", ClassOops, "BUG: unable to handle kernel write to read-only memory", true},
 		{"Unable to handle kernel level 3 translation fault at virtual address ffff800081234000", ClassOops, "BUG: unable to handle kernel level NUM translation fault", true},
+		// arm64 die() (arch/arm64/kernel/traps.c) and die_kernel_fault()
+		// (arch/arm64/mm/fault.c); riscv die() (arch/riscv/kernel/traps.c).
+		{"Unable to handle kernel paging request at virtual address ffff800081234000", ClassOops, "BUG: unable to handle kernel paging request", true},
+		{"Internal error: Oops: 0000000096000005 [#1] PREEMPT SMP", ClassOops, "Internal error", true},
+		{"Internal error: Oops - BUG: 00000000f2000800 [#1] PREEMPT SMP", ClassBug, "kernel BUG", true},
+		{"Internal error: Oops - BUG: 00000000f2000800 [#1] SMP", ClassBug, "kernel BUG", true},
+		{"Internal error: Oops - Undefined instruction: 0000000002000000 [#1] PREEMPT SMP", ClassOops, "invalid opcode", true},
+		{"Internal error: synchronous external abort: 0000000096000010 [#1] PREEMPT SMP", ClassOops, "Internal error", true},
+		{"Oops [#1]", ClassOops, "Oops", true},
+		{"Kernel BUG [#1]", ClassBug, "kernel BUG", true},
+		{"Oops - illegal instruction [#1]", ClassOops, "invalid opcode", true},
+		{"Oops - load access fault [#2]", ClassOops, "Oops - load access fault", true},
+		{"Oops - store (or AMO) address misaligned [#1]", ClassOops, "Oops - store (or AMO) address misaligned", true},
 		// net/core/dev.c, fs/open.c.
 		{"unregister_netdevice: waiting for lo to become free. Usage count = 2", ClassHungTask, "unregister_netdevice: waiting for DEV to become free", false},
 		{"unregister_netdevice: waiting for veth0@if3 to become free. Usage count = 12", ClassHungTask, "unregister_netdevice: waiting for DEV to become free", false},
@@ -206,6 +219,38 @@ func TestNotFindings(t *testing.T) {
 		"VFS: Closed the file",
 		"INFO: task list follows",
 		"a name that is far too long to be a comm:44 blocked for more than 122 seconds.",
+		// arm64 and riscv register dumps, trace lines and panic notes
+		// (arch/*/kernel/process.c __show_regs, traps.c, stacktrace.c).
+		"pstate: 60000005 (nZCv daif -PAN -UAO -TCO -DIT -SSBS BTYPE=--)",
+		"pc : lkdtm_EXCEPTION+0x8/0x14",
+		"lr : lkdtm_do_action+0x24/0x48",
+		"sp : ffff8000800e3c90",
+		"x29: ffff8000800e3c90 x28: ffff0000c0a61a80 x27: 0000000000000000",
+		"x8 : 0000000000000000 x7 : 0000000000000000 x6 : 0000000000000000",
+		"Mem abort info:",
+		"  ESR = 0x0000000096000046",
+		"  EC = 0x25: DABT (current EL), IL = 32 bits",
+		"  FSC = 0x06: level 2 translation fault",
+		"Data abort info:",
+		"[0000000000000000] pgd=0800000041b34003, p4d=0800000041b34003, pud=0800000041b35003, pmd=0000000000000000",
+		"Code: d503233f d50323bf 52800000 d2800001 (b900003f) ",
+		"Call trace:",
+		" lkdtm_EXCEPTION+0x8/0x14 (P)",
+		" show_stack+0x18/0x24 (C)",
+		"Kernel Offset: disabled",
+		"CPU features: 0x00,00000000,00000000,0200400b",
+		"Memory Limit: none",
+		"SMP: stopping secondary CPUs",
+		"prog[83]: unhandled exception: DABT (lower EL), ESR 0x0000000092000006, level 2 translation fault in prog[400000+2000]",
+		"epc : lkdtm_EXCEPTION+0x6/0xe",
+		" ra : lkdtm_do_action+0x12/0x1e",
+		"epc : ffffffff80708a7a ra : ffffffff8070862a sp : ff2000000012bd40",
+		" gp : ffffffff81a58e90 tp : ff600000024c2400 t0 : 0000000000000000",
+		" s8 : 0000000000000000 s9 : 0000000000000000 s10: 0000000000000000",
+		"status: 0000000200000120 badaddr: 0000000000000000 cause: 000000000000000f",
+		"[<ffffffff80708a7a>] lkdtm_EXCEPTION+0x6/0xe",
+		"prog[83]: unhandled signal 11 code 0x1 at 0x0000000000000000 in prog[10000+1000]",
+		"Code: 0513 e565 b7e9 0000 4501 8082 1141 e422 0800 0001 (2023) 0000",
 	} {
 		if fs := Scan([]byte("[    1.000000] " + line + "\n")); len(fs) != 0 {
 			t.Errorf("%q: found %q", line, fs[0].Title)
@@ -504,6 +549,47 @@ func TestVerdicts(t *testing.T) {
 			{50, ClassPanic, "kernel panic: Attempted to kill init! exitcode=ADDR", true, true},
 		}},
 		{"not-crashes", nil},
+		// The same LKDTM crashes on arm64 and riscv64: the same titles
+		// (TestArchTitles). A second die() banner ("[#2]") is an oops of
+		// its own even right after the first. A hard lockup seen without
+		// NMIs has no function: the only trace is the detecting CPU's.
+		{"synth-arm64-null-deref", []want{{9, ClassOops, "BUG: unable to handle kernel NULL pointer dereference", true, true}}},
+		{"synth-riscv64-null-deref", []want{{7, ClassOops, "BUG: unable to handle kernel NULL pointer dereference", true, true}}},
+		{"synth-arm64-bug", []want{{8, ClassBug, "kernel BUG", true, true}}},
+		{"synth-riscv64-bug", []want{{8, ClassBug, "kernel BUG", true, true}}},
+		{"synth-arm64-warning", []want{
+			{4, ClassWarning, "WARNING", false, false},
+			{37, ClassWarning, "WARNING", false, false},
+			{59, ClassBug, "BUG: sleeping function called from invalid context", false, false},
+		}},
+		{"synth-riscv64-warning", []want{
+			{4, ClassWarning, "WARNING", false, false},
+			{32, ClassWarning, "WARNING", false, false},
+		}},
+		{"synth-arm64-panic", []want{{6, ClassPanic, "kernel panic: dumptest", true, true}}},
+		{"synth-riscv64-panic", []want{{7, ClassPanic, "kernel panic: dumptest", true, true}}},
+		{"synth-arm64-hangs", []want{
+			{6, ClassSoftLockup, "BUG: soft lockup", true, true},
+			{69, ClassHungTask, "INFO: task hung", true, true},
+			{108, ClassHardLockup, "BUG: hard lockup", true, true},
+		}},
+		{"synth-riscv64-hangs", []want{
+			{7, ClassSoftLockup, "BUG: soft lockup", true, true},
+			{57, ClassHungTask, "INFO: task hung", true, true},
+			{90, ClassHardLockup, "BUG: hard lockup", true, true},
+		}},
+		{"synth-arm64-faults", []want{
+			{2, ClassOops, "BUG: unable to handle kernel paging request", true, false},
+			{34, ClassOops, "invalid opcode", true, false},
+			{56, ClassOops, "BUG: unable to handle kernel paging request", true, false},
+		}},
+		{"synth-riscv64-faults", []want{
+			{2, ClassOops, "invalid opcode", true, false},
+			{27, ClassOops, "BUG: unable to handle kernel paging request", true, false},
+			{59, ClassOops, "Oops - load access fault", true, false},
+		}},
+		{"synth-arm64-user-fault", nil},
+		{"synth-riscv64-user-fault", nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.fixture, func(t *testing.T) {
@@ -578,6 +664,77 @@ func TestGoConfirmWindow(t *testing.T) {
 		}
 		if !reflect.DeepEqual(got, tt.headlines) || tt.check != nil && !tt.check(fs) {
 			t.Errorf("%s: %+v, want %q", tt.name, fs, tt.headlines)
+		}
+	}
+}
+
+// TestArchTitles: the same LKDTM crash on arm64 and riscv64 has the same
+// title, the function of the faulting pc (epc) or of the first frame that
+// does more than report, as x86's RIP gives it.
+func TestArchTitles(t *testing.T) {
+	for crash, title := range map[string]string{
+		"null-deref": "BUG: unable to handle kernel NULL pointer dereference in lkdtm_EXCEPTION",
+		"bug":        "kernel BUG in lkdtm_BUG",
+		"warning":    "WARNING in lkdtm_WARNING",
+		"panic":      "kernel panic: dumptest in lkdtm_PANIC",
+		"hangs":      "BUG: soft lockup in full_proxy_write",
+	} {
+		for _, arch := range []string{"arm64", "riscv64"} {
+			log, err := os.ReadFile(filepath.Join("testdata", "synth-"+arch+"-"+crash+".log"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if fs := Scan(log); len(fs) == 0 || fs[0].Title != title {
+				t.Errorf("%s %s: %+v, want %q first", arch, crash, fs, title)
+			}
+		}
+	}
+}
+
+// TestInterruptedCode: a stall's trace dumped from the timer interrupt is
+// titled after the interrupted code, past the interrupt's last frame
+// (arm64 el1h_64_irq, riscv do_irq, as x86's </IRQ>), and an arm64 or
+// riscv system call is named as x86's is, without its wrapper prefix.
+func TestInterruptedCode(t *testing.T) {
+	const head = "rcu: INFO: rcu_sched self-detected stall on CPU\n" +
+		"rcu: RCU grace-period kthread stack dump:\n" +
+		"task:rcu_sched       state:I stack:0     pid:13    tgid:13    ppid:2      flags:0x00000008\n"
+	tests := []struct{ name, log, title string }{
+		{"arm64", head + "Call trace:\n __switch_to+0xe4/0x15c\n __schedule+0x2a8/0x6d0\n schedule+0x3c/0x100\n" +
+			" schedule_timeout+0x98/0x160\n rcu_gp_fqs_loop+0x120/0x4a8\n rcu_gp_kthread+0x134/0x160\n kthread+0x114/0x118\n" +
+			" ret_from_fork+0x10/0x20\nTask dump for CPU 0:\ntask:prog state:R  running task\nCall trace:\n" +
+			" show_stack+0x18/0x24\n sched_show_task+0x150/0x174\n dump_cpu_task+0x44/0x9c\n rcu_dump_cpu_stacks+0xec/0x158\n" +
+			" rcu_sched_clock_irq+0x7b0/0x9d8\n update_process_times+0x98/0xe0\n tick_nohz_handler+0xa8/0x178\n" +
+			" __hrtimer_run_queues+0x168/0x2c4\n hrtimer_interrupt+0xe8/0x244\n arch_timer_handler_virt+0x2c/0x44\n" +
+			" handle_percpu_devid_irq+0x88/0x148\n generic_handle_domain_irq+0x2c/0x44\n gic_handle_irq+0x4c/0x110\n" +
+			" call_on_irq_stack+0x24/0x4c\n do_interrupt_handler+0x80/0x84\n el1_interrupt+0x34/0x68\n" +
+			" el1h_64_irq_handler+0x18/0x24\n el1h_64_irq+0x64/0x68\n _raw_spin_lock+0x5c/0x70\n sk_msg_recvmsg+0x64/0x3a0\n" +
+			" inet_recvmsg+0x50/0x180\n ____sys_recvmsg+0x98/0x208\n do_recvmmsg+0xe0/0x2e0\n __arm64_sys_recvmmsg+0x9c/0x100\n" +
+			" invoke_syscall+0x48/0x110\n el0_svc_common.constprop.0+0x40/0xe0\n do_el0_svc+0x1c/0x28\n el0_svc+0x30/0xcc\n" +
+			" el0t_64_sync_handler+0x120/0x12c\n el0t_64_sync+0x190/0x194\n",
+			"INFO: rcu detected stall in sys_recvmmsg"},
+		{"riscv64", head + "Call Trace:\n[<ffffffff80a6c1f2>] __schedule+0x2f8/0x7ac\n[<ffffffff80a6c6d4>] schedule+0x32/0xa8\n" +
+			"[<ffffffff80a71d8e>] schedule_timeout+0x80/0x12a\n[<ffffffff8008a6e2>] rcu_gp_fqs_loop+0x12e/0x4b0\n" +
+			"[<ffffffff8008ce4c>] rcu_gp_kthread+0x122/0x154\n[<ffffffff8003b0b6>] kthread+0xc4/0xe2\n" +
+			"[<ffffffff80a78c9a>] ret_from_fork+0xe/0x1c\nTask dump for CPU 0:\ntask:prog state:R  running task\nCall Trace:\n" +
+			"[<ffffffff80006c1a>] dump_backtrace+0x1c/0x24\n[<ffffffff80a5f7b4>] show_stack+0x2c/0x38\n" +
+			"[<ffffffff8004c0c2>] sched_show_task+0x13e/0x162\n[<ffffffff80a5b57a>] dump_cpu_task+0x40/0x4a\n" +
+			"[<ffffffff80a5e5f8>] rcu_dump_cpu_stacks+0xa6/0xe6\n[<ffffffff8008d3a8>] rcu_sched_clock_irq+0x6f8/0x8b8\n" +
+			"[<ffffffff80094b0c>] update_process_times+0x6c/0x9e\n[<ffffffff800a4e32>] tick_nohz_handler+0x9a/0x134\n" +
+			"[<ffffffff80095902>] __hrtimer_run_queues+0x19c/0x2f0\n[<ffffffff800963d6>] hrtimer_interrupt+0xe0/0x1fa\n" +
+			"[<ffffffff8083e6c2>] riscv_timer_interrupt+0x32/0x3c\n[<ffffffff80080f6c>] handle_percpu_devid_irq+0x8a/0x1ba\n" +
+			"[<ffffffff8007b0d4>] generic_handle_domain_irq+0x28/0x36\n[<ffffffff8053a73e>] riscv_intc_irq+0x36/0x4e\n" +
+			"[<ffffffff80a6b5b0>] handle_riscv_irq+0x40/0x4c\n[<ffffffff80a6b6f6>] do_irq+0x6a/0x8c\n" +
+			"[<ffffffff80a78b92>] _new_vmalloc_restore_context_a0+0xc2/0xce\n[<ffffffff80a72ca6>] _raw_spin_lock+0x2e/0x3c\n" +
+			"[<ffffffff80918a2a>] sk_msg_recvmsg+0x5c/0x35a\n[<ffffffff809a7f16>] inet_recvmsg+0x4a/0x15c\n" +
+			"[<ffffffff808f2bd8>] ____sys_recvmsg+0x8a/0x1f0\n[<ffffffff808f5bc6>] do_recvmmsg+0xd4/0x2d0\n" +
+			"[<ffffffff808f5e5a>] __riscv_sys_recvmmsg+0x90/0xf4\n[<ffffffff80a6b3c0>] do_trap_ecall_u+0x1a4/0x1f8\n" +
+			"[<ffffffff80a78b92>] _new_vmalloc_restore_context_a0+0xc2/0xce\n",
+			"INFO: rcu detected stall in sys_recvmmsg"},
+	}
+	for _, tt := range tests {
+		if fs := Scan([]byte(tt.log)); len(fs) != 1 || fs[0].Title != tt.title {
+			t.Errorf("%s: %+v, want one finding titled %q", tt.name, fs, tt.title)
 		}
 	}
 }
