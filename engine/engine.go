@@ -702,6 +702,10 @@ func (r *cellRun) requirements(art *builder.Artifact) map[string]string {
 		kv = art.Meta.Version
 	}
 	for _, s := range r.o.Matrix.Suites {
+		if why := s.ArchUnmet(cellArch(r.mc)); why != "" {
+			skip[s.Name] = why
+			continue
+		}
 		if s.Kselftest != nil && r.mc.Config.Prebuilt {
 			skip[s.Name] = "kselftests are built from the kernel's tree, and a prebuilt kernel has none"
 			continue

@@ -22,7 +22,8 @@ func BuildRequest(c matrices.Cell) (builder.Request, error) {
 	req := builder.Request{
 		Kernel: c.Kernel.Name,
 		Source: SourceOf(c.Kernel.Source),
-		Config: builder.ConfigSpec{Base: c.Config.Base, Fragments: c.Config.Fragments, Options: c.Config.Options},
+		Config: builder.ConfigSpec{Base: c.Config.Base, Fragments: c.Config.FragmentsFor(c.Arch), Options: c.Config.Options},
+		Arch:   c.Arch,
 	}
 	if s := c.Patchset.Series; s != "" {
 		patches, err := builder.SeriesFiles(s)

@@ -110,7 +110,7 @@ func SlotKey(c matrices.Cell) string {
 	}
 	cf := c.Config
 	fmt.Fprintf(&b, "\x00base=%s\x00fragments=%s\x00options=%s",
-		cf.Base, strings.Join(cf.Fragments, "\x01"), strings.Join(cf.Options, "\x01"))
+		cf.Base, strings.Join(cf.FragmentsFor(c.Arch), "\x01"), strings.Join(cf.Options, "\x01"))
 	return b.String()
 }
 

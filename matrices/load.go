@@ -368,6 +368,7 @@ func (f *file) parseMatrix(root *yaml.Node) bool {
 		l.m.Arches = []string{arch.Default}
 		if o.has("arch") {
 			l.archNode = o.val("arch")
+			l.m.archPos = f.pos(l.archNode)
 			if names, _, ok := f.archNames(o, "arch", "arch"); ok {
 				l.m.Arches = names
 			} else {

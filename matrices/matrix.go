@@ -51,6 +51,7 @@ type Matrix struct {
 	// gives none. A Matrix built by hand may leave it nil, which means
 	// the same.
 	Arches    []string
+	archPos   Position // of the top-level arch: list (see ArchPos)
 	Kernels   []*Kernel
 	Patchsets []*Patchset
 	Configs   []*Config
@@ -63,6 +64,15 @@ type Matrix struct {
 	// Warnings are problems that do not stop a run (vCPUs the kernel or
 	// the host cannot use), as FILE:LINE:COL: message, sorted.
 	Warnings ErrorList
+}
+
+// ArchPos is where the matrix names the architecture name: its top-level
+// arch: list, or, when it has none (x86_64 alone), the matrix file.
+func (m *Matrix) ArchPos(name string) Position {
+	if m.archPos.File != "" {
+		return m.archPos
+	}
+	return Position{File: m.File, Line: 1, Col: 1}
 }
 
 // Kernel is one value of the kernel axis.

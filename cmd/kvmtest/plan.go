@@ -115,6 +115,9 @@ func runPlan(cmd *Command, args []string) int {
 		}
 		out = append(out, pc)
 	}
+	if code := checkArchTools(os.Stderr, m, selected); code != results.ExitOK {
+		return code
+	}
 	switch *planFormat {
 	case "json":
 		enc := json.NewEncoder(os.Stdout)

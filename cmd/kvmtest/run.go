@@ -142,6 +142,9 @@ func runRun(cmd *Command, args []string) int {
 	// A go-test package that does not compile is bad input, said with
 	// its matrix line before any kernel is built (the run then finds the
 	// programs compiled in the cache).
+	if code := checkArchTools(os.Stderr, m, cells); code != results.ExitOK {
+		return code // a missing cross compiler or QEMU: said now, not after the other builds
+	}
 	if code := checkGuest(ctx, os.Stderr, cache, m); code != results.ExitOK {
 		return code
 	}

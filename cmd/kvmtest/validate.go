@@ -71,6 +71,10 @@ func runValidate(cmd *Command, args []string) int {
 			code = results.ExitBadInput
 			continue
 		}
+		if c := checkArchTools(os.Stderr, m, m.Cells()); c != results.ExitOK {
+			code = c
+			continue
+		}
 		if c := checkGuest(context.Background(), os.Stderr, cache, m); c != results.ExitOK {
 			code = c // a go-test package that does not compile: found now, not after a kernel build
 			continue
