@@ -462,6 +462,10 @@ func firstLine(s string) string {
 func printSummary(w io.Writer, run *results.Run, out string) {
 	l := guesttext.Line
 	fmt.Fprintf(w, "\nkvmtest: %s, %d cell(s), accelerator %s\n", l(run.Matrix.Name), len(run.Cells), l(run.Host.Accel))
+	width := 30 // the id column: wider when an id is (a matrix of several architectures)
+	for _, c := range run.Cells {
+		width = max(width, len([]rune(l(c.ID))))
+	}
 	for _, c := range run.Cells {
 		build := "built"
 		if c.BuildCached {
@@ -470,7 +474,7 @@ func printSummary(w io.Writer, run *results.Run, out string) {
 		if c.ArtifactKey == "" {
 			build = "-"
 		}
-		fmt.Fprintf(w, "  %-30s %-12s build %-6s %6.1fs", l(c.ID), l(c.Status), build, c.Timings["build"])
+		fmt.Fprintf(w, "  %-*s %-12s build %-6s %6.1fs", width, l(c.ID), l(c.Status), build, c.Timings["build"])
 		if v, ok := c.Timings["vm"]; ok {
 			fmt.Fprintf(w, "  vm %5.1fs", v)
 		}
