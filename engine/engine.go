@@ -186,6 +186,14 @@ func CellArches(cells []matrices.Cell) []string {
 	return out
 }
 
+// newCellRecord is the record of cell c before it runs: its id, its axes
+// (the architecture always named) and its baseline. It is the one place a
+// cell's identity is copied into its result.
+func newCellRecord(m *matrices.Matrix, c matrices.Cell) *results.Cell {
+	return &results.Cell{ID: c.ID, Kernel: c.Kernel.Name, Patchset: c.Patchset.Name, Config: c.Config.Name, Arch: cellArch(c),
+		Baseline: baselineID(m, c)}
+}
+
 // initialCells is the cells of a run before any runs: each not run
 // (interrupted), except the cells a resumed run keeps from Previous (the
 // ones that ended, other than those a stop skipped and those whose
@@ -193,8 +201,8 @@ func CellArches(cells []matrices.Cell) []string {
 func initialCells(o Options) []*results.Cell {
 	cells := make([]*results.Cell, len(o.Cells))
 	for i, c := range o.Cells {
-		cells[i] = &results.Cell{ID: c.ID, Kernel: c.Kernel.Name, Patchset: c.Patchset.Name, Config: c.Config.Name, Arch: cellArch(c),
-			Baseline: baselineID(o.Matrix, c), Status: results.StatusInterrupted, Reason: "not run"}
+		cells[i] = newCellRecord(o.Matrix, c)
+		cells[i].Status, cells[i].Reason = results.StatusInterrupted, "not run"
 		if o.Previous != nil {
 			if p := o.Previous.Cell(c.ID); p != nil && p.Status != results.StatusInterrupted && !stoppedEarly(p) && len(p.Incomplete) == 0 {
 				p.Baseline = baselineID(o.Matrix, c)
@@ -454,8 +462,8 @@ func (r *cellRun) run(ctx context.Context) {
 	}
 	defer passTurn()
 	c, mc := r.c, r.mc
-	*c = results.Cell{ID: mc.ID, Kernel: mc.Kernel.Name, Patchset: mc.Patchset.Name, Config: mc.Config.Name,
-		Baseline: baselineID(r.o.Matrix, mc), Timings: map[string]float64{}}
+	*c = *newCellRecord(r.o.Matrix, mc)
+	c.Timings = map[string]float64{}
 	// Started is when the cell's own work began: its build turn came
 	// (buildInTurn); a cell that ended before (skipped by the matrix,
 	// interrupted while it waited) started when it ended.

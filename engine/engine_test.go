@@ -623,3 +623,34 @@ func TestRunRefusesOutInUse(t *testing.T) {
 		t.Error("the earlier run.json changed")
 	}
 }
+
+// TestCellRecordsArch: every cell's record names its architecture, the
+// matrix's default (x86_64) when the cell names none, whether it ran or
+// ended early, in the run returned and in run.json.
+func TestCellRecordsArch(t *testing.T) {
+	cache, err := builder.OpenCache(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := &matrices.Config{Name: "minimal", Base: "tinyconfig"}
+	var cells []matrices.Cell
+	for _, a := range []string{"", "arm64", "riscv64"} {
+		kern := &matrices.Kernel{Name: "k", Version: "6.12", Source: matrices.Source{Tarball: filepath.Join(t.TempDir(), "missing.tar.xz")}}
+		cells = append(cells, matrices.Cell{ID: "k-base-minimal-" + a, Kernel: kern, Patchset: &matrices.Patchset{Name: "base"}, Config: cfg, Arch: a})
+	}
+	cells[2].Skip = "excluded"
+	m := &matrices.Matrix{Name: "t", VM: matrices.VM{Accel: "tcg", MemoryMiB: 256, CPUs: 1}}
+	out := t.TempDir()
+	if _, err := Run(context.Background(), Options{Matrix: m, Cells: cells, Out: out, Jobs: 1, Cache: cache, Progress: quietProgress{}}); err != nil {
+		t.Fatal(err)
+	}
+	run, err := results.Read(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, want := range []string{"x86_64", "arm64", "riscv64"} {
+		if c := run.Cells[i]; c.Arch != want {
+			t.Errorf("cell %s (%s): arch %q, want %q", c.ID, c.Status, c.Arch, want)
+		}
+	}
+}

@@ -20,6 +20,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/kvmtest/kvmtest/internal/arch"
 	"github.com/kvmtest/kvmtest/internal/guesttext"
 	"github.com/kvmtest/kvmtest/matrices"
 	"github.com/kvmtest/kvmtest/results"
@@ -100,6 +101,7 @@ type CellSummary struct {
 	Kernel     string  `json:"kernel"`
 	Patchset   string  `json:"patchset"`
 	Config     string  `json:"config"`
+	Arch       string  `json:"arch,omitempty"` // as recorded; "" in records before the arch axis (x86_64)
 	Status     string  `json:"status"`
 	Before     string  `json:"before,omitempty"` // in a comparison, the status in A
 	Run        string  `json:"run,omitempty"`    // in a comparison's infra list: "A" or "B"
@@ -318,6 +320,7 @@ func Build(dir string, run *results.Run, m *matrices.Matrix) *Report {
 		r.Skips = append(r.Skips, skipsOf(c)...)
 	}
 	groups := map[string]*Group{}
+	multiArch := len(archesOf(run)) > 1
 	for _, c := range run.Cells {
 		bid := baseline[c.ID]
 		if bid == "" {
@@ -342,14 +345,39 @@ func Build(dir string, run *results.Run, m *matrices.Matrix) *Report {
 				NotCompared: fmt.Sprintf("the baseline cell %s is not in this run (another shard?)", bid)}
 		}
 		p.Title = fmt.Sprintf("%s / %s", c.Kernel, c.Config)
+		if multiArch {
+			p.Title += " / " + axesOf(c).arch
+		}
 		g.Pairs = append(g.Pairs, p)
 	}
 	r.finish(run.ExitCode())
 	return r
 }
 
+// cellAxes are what identifies a cell across two runs of a matrix.
+type cellAxes struct{ kernel, patchset, config, arch string }
+
+func axesOf(c *results.Cell) cellAxes {
+	a := c.Arch
+	if a == "" {
+		a = arch.Default
+	}
+	return cellAxes{c.Kernel, c.Patchset, c.Config, a}
+}
+
+// archesOf is the set of architectures of run's cells.
+func archesOf(run *results.Run) map[string]bool {
+	out := map[string]bool{}
+	for _, c := range run.Cells {
+		out[axesOf(c).arch] = true
+	}
+	return out
+}
+
 // Compare makes the report of run b (in dirB) compared with run a (in
-// dirA): cells are matched by their axes (kernel, patchset, config).
+// dirA): cells are matched by their axes (kernel, patchset, config,
+// architecture; a record that names no architecture is x86_64's, as
+// every record before the arch axis was).
 func Compare(dirA string, a *results.Run, dirB string, b *results.Run) *Report {
 	ia := runInfo(dirA, a)
 	r := &Report{
@@ -359,16 +387,15 @@ func Compare(dirA string, a *results.Run, dirB string, b *results.Run) *Report {
 		Run:     runInfo(dirB, b),
 		Against: &ia,
 	}
-	type axes struct{ k, p, c string }
-	inA := map[axes]*results.Cell{}
+	inA := map[cellAxes]*results.Cell{}
 	for _, c := range a.Cells {
-		inA[axes{c.Kernel, c.Patchset, c.Config}] = c
+		inA[axesOf(c)] = c
 	}
 	matched := map[*results.Cell]bool{}
 	g := &Group{Title: fmt.Sprintf("%s vs %s", label(dirB, b), label(dirA, a))}
 	for _, c := range b.Cells {
 		cs := summarize(dirB, c)
-		ac := inA[axes{c.Kernel, c.Patchset, c.Config}]
+		ac := inA[axesOf(c)]
 		if ac == nil {
 			r.Unmatched = append(r.Unmatched, fmt.Sprintf("%s: only in B", c.ID))
 		} else {
@@ -475,7 +502,7 @@ func expectedOf(e string) string {
 
 func summarize(dir string, c *results.Cell) CellSummary {
 	cs := CellSummary{
-		ID: c.ID, Kernel: c.Kernel, Patchset: c.Patchset, Config: c.Config, Status: c.Status,
+		ID: c.ID, Kernel: c.Kernel, Patchset: c.Patchset, Config: c.Config, Arch: c.Arch, Status: c.Status,
 		Reason: guesttext.Clean(c.Reason), FirstError: guesttext.Clean(c.FirstError), Findings: len(c.Findings),
 		Build: "-", Seconds: c.Timings["vm"],
 	}

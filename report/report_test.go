@@ -356,3 +356,49 @@ func TestWriteAllOnGitHubActions(t *testing.T) {
 		t.Errorf("no regression annotation on standard output:\n%s", out.String())
 	}
 }
+
+// TestCompareMatchesArch: two runs of a matrix with several architectures
+// compare each cell with the cell of the same architecture (a record
+// without one is x86_64's), and a run's pairs are titled by theirs.
+func TestCompareMatchesArch(t *testing.T) {
+	dirA, a := fixture(t, "before")
+	base := a.Cell("6.12-base-minimal")
+	if base == nil {
+		t.Fatal("fixture has no 6.12-base-minimal")
+	}
+	// A: x86_64 (no arch recorded) passes, arm64 fails everything.
+	x86 := *base
+	x86.Arch = ""
+	arm := *base
+	arm.ID, arm.Arch, arm.Status, arm.Reason = base.ID+"-arm64", "arm64", results.StatusBootFailed, "no console"
+	runA := *a
+	runA.Cells = []*results.Cell{&x86, &arm}
+	// B: the same x86_64 cell, now recorded as x86_64.
+	x86b := x86
+	x86b.Arch = "x86_64"
+	runB := *a
+	runB.Cells = []*results.Cell{&x86b}
+	r := Compare(dirA, &runA, dirA, &runB)
+	if len(r.Cells) != 1 || r.Cells[0].Before != x86.Status {
+		t.Errorf("B's x86_64 cell compared with A's %+v; want A's x86_64 cell (%s)", r.Cells, x86.Status)
+	}
+	if len(r.Unmatched) != 1 || !strings.Contains(r.Unmatched[0], arm.ID+": only in A") {
+		t.Errorf("unmatched %v, want A's arm64 cell", r.Unmatched)
+	}
+
+	// One run with both: each pair's title names its architecture.
+	head := *base
+	head.ID, head.Patchset, head.Arch, head.Baseline = "6.12-v2-minimal-arm64", "v2", "arm64", arm.ID
+	runC := *a
+	runC.Cells = []*results.Cell{&x86, &arm, &head}
+	rep := Build(dirA, &runC, nil)
+	var titles []string
+	for _, g := range rep.Groups {
+		for _, p := range g.Pairs {
+			titles = append(titles, p.Title)
+		}
+	}
+	if strings.Join(titles, ",") != "6.12 / minimal / arm64" {
+		t.Errorf("pair titles %q, want the arm64 pair titled with its arch", titles)
+	}
+}
