@@ -66,28 +66,35 @@ func crashMatrix(t *testing.T) string {
 // smpCrashMatrix writes crash.yaml with two vCPUs (the same kernel: the
 // matrix's fragments are the same files) and returns its path.
 func smpCrashMatrix(t *testing.T) string {
+	return smpMatrix(t, crashMatrix(t))
+}
+
+// smpMatrix writes the matrix of e2e/testdata at path with two vCPUs and
+// its files named by absolute paths (the same kernels: the fragments are
+// the same files) and returns the copy's path.
+func smpMatrix(t *testing.T, path string) string {
 	t.Helper()
 	root := repoRoot(t)
-	src, err := os.ReadFile(crashMatrix(t))
+	src, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	m := string(src)
 	for _, r := range [][2]string{
 		{"../../", root + "/"},
-		{"configs/lkdtm.config", filepath.Join(root, "e2e", "testdata", "configs", "lkdtm.config")},
+		{", configs/", ", " + filepath.Join(root, "e2e", "testdata", "configs") + "/"},
 		{"\nvm:\n", "\nvm:\n  cpus: 2\n"},
 	} {
 		if strings.Count(m, r[0]) == 0 {
-			t.Fatalf("crash.yaml has no %q any more: update smpCrashMatrix", r[0])
+			t.Fatalf("%s has no %q any more: update smpMatrix", path, r[0])
 		}
 		m = strings.ReplaceAll(m, r[0], r[1])
 	}
-	path := filepath.Join(t.TempDir(), "crash-smp.yaml")
-	if err := os.WriteFile(path, []byte(m), 0o644); err != nil {
+	out := filepath.Join(t.TempDir(), strings.TrimSuffix(filepath.Base(path), ".yaml")+"-smp.yaml")
+	if err := os.WriteFile(out, []byte(m), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	return path
+	return out
 }
 
 // lkdtmLoaded is what provoke prints when the initramfs's modprobe (the

@@ -349,12 +349,22 @@ func TestInfrastructureFailures(t *testing.T) {
 // the guest and returns its path.
 func buildGuestProgram(t *testing.T, source string) string {
 	t.Helper()
+	return buildGuestProgramFor(t, source, "")
+}
+
+// buildGuestProgramFor is buildGuestProgram for GOARCH goarch ("": the
+// host's).
+func buildGuestProgramFor(t *testing.T, source, goarch string) string {
+	t.Helper()
 	dir := t.TempDir()
 	os.WriteFile(filepath.Join(dir, "main.go"), []byte(source), 0o644)
 	os.WriteFile(filepath.Join(dir, "go.mod"), []byte("module guestprog\ngo 1.26\n"), 0o644)
 	build := exec.Command("go", "build", "-o", "prog", ".")
 	build.Dir = dir
 	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if goarch != "" {
+		build.Env = append(build.Env, "GOARCH="+goarch)
+	}
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("building the guest program: %v\n%s", err, out)
 	}

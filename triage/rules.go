@@ -459,6 +459,9 @@ var skipFrames = []string{
 	"flush_work", "flush_workqueue", "cancel_work", "cancel_delayed_work", "del_timer",
 	"timer_delete", "timer_is_static_object", "kthread_stop", "rollback_registered",
 	"unregister_netdev",
+	// debugfs's proxies, which only forward a file operation to the
+	// file's own (fs/debugfs/file.c)
+	"full_proxy_",
 	// entry, scheduling and interrupts
 	"schedule", "context_switch", "switch_to", "ret_from_fork", "kthread", "entry_SYSCALL",
 	"do_syscall", "irq_exit", "do_softirq", "apic_timer_interrupt", "smp_apic_timer_interrupt",

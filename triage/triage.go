@@ -473,7 +473,7 @@ func (s *Scanner) feed(rep *report, msg, ctx string) {
 		rep.inTrace = true
 	} else if rep.inTrace && !rep.stopped && containsAny(msg, "+0x", ".c:", ".h:", ".S:", ".rs:") {
 		if q, guess := strings.CutPrefix(strings.TrimLeft(msg, " "), "? "); !guess && len(rep.frames) < maxFrames && !strings.Contains(msg, " ? ") {
-			if m := frameLine.FindStringSubmatch(msg); m != nil {
+			if m := frameLine.FindStringSubmatch(msg); m != nil && !afterNoreturn(m[0], len(rep.frames)) {
 				if f := cleanFunc(strings.Clone(m[1])); f != "" {
 					rep.frames = append(rep.frames, f)
 					rep.retitle()
@@ -491,6 +491,17 @@ func (s *Scanner) feed(rep *report, msg, ctx string) {
 	if rep.lines > 1 && (containsAny(msg, "---[ end trace", "---[ end Kernel panic") || strings.HasPrefix(msg, "=====")) {
 		rep.open = false
 	}
+}
+
+// afterNoreturn says whether frame, the n-th reliable frame of a call
+// trace, is the return address of a call that does not return (panic(),
+// BUG()): one past the caller's last instruction, which is the first of
+// the next function in memory, printed as that function at +0x0 (arm64's
+// and riscv's unwinders print return addresses as they are). It names a
+// function that was never called; the trace's first frame (the PC) is
+// where the CPU was, at any offset.
+func afterNoreturn(frame string, n int) bool {
+	return n > 0 && strings.Contains(frame, "+0x0/")
 }
 
 // traceStarts are the lines after which come the frames of a call trace.

@@ -676,8 +676,8 @@ func TestArchTitles(t *testing.T) {
 		"null-deref": "BUG: unable to handle kernel NULL pointer dereference in lkdtm_EXCEPTION",
 		"bug":        "kernel BUG in lkdtm_BUG",
 		"warning":    "WARNING in lkdtm_WARNING",
-		"panic":      "kernel panic: dumptest in lkdtm_PANIC",
-		"hangs":      "BUG: soft lockup in full_proxy_write",
+		"panic":      "kernel panic: dumptest in lkdtm_do_action",
+		"hangs":      "BUG: soft lockup in direct_entry",
 	} {
 		for _, arch := range []string{"arm64", "riscv64"} {
 			log, err := os.ReadFile(filepath.Join("testdata", "synth-"+arch+"-"+crash+".log"))
